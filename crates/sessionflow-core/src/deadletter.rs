@@ -1,0 +1,71 @@
+//! Dead letters: input the daemon could not use, kept byte for byte with the
+//! reason in headers, so a fixed record can be replayed into the input topic.
+
+use crate::event::closed_enum;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+
+closed_enum! {
+    /// Why a record went to the dead-letter topic (`dlq.reason`), a closed list.
+    DeadLetterReason {
+        DecodeError => "decode_error",
+        MissingField => "missing_field",
+        BadTimestamp => "bad_timestamp",
+        BadFieldType => "bad_field_type",
+        Oversize => "oversize",
+        LateAfterRetention => "late_after_retention",
+    }
+}
+
+/// A record that cannot become an event, with a human-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct InputError {
+    /// The closed-list reason.
+    pub reason: DeadLetterReason,
+    /// What exactly was wrong (`dlq.detail`).
+    pub detail: String,
+}
+
+/// Where an input record came from: provenance for audit and `dlq.*` headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InputPosition {
+    /// Input topic (or file name in an offline replay).
+    pub topic: String,
+    /// Input partition.
+    pub partition: i32,
+    /// Offset within the partition (record index in a replay).
+    pub offset: i64,
+}
+
+/// A dead-letter record: the original key and value, unchanged, plus headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Original record key.
+    pub key: Option<Vec<u8>>,
+    /// Original record value.
+    pub value: Option<Vec<u8>>,
+    /// `dlq.reason`.
+    pub reason: DeadLetterReason,
+    /// `dlq.detail`.
+    pub detail: String,
+    /// `dlq.topic`, `dlq.partition`, `dlq.offset`.
+    pub input: InputPosition,
+    /// `dlq.at`: processing time (wall clock in the daemon, stream time in a
+    /// replay, so replays stay deterministic).
+    pub at: Millis,
+}
+
+impl DeadLetter {
+    /// The `dlq.*` headers, in a fixed order.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("dlq.reason", self.reason.as_str().to_owned()),
+            ("dlq.detail", self.detail.clone()),
+            ("dlq.topic", self.input.topic.clone()),
+            ("dlq.partition", self.input.partition.to_string()),
+            ("dlq.offset", self.input.offset.to_string()),
+            ("dlq.at", self.at.to_rfc3339()),
+        ]
+    }
+}

@@ -1,0 +1,564 @@
+//! The canonical input event (`events.md`): envelope, types, typed attributes,
+//! and the validation that sorts good input from dead letters.
+
+use crate::deadletter::{DeadLetterReason, InputError};
+use crate::json::Json;
+use crate::time::Millis;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+macro_rules! event_types {
+    ($( $variant:ident => $name:literal, $role:ident; )*) => {
+        /// Every event type the contract names, plus `Other` for types a
+        /// platform added later: those pass through to the timeline unchanged.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $( #[doc = $name] $variant, )*
+            /// A type the contract does not name (yet).
+            Other(String),
+        }
+
+        impl EventType {
+            /// All types the contract names.
+            pub const KNOWN: &'static [EventType] = &[ $( EventType::$variant, )* ];
+
+            /// The wire name.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( EventType::$variant => $name, )*
+                    EventType::Other(name) => name,
+                }
+            }
+
+            /// Parses a wire name; unknown names become `Other`.
+            pub fn parse(name: &str) -> Self {
+                match name {
+                    $( $name => EventType::$variant, )*
+                    other => EventType::Other(other.to_owned()),
+                }
+            }
+
+            /// Whether the type belongs to the lifecycle table of `events.md`
+            /// (as opposed to facts, timeline-only types and unknown types).
+            pub fn role(&self) -> TypeRole {
+                match self {
+                    $( EventType::$variant => TypeRole::$role, )*
+                    EventType::Other(_) => TypeRole::Unknown,
+                }
+            }
+        }
+    };
+}
+
+/// How an event type relates to the session lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeRole {
+    /// Listed under "types that drive the lifecycle".
+    Lifecycle,
+    /// Adds facts to the metadata record without moving the lifecycle.
+    Fact,
+    /// Timeline only.
+    TimelineOnly,
+    /// Not named by the contract.
+    Unknown,
+}
+
+event_types! {
+    SessionStarted => "session.started", Lifecycle;
+    SessionScheduled => "session.scheduled", Lifecycle;
+    VirtualAgentStarted => "virtual_agent.started", Lifecycle;
+    VirtualAgentEnded => "virtual_agent.ended", Lifecycle;
+    QueueEntered => "queue.entered", Lifecycle;
+    AgentOffered => "agent.offered", Lifecycle;
+    AgentDeclined => "agent.declined", Lifecycle;
+    AgentAssigned => "agent.assigned", Lifecycle;
+    AgentConnected => "agent.connected", Lifecycle;
+    HoldStarted => "hold.started", Lifecycle;
+    HoldEnded => "hold.ended", Lifecycle;
+    TransferStarted => "transfer.started", Lifecycle;
+    TransferCompleted => "transfer.completed", Lifecycle;
+    TransferFailed => "transfer.failed", Lifecycle;
+    EngagementReleased => "engagement.released", Lifecycle;
+    SessionEnded => "session.ended", Lifecycle;
+    WrapupCompleted => "wrapup.completed", Lifecycle;
+    DispositionSet => "disposition.set", Lifecycle;
+    DeflectionOffered => "deflection.offered", Lifecycle;
+    DeflectionAccepted => "deflection.accepted", Lifecycle;
+    DeflectionDeclined => "deflection.declined", Lifecycle;
+    PostSessionStarted => "post_session.started", Lifecycle;
+    PostSessionEnded => "post_session.ended", Lifecycle;
+    ParticipantAddStarted => "participant.add_started", Lifecycle;
+    ParticipantAdded => "participant.added", Lifecycle;
+    ParticipantAddFailed => "participant.add_failed", Lifecycle;
+    ParticipantLeft => "participant.left", Lifecycle;
+    SessionErased => "session.erased", Lifecycle;
+    CustomDataReceived => "custom_data.received", Fact;
+    PhoneNumberCollected => "phone_number.collected", Fact;
+    EmailCollected => "email.collected", Fact;
+    VerificationCompleted => "verification.completed", Fact;
+    MediaUploaded => "media.uploaded", Fact;
+    PaymentProcessed => "payment.processed", Fact;
+    RatingReceived => "rating.received", Fact;
+    SurveyResponse => "survey.response", Fact;
+    NoteReceived => "note.received", Fact;
+    SentimentScored => "sentiment.scored", Fact;
+    AgentAssistSummary => "agent_assist.summary", Fact;
+    RecordingAvailable => "recording.available", Fact;
+    MaskingStarted => "masking.started", Fact;
+    MaskingEnded => "masking.ended", Fact;
+    CrmTicketLinked => "crm.ticket_linked", Fact;
+    ApiRequest => "api.request", TimelineOnly;
+    ApiResponse => "api.response", TimelineOnly;
+    VirtualAgentVariablesCaptured => "virtual_agent.variables_captured", Fact;
+    CobrowseStarted => "cobrowse.started", Fact;
+    CobrowseEnded => "cobrowse.ended", Fact;
+    CobrowseControlRequested => "cobrowse.control_requested", Fact;
+    CobrowseControlAccepted => "cobrowse.control_accepted", Fact;
+    CobrowseControlDeclined => "cobrowse.control_declined", Fact;
+    TranscriptSegment => "transcript.segment", TimelineOnly;
+    TranslationUsed => "translation.used", TimelineOnly;
+    SipRedirected => "sip.redirected", TimelineOnly;
+    SipHeaders => "sip.headers", TimelineOnly;
+    ContentCardSelected => "content_card.selected", TimelineOnly;
+    EmergencyRequested => "emergency.requested", Fact;
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(EventType::parse(&name))
+    }
+}
+
+macro_rules! closed_enum {
+    ($(#[$doc:meta])* $name:ident { $( $variant:ident => $text:literal ),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        pub enum $name {
+            $( #[doc = $text] #[serde(rename = $text)] $variant, )*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[ $( $name::$variant, )* ];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $( $name::$variant => $text, )* }
+            }
+
+            /// Parses a wire name.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $( $text => Some($name::$variant), )* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use closed_enum;
+
+closed_enum! {
+    /// The medium of a session.
+    Channel { Voice => "voice", Chat => "chat", Messaging => "messaging", Email => "email", Video => "video", Sms => "sms" }
+}
+
+closed_enum! {
+    /// Who started the contact.
+    Direction { Inbound => "inbound", Outbound => "outbound" }
+}
+
+/// One canonical event, validated and normalised (timestamps in UTC ms,
+/// privacy policy applied to its attributes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per event; the dedup key within a session.
+    pub event_id: String,
+    /// The session this event belongs to.
+    pub session_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Event time.
+    pub occurred_at: Millis,
+    /// Medium, required on `session.started`.
+    pub channel: Option<Channel>,
+    /// Inbound or outbound.
+    pub direction: Option<Direction>,
+    /// Contact-center account.
+    pub tenant: Option<String>,
+    /// Emitting platform.
+    pub source: Option<String>,
+    /// Type-specific fields; unknown fields kept.
+    pub attributes: Json,
+}
+
+/// Longest `event_id` / `session_id`, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// The JSON type an attribute named by the contract must have.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Str,
+    /// String or integer (identifiers arrive both ways).
+    Id,
+    /// String or number (amounts).
+    StrOrNum,
+    Int(i64, i64),
+    Num(f64, f64),
+    Bool,
+    Obj,
+    /// Array of strings, or one string.
+    Strings,
+    Time,
+    Answers,
+}
+
+impl Kind {
+    fn expected(self) -> String {
+        match self {
+            Kind::Str => "a string".into(),
+            Kind::Id => "a string or an integer".into(),
+            Kind::StrOrNum => "a string or a number".into(),
+            Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
+            Kind::Num(lo, hi) => format!("a number from {lo} to {hi}"),
+            Kind::Bool => "true or false".into(),
+            Kind::Obj => "an object".into(),
+            Kind::Strings => "a string or an array of strings".into(),
+            Kind::Time => "an RFC 3339 timestamp with offset".into(),
+            Kind::Answers => "an array of {question, kind, value} objects".into(),
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Kind::Str => v.is_string(),
+            Kind::Id => v.is_string() || v.is_i64() || v.is_u64(),
+            Kind::StrOrNum => v.is_string() || v.is_number(),
+            Kind::Int(lo, hi) => v.as_i64().is_some_and(|n| (lo..=hi).contains(&n)),
+            Kind::Num(lo, hi) => v.as_f64().is_some_and(|n| n >= lo && n <= hi),
+            Kind::Bool => v.is_boolean(),
+            Kind::Obj => v.is_object(),
+            Kind::Strings => v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Kind::Time => v.as_str().is_some_and(|s| Millis::parse_rfc3339(s).is_ok()),
+            Kind::Answers => v.as_array().is_some_and(|a| {
+                a.iter().all(|x| {
+                    x.as_object().is_some_and(|o| {
+                        o.get("question").is_none_or(Value::is_string) && o.get("kind").is_none_or(Value::is_string)
+                    })
+                })
+            }),
+        }
+    }
+}
+
+/// The attributes the contract names for a type, with their JSON types.
+/// Enumerated values (`kind`, `outcome`, `reason`, …) are typed as strings:
+/// platforms add values over time and new values pass through.
+fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
+    use EventType as T;
+    use Kind::*;
+    const AGENT: &[(&str, Kind)] = &[("agent", Str), ("agent_id", Id)];
+    const TRANSFER: &[(&str, Kind)] = &[
+        ("from_queue", Str),
+        ("from_agent", Str),
+        ("to_queue", Str),
+        ("to_agent", Str),
+        ("kind", Str),
+        ("reason", Str),
+    ];
+    const PARTICIPANT: &[(&str, Kind)] = &[("participant", Id), ("role", Str), ("by", Str), ("reason", Str)];
+    const DEFLECTION: &[(&str, Kind)] = &[("kind", Str), ("queue", Str)];
+    const COBROWSE: &[(&str, Kind)] = &[("level", Str)];
+    match t {
+        T::SessionStarted => &[
+            ("lang", Str),
+            ("menu_path", Str),
+            ("menu_path_id", Id),
+            ("support_number", Str),
+            ("outbound_number", Str),
+            ("device", Str),
+            ("ani", Str),
+        ],
+        T::SessionScheduled => &[("scheduled_for", Time)],
+        T::VirtualAgentStarted => &[("virtual_agent", Str), ("platform", Str)],
+        T::VirtualAgentEnded => &[("virtual_agent", Str), ("outcome", Str)],
+        T::QueueEntered => &[("queue", Str), ("queue_id", Id), ("priority", Int(1, 8))],
+        T::AgentOffered | T::AgentAssigned | T::AgentConnected => AGENT,
+        T::AgentDeclined => &[("agent", Str), ("agent_id", Id), ("reason", Str)],
+        T::TransferStarted | T::TransferCompleted | T::TransferFailed => TRANSFER,
+        T::EngagementReleased => &[("agent", Str), ("queue", Str)],
+        T::SessionEnded => &[("ended_by", Str), ("reason", Str)],
+        T::WrapupCompleted => &[("agent", Str)],
+        T::DispositionSet => &[("code", Id), ("notes", Str), ("list", Str), ("custom_code_id", Id), ("agent", Str)],
+        T::DeflectionOffered | T::DeflectionAccepted | T::DeflectionDeclined => DEFLECTION,
+        T::PostSessionStarted => &[("virtual_agent", Str), ("opted_in", Bool), ("params", Obj)],
+        T::PostSessionEnded => &[("virtual_agent", Str), ("outcome", Str)],
+        T::ParticipantAddStarted | T::ParticipantAdded | T::ParticipantAddFailed | T::ParticipantLeft => PARTICIPANT,
+        T::SessionErased => &[("reason", Str)],
+        T::PhoneNumberCollected => &[("inbound", Str), ("callback", Str)],
+        T::EmailCollected => &[("email", Str)],
+        T::VerificationCompleted => &[("by", Str), ("method", Str)],
+        T::MediaUploaded => &[("kind", Str), ("url", Str)],
+        T::PaymentProcessed => &[
+            ("product", Str),
+            ("amount", StrOrNum),
+            ("currency", Str),
+            ("status", Str),
+            ("transaction_id", Id),
+            ("agent", Str),
+        ],
+        T::RatingReceived => &[("rating", Num(f64::MIN, f64::MAX)), ("comment", Str)],
+        T::SurveyResponse => &[("answers", Answers)],
+        T::NoteReceived => &[("text", Str)],
+        T::SentimentScored => &[("score", Num(0.0, 100.0))],
+        T::AgentAssistSummary => &[("summary", Str), ("agent", Str)],
+        T::RecordingAvailable => &[("url", Str), ("permission", Str)],
+        T::CrmTicketLinked => &[("ticket_id", Id), ("url", Str)],
+        T::VirtualAgentVariablesCaptured => &[("intent", Str), ("variables", Obj)],
+        T::CobrowseStarted
+        | T::CobrowseEnded
+        | T::CobrowseControlRequested
+        | T::CobrowseControlAccepted
+        | T::CobrowseControlDeclined => COBROWSE,
+        T::TranscriptSegment => &[("speaker", Str), ("text", Str)],
+        T::TranslationUsed => &[("languages", Strings)],
+        T::SipRedirected | T::SipHeaders => &[("destination", Str), ("params", Obj), ("headers", Obj)],
+        T::ContentCardSelected => &[("card", Str), ("button", Str), ("response", Str)],
+        T::EmergencyRequested => &[("by", Str)],
+        T::HoldStarted
+        | T::HoldEnded
+        | T::MaskingStarted
+        | T::MaskingEnded
+        | T::CustomDataReceived
+        | T::ApiRequest
+        | T::ApiResponse
+        | T::Other(_) => &[],
+    }
+}
+
+fn err(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
+    InputError { reason, detail: detail.into() }
+}
+
+fn required_id(obj: &Map<String, Value>, key: &str) -> Result<String, InputError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is missing"))),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty")))
+        }
+        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => Err(err(
+            DeadLetterReason::BadFieldType,
+            format!("`{key}` is longer than {MAX_ID_CHARS} characters"),
+        )),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(err(
+            DeadLetterReason::BadFieldType,
+            format!("`{key}` must be a string, got {}", json_type(other)),
+        )),
+    }
+}
+
+fn optional_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, InputError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(err(
+            DeadLetterReason::BadFieldType,
+            format!("`{key}` must be a string, got {}", json_type(other)),
+        )),
+    }
+}
+
+fn optional_enum<T>(obj: &Map<String, Value>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
+    match optional_str(obj, key)? {
+        None => Ok(None),
+        Some(text) => parse(&text)
+            .map(Some)
+            .ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
+    }
+}
+
+/// The JSON type name of a value, for error details.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Event {
+    /// Validates a decoded JSON object against the envelope and the typed
+    /// attributes of `events.md`. Unknown envelope fields are ignored (the Avro
+    /// form cannot carry them, and both encodings must carry the same fields);
+    /// unknown attributes are kept.
+    pub fn from_json(value: Value) -> Result<Event, InputError> {
+        let Value::Object(mut obj) = value else {
+            return Err(err(DeadLetterReason::DecodeError, format!("the value is {}, not a JSON object", json_type(&value))));
+        };
+        let event_id = required_id(&obj, "event_id")?;
+        let session_id = required_id(&obj, "session_id")?;
+        let event_type = match obj.get("type") {
+            None | Some(Value::Null) => return Err(err(DeadLetterReason::MissingField, "required field `type` is missing")),
+            Some(Value::String(s)) if s.is_empty() => {
+                return Err(err(DeadLetterReason::MissingField, "required field `type` is empty"));
+            }
+            Some(Value::String(s)) => EventType::parse(s),
+            Some(other) => {
+                return Err(err(DeadLetterReason::BadFieldType, format!("`type` must be a string, got {}", json_type(other))));
+            }
+        };
+        let occurred_at = match obj.get("occurred_at") {
+            None | Some(Value::Null) => {
+                return Err(err(DeadLetterReason::MissingField, "required field `occurred_at` is missing"));
+            }
+            Some(Value::String(s)) => Millis::parse_rfc3339(s).map_err(|e| err(DeadLetterReason::BadTimestamp, format!("`occurred_at`: {e}")))?,
+            Some(other) => {
+                return Err(err(
+                    DeadLetterReason::BadTimestamp,
+                    format!("`occurred_at` must be an RFC 3339 string, got {}", json_type(other)),
+                ));
+            }
+        };
+        let channel = optional_enum(&obj, "channel", Channel::parse, "voice, chat, messaging, email, video, sms")?;
+        if channel.is_none() && event_type == EventType::SessionStarted {
+            return Err(err(DeadLetterReason::MissingField, "`channel` is required on `session.started`"));
+        }
+        let direction = optional_enum(&obj, "direction", Direction::parse, "inbound, outbound")?;
+        let tenant = optional_str(&obj, "tenant")?;
+        let source = optional_str(&obj, "source")?;
+        let attributes = match obj.remove("attributes") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(err(DeadLetterReason::BadFieldType, format!("`attributes` must be an object, got {}", json_type(&other))));
+            }
+        };
+        for (key, kind) in typed_attributes(&event_type) {
+            if let Some(v) = attributes.get(*key).filter(|v| !v.is_null())
+                && !kind.accepts(v)
+            {
+                let reason = if matches!(kind, Kind::Time) { DeadLetterReason::BadTimestamp } else { DeadLetterReason::BadFieldType };
+                return Err(err(
+                    reason,
+                    format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected()),
+                ));
+            }
+        }
+        Ok(Event {
+            event_id,
+            session_id,
+            event_type,
+            occurred_at,
+            channel,
+            direction,
+            tenant,
+            source,
+            attributes: Json(Value::Object(attributes)),
+        })
+    }
+
+    /// Decodes and validates one JSON input value.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Event, InputError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| err(DeadLetterReason::DecodeError, format!("invalid JSON: {e}")))?;
+        Event::from_json(value)
+    }
+
+    /// The canonical JSON object of this event (the input format, normalised).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The `(occurred_at, event_id)` key that orders a session's events.
+    pub fn order_key(&self) -> (Millis, &str) {
+        (self.occurred_at, &self.event_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({"event_id": "e1", "session_id": "s1", "type": "queue.entered",
+               "occurred_at": "2024-07-02T19:06:15.000-07:00", "attributes": {"queue": "Q", "priority": 2, "extra": [1]}})
+    }
+
+    #[test]
+    fn valid_event_keeps_unknown_attributes_and_normalises_time() {
+        let e = Event::from_json(base()).unwrap();
+        assert_eq!(e.event_type, EventType::QueueEntered);
+        assert_eq!(e.occurred_at.to_rfc3339(), "2024-07-03T02:06:15.000Z");
+        assert_eq!(e.attributes.get("extra"), Some(&json!([1])));
+    }
+
+    fn reason_of(v: Value) -> DeadLetterReason {
+        Event::from_json(v).unwrap_err().reason
+    }
+
+    #[test]
+    fn envelope_errors_have_their_reason() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("event_id");
+        assert_eq!(reason_of(v), DeadLetterReason::MissingField);
+        let mut v = base();
+        v["session_id"] = json!(42);
+        assert_eq!(reason_of(v), DeadLetterReason::BadFieldType);
+        let mut v = base();
+        v["occurred_at"] = json!("2024-07-02 19:06");
+        assert_eq!(reason_of(v), DeadLetterReason::BadTimestamp);
+        let mut v = base();
+        v["channel"] = json!("pigeon");
+        assert_eq!(reason_of(v), DeadLetterReason::BadFieldType);
+        let mut v = base();
+        v["event_id"] = json!("x".repeat(129));
+        assert_eq!(reason_of(v), DeadLetterReason::BadFieldType);
+        assert_eq!(reason_of(json!([1, 2])), DeadLetterReason::DecodeError);
+        let start = json!({"event_id": "e1", "session_id": "s1", "type": "session.started", "occurred_at": "2024-07-02T19:06:15Z"});
+        assert_eq!(reason_of(start), DeadLetterReason::MissingField);
+    }
+
+    #[test]
+    fn typed_attributes_are_checked() {
+        let mut v = base();
+        v["attributes"]["priority"] = json!(9);
+        let e = Event::from_json(v).unwrap_err();
+        assert_eq!(e.reason, DeadLetterReason::BadFieldType);
+        assert!(e.detail.contains("attributes.priority"), "{}", e.detail);
+        let v = json!({"event_id": "e1", "session_id": "s1", "type": "session.scheduled",
+                       "occurred_at": "2024-07-02T19:06:15Z", "attributes": {"scheduled_for": "tomorrow"}});
+        assert_eq!(reason_of(v), DeadLetterReason::BadTimestamp);
+    }
+
+    #[test]
+    fn unknown_types_are_accepted() {
+        let mut v = base();
+        v["type"] = json!("robot.danced");
+        let e = Event::from_json(v).unwrap();
+        assert_eq!(e.event_type, EventType::Other("robot.danced".into()));
+        assert_eq!(e.event_type.role(), TypeRole::Unknown);
+    }
+
+    #[test]
+    fn every_known_type_round_trips_its_name() {
+        assert_eq!(EventType::KNOWN.len(), 57);
+        for t in EventType::KNOWN {
+            assert_eq!(&EventType::parse(t.as_str()), t);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The pure lifecycle engine of sessionflow.
+//!
+//! Events in, timeline / metadata / dead-letter records and state writes out.
+//! No Kafka, no RocksDB, no async: the daemon and the offline replay drive
+//! the same [`processor::Batch`] over their own [`state::StateRead`].
+
+pub mod deadletter;
+pub mod event;
+pub mod fold;
+pub mod json;
+pub mod lifecycle;
+pub mod memstore;
+pub mod privacy;
+pub mod processor;
+pub mod records;
+pub mod state;
+pub mod time;
+
+pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
+pub use event::{Channel, Direction, Event, EventType};
+pub use fold::{Fold, FoldRules};
+pub use lifecycle::{Anomaly, Outcome, State};
+pub use processor::{Batch, BatchResult, BatchStats, EngineConfig, InputRecord, Output};
+pub use records::{MetadataRecord, TimelineRecord};
+pub use state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
+pub use time::Millis;

@@ -1,0 +1,634 @@
+//! The batch processor: input records of one partition in, output records and
+//! a write set out. Pure: state is read through [`StateRead`], and every
+//! change is returned as [`Write`]s for the store to apply atomically with
+//! the partition's offset and watermark.
+//!
+//! Timers fire between records, as soon as a record moves the watermark past
+//! them, so outputs depend on the order of the input records only, not on
+//! how they were cut into batches.
+
+use crate::deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
+use crate::event::{Channel, Event, EventType};
+use crate::fold::{Fold, FoldRules};
+use crate::lifecycle::{Anomaly, Outcome, RevisionReason, State};
+use crate::privacy::PrivacyPolicy;
+use crate::records::{public_state, MetadataRecord, RecordInfo, TimelineRecord};
+use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
+use crate::time::Millis;
+use std::collections::{BTreeMap, BTreeSet};
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+
+/// Engine settings (`lifecycle.md`, "Timers"; `outputs.md`, "Privacy").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Rules of the fold itself.
+    pub rules: FoldRules,
+    /// Personal-data policy.
+    pub privacy: PrivacyPolicy,
+    /// Watermark lag behind the largest event time. Default 0.
+    pub allowed_lateness_ms: i64,
+    /// Terminal time to final record. Default 15 min.
+    pub finalize_after_ms: i64,
+    /// Event-time silence after which a session expires. Default 24 h.
+    pub session_timeout_ms: i64,
+    /// How long a final session is kept for duplicates and revisions. Default 24 h.
+    pub retain_after_final_ms: i64,
+    /// How long a retired or erased session is remembered. Default 7 days.
+    pub marker_retention_ms: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            rules: FoldRules::default(),
+            privacy: PrivacyPolicy::default(),
+            allowed_lateness_ms: 0,
+            finalize_after_ms: 15 * MINUTE,
+            session_timeout_ms: 24 * HOUR,
+            retain_after_final_ms: 24 * HOUR,
+            marker_retention_ms: 7 * 24 * HOUR,
+        }
+    }
+}
+
+/// One input record with its decoding.
+#[derive(Debug, Clone)]
+pub struct InputRecord<'a> {
+    /// Original key.
+    pub key: Option<&'a [u8]>,
+    /// Original value.
+    pub value: Option<&'a [u8]>,
+    /// Where it came from.
+    pub position: InputPosition,
+    /// The decoded event, or why it is unusable.
+    pub event: Result<Event, InputError>,
+}
+
+/// An output of the engine, in emission order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// To the timeline topic.
+    Timeline(Box<TimelineRecord>),
+    /// To the metadata topic.
+    Metadata(Box<MetadataRecord>),
+    /// A null value for the session on the metadata topic (erasure).
+    Tombstone(String),
+    /// To the dead-letter topic.
+    DeadLetter(Box<DeadLetter>),
+}
+
+impl Output {
+    /// The output record's key.
+    pub fn key(&self) -> Option<&[u8]> {
+        match self {
+            Output::Timeline(r) => Some(r.session_id.as_bytes()),
+            Output::Metadata(r) => Some(r.session_id.as_bytes()),
+            Output::Tombstone(id) => Some(id.as_bytes()),
+            Output::DeadLetter(d) => d.key.as_deref(),
+        }
+    }
+}
+
+/// A finalized session, for domain metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finalized {
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Channel, when known.
+    pub channel: Option<Channel>,
+    /// Queue wait.
+    pub queue_wait_ms: i64,
+    /// Handle time, when an agent handled it.
+    pub handle_ms: Option<i64>,
+}
+
+/// What happened in a batch, for metrics and the accounting invariant
+/// `consumed = timeline + dead_lettered + duplicates + erased_suppressed`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchStats {
+    pub consumed: u64,
+    pub timeline: u64,
+    pub metadata: u64,
+    pub tombstones: u64,
+    pub dead_lettered: BTreeMap<DeadLetterReason, u64>,
+    pub duplicates: u64,
+    /// Events of erased sessions (the `session.erased` events included),
+    /// recorded nowhere by design.
+    pub erased_suppressed: u64,
+    pub anomalies: BTreeMap<Anomaly, u64>,
+    pub unknown_types: u64,
+    pub out_of_order: u64,
+    pub revisions: u64,
+    pub finalized: Vec<Finalized>,
+    /// Net change of live sessions per public state.
+    pub state_deltas: BTreeMap<State, i64>,
+}
+
+impl BatchStats {
+    /// Total dead letters.
+    pub fn dead_letter_total(&self) -> u64 {
+        self.dead_lettered.values().sum()
+    }
+
+    /// Adds another batch's figures.
+    pub fn merge(&mut self, other: &BatchStats) {
+        self.consumed += other.consumed;
+        self.timeline += other.timeline;
+        self.metadata += other.metadata;
+        self.tombstones += other.tombstones;
+        for (k, v) in &other.dead_lettered {
+            *self.dead_lettered.entry(*k).or_default() += v;
+        }
+        self.duplicates += other.duplicates;
+        self.erased_suppressed += other.erased_suppressed;
+        for (k, v) in &other.anomalies {
+            *self.anomalies.entry(*k).or_default() += v;
+        }
+        self.unknown_types += other.unknown_types;
+        self.out_of_order += other.out_of_order;
+        self.revisions += other.revisions;
+        self.finalized.extend(other.finalized.iter().cloned());
+        for (k, v) in &other.state_deltas {
+            *self.state_deltas.entry(*k).or_default() += v;
+        }
+    }
+}
+
+/// The result of a batch.
+#[derive(Debug)]
+pub struct BatchResult {
+    /// Records to produce, in order.
+    pub outputs: Vec<Output>,
+    /// State changes to apply atomically (they include the new `PutMeta`).
+    pub writes: Vec<Write>,
+    /// The partition's progress after the batch.
+    pub meta: PartitionMeta,
+    /// Counters.
+    pub stats: BatchStats,
+}
+
+/// One batch of one partition, over a committed state and an overlay of the
+/// batch's own changes.
+#[derive(Debug)]
+pub struct Batch<'a, S: StateRead> {
+    config: &'a EngineConfig,
+    store: &'a S,
+    meta: PartitionMeta,
+    now: Millis,
+    /// `None` means deleted in this batch.
+    sessions: BTreeMap<String, Option<SessionEntry>>,
+    new_events: BTreeMap<String, Vec<Event>>,
+    deleted_events: BTreeSet<String>,
+    event_deletes: Vec<(String, String)>,
+    markers: BTreeMap<String, Option<Marker>>,
+    timers_added: BTreeSet<Timer>,
+    timers_removed: BTreeSet<Timer>,
+    /// Earliest timer that may be due; `None` when unknown.
+    next_due: Option<Millis>,
+    outputs: Vec<Output>,
+    stats: BatchStats,
+}
+
+impl<'a, S: StateRead> Batch<'a, S> {
+    /// Starts a batch. `now` is the processing time stamped on dead letters.
+    pub fn new(config: &'a EngineConfig, store: &'a S, now: Millis) -> Result<Self, S::Error> {
+        let meta = store.meta()?;
+        Ok(Batch {
+            config,
+            store,
+            meta,
+            now,
+            sessions: BTreeMap::new(),
+            new_events: BTreeMap::new(),
+            deleted_events: BTreeSet::new(),
+            event_deletes: Vec::new(),
+            markers: BTreeMap::new(),
+            timers_added: BTreeSet::new(),
+            timers_removed: BTreeSet::new(),
+            next_due: None,
+            outputs: Vec::new(),
+            stats: BatchStats::default(),
+        })
+    }
+
+    /// The partition's progress so far.
+    pub fn meta(&self) -> &PartitionMeta {
+        &self.meta
+    }
+
+    /// Sets the processing time stamped on dead letters from now on.
+    pub fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+
+    /// Processes one input record.
+    pub fn record(&mut self, record: InputRecord<'_>) -> Result<(), S::Error> {
+        self.stats.consumed += 1;
+        self.meta.next_offset = self.meta.next_offset.max(record.position.offset + 1);
+        let event = match record.event {
+            Ok(event) => event,
+            Err(error) => {
+                self.dead_letter(record.key, record.value, record.position, error);
+                return Ok(());
+            }
+        };
+        let occurred_at = event.occurred_at;
+        self.accept(event, record.key, record.value, record.position)?;
+        self.meta.max_event_time = Some(self.meta.max_event_time.map_or(occurred_at, |m| m.max(occurred_at)));
+        let watermark = occurred_at.plus(-self.config.allowed_lateness_ms);
+        self.advance_watermark(watermark)
+    }
+
+    /// Moves the watermark forward (never back) and fires the timers it
+    /// passes. The end of a replay calls this with `Millis(i64::MAX)`.
+    pub fn advance_watermark(&mut self, to: Millis) -> Result<(), S::Error> {
+        if to <= self.meta.watermark {
+            return Ok(());
+        }
+        self.meta.watermark = to;
+        if self.next_due.is_none_or(|due| due <= to) {
+            self.fire_due()?;
+        }
+        Ok(())
+    }
+
+    /// Ends the batch.
+    pub fn finish(self) -> BatchResult {
+        let mut writes = Vec::new();
+        for (id, entry) in self.sessions {
+            match entry {
+                Some(entry) => writes.push(Write::PutSession(id, Box::new(entry))),
+                None => writes.push(Write::DeleteSession(id)),
+            }
+        }
+        for (session_id, event_id) in self.event_deletes {
+            writes.push(Write::DeleteEvent { session_id, event_id });
+        }
+        for (session_id, events) in self.new_events {
+            for event in events {
+                debug_assert_eq!(event.session_id, session_id);
+                writes.push(Write::PutEvent(Box::new(event)));
+            }
+        }
+        for (id, marker) in self.markers {
+            match marker {
+                Some(marker) => writes.push(Write::PutMarker(id, marker)),
+                None => writes.push(Write::DeleteMarker(id)),
+            }
+        }
+        // A timer both added and removed in this batch was never stored.
+        for timer in &self.timers_removed {
+            if !self.timers_added.contains(timer) {
+                writes.push(Write::DeleteTimer(timer.clone()));
+            }
+        }
+        for timer in self.timers_added.difference(&self.timers_removed) {
+            writes.push(Write::PutTimer(timer.clone()));
+        }
+        writes.push(Write::PutMeta(self.meta));
+        BatchResult { outputs: self.outputs, writes, meta: self.meta, stats: self.stats }
+    }
+
+    fn dead_letter(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, position: InputPosition, error: InputError) {
+        *self.stats.dead_lettered.entry(error.reason).or_default() += 1;
+        self.outputs.push(Output::DeadLetter(Box::new(DeadLetter {
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            reason: error.reason,
+            detail: error.detail,
+            input: position,
+            at: self.now,
+        })));
+    }
+
+    fn load_session(&mut self, id: &str) -> Result<Option<SessionEntry>, S::Error> {
+        match self.sessions.get(id) {
+            Some(entry) => Ok(entry.clone()),
+            None => self.store.session(id),
+        }
+    }
+
+    fn load_marker(&mut self, id: &str) -> Result<Option<Marker>, S::Error> {
+        match self.markers.get(id) {
+            Some(marker) => Ok(*marker),
+            None => self.store.marker(id),
+        }
+    }
+
+    fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, S::Error> {
+        if self.new_events.get(session_id).is_some_and(|events| events.iter().any(|e| e.event_id == event_id)) {
+            return Ok(true);
+        }
+        if self.deleted_events.contains(session_id) {
+            return Ok(false);
+        }
+        self.store.has_event(session_id, event_id)
+    }
+
+    fn all_events(&self, session_id: &str) -> Result<Vec<Event>, S::Error> {
+        let mut events = if self.deleted_events.contains(session_id) { Vec::new() } else { self.store.events(session_id)? };
+        if let Some(new) = self.new_events.get(session_id) {
+            events.extend(new.iter().cloned());
+        }
+        Ok(events)
+    }
+
+    fn accept(&mut self, mut event: Event, key: Option<&[u8]>, value: Option<&[u8]>, position: InputPosition) -> Result<(), S::Error> {
+        let session_id = event.session_id.clone();
+        let existing = self.load_session(&session_id)?;
+        if existing.is_none() {
+            match self.load_marker(&session_id)? {
+                Some(Marker::Erased) => {
+                    self.stats.erased_suppressed += 1;
+                    if event.event_type == EventType::SessionErased {
+                        // A repeated erasure request: confirm with another tombstone.
+                        self.outputs.push(Output::Tombstone(session_id));
+                        self.stats.tombstones += 1;
+                    }
+                    return Ok(());
+                }
+                Some(Marker::Retired) if event.event_type != EventType::SessionErased => {
+                    let detail = format!(
+                        "session {session_id:?} was finalized and deleted after retain_after_final; event {:?} arrived too late to revise it",
+                        event.event_id
+                    );
+                    self.dead_letter(key, value, position, InputError { reason: DeadLetterReason::LateAfterRetention, detail });
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        if event.event_type == EventType::SessionErased {
+            return self.erase(&session_id, event.occurred_at, existing.as_ref());
+        }
+        let mut entry = existing.unwrap_or_default();
+        if self.has_event(&session_id, &event.event_id)? {
+            entry.duplicate_count += 1;
+            self.stats.duplicates += 1;
+            self.sessions.insert(session_id, Some(entry));
+            return Ok(());
+        }
+        self.config.privacy.apply(&mut event);
+
+        let state_before = public_state(&entry.fold, entry.expired);
+        let out_of_order = entry.fold.state.is_some() && event.occurred_at < entry.fold.last_event_at;
+        let anomaly = if entry.fold.is_next_in_order(&event) {
+            entry.fold.apply(&event, &self.config.rules)
+        } else {
+            let mut events = self.all_events(&session_id)?;
+            events.push(event.clone());
+            let (fold, anomalies) = Fold::from_events(&events, &self.config.rules);
+            let anomaly = anomalies.iter().find(|(id, _)| *id == event.event_id).and_then(|(_, a)| *a);
+            entry.fold = fold;
+            anomaly
+        };
+        let state_after = public_state(&entry.fold, entry.expired).unwrap_or(State::Initiated);
+        entry.seq += 1;
+        if out_of_order || entry.finalized_at.is_some() {
+            entry.late_event_count += 1;
+        }
+        if out_of_order {
+            self.stats.out_of_order += 1;
+        }
+        if let Some(code) = anomaly {
+            *self.stats.anomalies.entry(code).or_default() += 1;
+        }
+        if matches!(event.event_type, EventType::Other(_)) {
+            self.stats.unknown_types += 1;
+        }
+        self.track_state(state_before, Some(state_after));
+
+        let fold = &entry.fold;
+        self.stats.timeline += 1;
+        self.outputs.push(Output::Timeline(Box::new(TimelineRecord {
+            session_id: session_id.clone(),
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            occurred_at: event.occurred_at,
+            channel: event.channel.or(fold.channel),
+            tenant: event.tenant.clone().or_else(|| fold.tenant.clone()),
+            source: event.source.clone().or_else(|| fold.source.clone()),
+            seq: entry.seq,
+            state_before,
+            state_after,
+            transition: state_before != Some(state_after),
+            anomaly,
+            out_of_order,
+            elapsed_ms: event.occurred_at.0 - fold.created_at.unwrap_or(event.occurred_at).0,
+            queue: fold.queue.clone(),
+            agent: fold.current_agent.clone(),
+            attributes: event.attributes.clone(),
+            input: position,
+        })));
+
+        if entry.finalized_at.is_some() {
+            self.stats.revisions += 1;
+            self.emit(&session_id, &mut entry, Some(RevisionReason::LateEvent));
+        } else if entry.last_emitted != Some(state_after) {
+            self.emit(&session_id, &mut entry, None);
+        }
+        self.new_events.entry(session_id.clone()).or_default().push(event);
+        self.rearm(&session_id, &mut entry);
+        self.sessions.insert(session_id, Some(entry));
+        Ok(())
+    }
+
+    fn track_state(&mut self, from: Option<State>, to: Option<State>) {
+        if from == to {
+            return;
+        }
+        if let Some(s) = from {
+            *self.stats.state_deltas.entry(s).or_default() -= 1;
+        }
+        if let Some(s) = to {
+            *self.stats.state_deltas.entry(s).or_default() += 1;
+        }
+    }
+
+    fn emit(&mut self, session_id: &str, entry: &mut SessionEntry, revision_reason: Option<RevisionReason>) {
+        entry.version += 1;
+        let record = MetadataRecord::render(
+            &entry.fold,
+            &RecordInfo {
+                session_id,
+                version: entry.version,
+                is_final: entry.finalized_at.is_some(),
+                revision_reason,
+                finalized_at: entry.finalized_at,
+                expired: entry.expired,
+                duplicate_count: entry.duplicate_count,
+                late_event_count: entry.late_event_count,
+            },
+        );
+        entry.last_emitted = Some(record.state);
+        self.stats.metadata += 1;
+        self.outputs.push(Output::Metadata(Box::new(record)));
+    }
+
+    fn erase(&mut self, session_id: &str, at: Millis, existing: Option<&SessionEntry>) -> Result<(), S::Error> {
+        self.stats.erased_suppressed += 1;
+        if let Some(entry) = existing {
+            self.track_state(public_state(&entry.fold, entry.expired), None);
+            if let Some(timer) = &entry.timer {
+                self.remove_timer(timer.clone());
+            }
+        }
+        self.delete_session(session_id)?;
+        self.set_marker(session_id, Marker::Erased, at.max(self.meta.watermark))?;
+        self.outputs.push(Output::Tombstone(session_id.to_owned()));
+        self.stats.tombstones += 1;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, session_id: &str) -> Result<(), S::Error> {
+        self.sessions.insert(session_id.to_owned(), None);
+        self.new_events.remove(session_id);
+        if self.deleted_events.insert(session_id.to_owned()) {
+            // Key-level deletes, so a changelog can carry them as tombstones.
+            for event_id in self.store.event_ids(session_id)? {
+                self.event_deletes.push((session_id.to_owned(), event_id));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_marker(&mut self, session_id: &str, marker: Marker, at: Millis) -> Result<(), S::Error> {
+        self.markers.insert(session_id.to_owned(), Some(marker));
+        self.add_timer(Timer { due: at.plus(self.config.marker_retention_ms), session_id: session_id.to_owned(), kind: TimerKind::ForgetMarker });
+        Ok(())
+    }
+
+    fn add_timer(&mut self, timer: Timer) {
+        self.next_due = Some(self.next_due.map_or(timer.due, |d| d.min(timer.due)));
+        self.timers_removed.remove(&timer);
+        self.timers_added.insert(timer);
+    }
+
+    fn remove_timer(&mut self, timer: Timer) {
+        self.timers_added.remove(&timer);
+        self.timers_removed.insert(timer);
+    }
+
+    /// Arms the one timer the session needs now, replacing the old one.
+    fn rearm(&mut self, session_id: &str, entry: &mut SessionEntry) {
+        let cfg = self.config;
+        let fold = &entry.fold;
+        let (kind, due) = if let Some(final_at) = entry.finalized_at {
+            (TimerKind::Retire, final_at.plus(cfg.retain_after_final_ms))
+        } else if public_state(fold, entry.expired).is_some_and(State::is_terminal) {
+            (TimerKind::Finalize, fold.terminal_at.unwrap_or(fold.last_event_at).plus(cfg.finalize_after_ms))
+        } else {
+            (TimerKind::Expire, fold.last_event_at.plus(cfg.session_timeout_ms))
+        };
+        let timer = Timer { due, session_id: session_id.to_owned(), kind };
+        if entry.timer.as_ref() == Some(&timer) {
+            return;
+        }
+        if let Some(old) = entry.timer.take() {
+            self.remove_timer(old);
+        }
+        self.add_timer(timer.clone());
+        entry.timer = Some(timer);
+    }
+
+    /// The earliest live timer strictly after `after` and due by the watermark.
+    fn next_timer(&self, after: Option<&Timer>) -> Result<Option<Timer>, S::Error> {
+        let upto = self.meta.watermark;
+        let mut cursor = after.cloned();
+        let from_store = loop {
+            let page = self.store.timers_due(cursor.as_ref(), upto, 16)?;
+            let Some(last) = page.last().cloned() else { break None };
+            if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
+                break Some(t);
+            }
+            cursor = Some(last);
+        };
+        let from_overlay = self
+            .timers_added
+            .iter()
+            .find(|t| after.is_none_or(|a| *t > a))
+            .filter(|t| t.due <= upto)
+            .cloned();
+        Ok(match (from_store, from_overlay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn fire_due(&mut self) -> Result<(), S::Error> {
+        let mut cursor: Option<Timer> = None;
+        while let Some(timer) = self.next_timer(cursor.as_ref())? {
+            cursor = Some(timer.clone());
+            self.fire(timer)?;
+        }
+        // Nothing is due now; find the next due time for a cheap check per record.
+        self.next_due = self.earliest_timer()?;
+        Ok(())
+    }
+
+    fn earliest_timer(&self) -> Result<Option<Millis>, S::Error> {
+        let mut cursor: Option<Timer> = None;
+        let from_store = loop {
+            let page = self.store.timers_due(cursor.as_ref(), Millis(i64::MAX), 16)?;
+            let Some(last) = page.last().cloned() else { break None };
+            if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
+                break Some(t.due);
+            }
+            cursor = Some(last);
+        };
+        let from_overlay = self.timers_added.iter().next().map(|t| t.due);
+        Ok(match (from_store, from_overlay) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn fire(&mut self, timer: Timer) -> Result<(), S::Error> {
+        self.remove_timer(timer.clone());
+        let id = timer.session_id.clone();
+        if timer.kind == TimerKind::ForgetMarker {
+            if self.load_marker(&id)?.is_some() {
+                self.markers.insert(id, None);
+            }
+            return Ok(());
+        }
+        let Some(mut entry) = self.load_session(&id)? else { return Ok(()) };
+        if entry.timer.as_ref() != Some(&timer) {
+            return Ok(());
+        }
+        entry.timer = None;
+        match timer.kind {
+            TimerKind::Finalize | TimerKind::Expire => {
+                let before = public_state(&entry.fold, entry.expired);
+                if timer.kind == TimerKind::Expire {
+                    entry.expired = true;
+                }
+                entry.finalized_at = Some(timer.due);
+                self.track_state(before, public_state(&entry.fold, entry.expired));
+                self.emit(&id, &mut entry, None);
+                if let Some(record) = self.outputs.last()
+                    && let Output::Metadata(record) = record
+                    && let Some(outcome) = record.outcome
+                {
+                    self.stats.finalized.push(Finalized {
+                        outcome,
+                        channel: record.channel,
+                        queue_wait_ms: record.queue_wait_ms,
+                        handle_ms: record.handle_ms,
+                    });
+                }
+                self.rearm(&id, &mut entry);
+                self.sessions.insert(id, Some(entry));
+            }
+            TimerKind::Retire => {
+                self.track_state(public_state(&entry.fold, entry.expired), None);
+                self.delete_session(&id)?;
+                self.set_marker(&id, Marker::Retired, timer.due)?;
+            }
+            TimerKind::ForgetMarker => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! What the processor keeps per session and per partition, and the key-level
+//! writes it hands to a store at the end of a batch.
+
+use crate::event::Event;
+use crate::fold::Fold;
+use crate::lifecycle::State;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+
+/// Everything kept for a live session besides its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SessionEntry {
+    /// The fold of its distinct events.
+    pub fold: Fold,
+    /// Accepted (non-duplicate) arrivals: the timeline `seq` of the last one.
+    pub seq: u64,
+    /// Duplicates dropped.
+    pub duplicate_count: u32,
+    /// Arrivals that were out of order or came after finalization.
+    pub late_event_count: u32,
+    /// Version of the last metadata record emitted.
+    pub version: u64,
+    /// State of the last metadata record emitted.
+    pub last_emitted: Option<State>,
+    /// When the finalization (or expiry) timer was due; `None` until final.
+    pub finalized_at: Option<Millis>,
+    /// Whether the expiry timer fired.
+    pub expired: bool,
+    /// The one timer armed for this session.
+    pub timer: Option<Timer>,
+}
+
+/// What is remembered of a session whose state is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Marker {
+    /// Deleted after `retain_after_final`: later events are dead letters.
+    Retired,
+    /// Erased: later events are suppressed and recorded nowhere.
+    Erased,
+}
+
+/// Why a timer fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TimerKind {
+    /// Terminal time + `finalize_after`: emit the final record.
+    Finalize = 0,
+    /// Last event + `session_timeout`: finalize as `expired`.
+    Expire = 1,
+    /// Finalization + `retain_after_final`: delete the state.
+    Retire = 2,
+    /// Marker time + `marker_retention`: forget the marker.
+    ForgetMarker = 3,
+}
+
+impl TimerKind {
+    /// From its stored byte.
+    pub fn from_u8(b: u8) -> Option<TimerKind> {
+        match b {
+            0 => Some(TimerKind::Finalize),
+            1 => Some(TimerKind::Expire),
+            2 => Some(TimerKind::Retire),
+            3 => Some(TimerKind::ForgetMarker),
+            _ => None,
+        }
+    }
+}
+
+/// An event-time timer, ordered by (due, session, kind).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timer {
+    /// When it is due (event time).
+    pub due: Millis,
+    /// The session.
+    pub session_id: String,
+    /// What it does.
+    pub kind: TimerKind,
+}
+
+/// Per-partition progress, written in the same batch as the state it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMeta {
+    /// The next input offset to process (last processed + 1).
+    pub next_offset: i64,
+    /// Largest `occurred_at` seen.
+    pub max_event_time: Option<Millis>,
+    /// The partition's watermark.
+    pub watermark: Millis,
+}
+
+impl Default for PartitionMeta {
+    fn default() -> Self {
+        PartitionMeta { next_offset: 0, max_event_time: None, watermark: Millis(i64::MIN) }
+    }
+}
+
+/// One key-level change to a partition's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    PutSession(String, Box<SessionEntry>),
+    DeleteSession(String),
+    PutEvent(Box<Event>),
+    DeleteEvent { session_id: String, event_id: String },
+    PutMarker(String, Marker),
+    DeleteMarker(String),
+    PutTimer(Timer),
+    DeleteTimer(Timer),
+    PutMeta(PartitionMeta),
+}
+
+/// Read access to one partition's committed state.
+pub trait StateRead {
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// A session's entry.
+    fn session(&self, session_id: &str) -> Result<Option<SessionEntry>, Self::Error>;
+    /// Whether an event of the session is stored.
+    fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, Self::Error>;
+    /// All stored events of a session, in any order.
+    fn events(&self, session_id: &str) -> Result<Vec<Event>, Self::Error>;
+    /// The ids of all stored events of a session.
+    fn event_ids(&self, session_id: &str) -> Result<Vec<String>, Self::Error>;
+    /// A session's marker.
+    fn marker(&self, session_id: &str) -> Result<Option<Marker>, Self::Error>;
+    /// Up to `limit` timers due at or before `upto`, strictly after `after`,
+    /// in timer order.
+    fn timers_due(&self, after: Option<&Timer>, upto: Millis, limit: usize) -> Result<Vec<Timer>, Self::Error>;
+    /// The partition's progress.
+    fn meta(&self) -> Result<PartitionMeta, Self::Error>;
+}
