@@ -1,1 +1,314 @@
-//! placeholder
+//! The RocksDB state store of sessionflow.
+//!
+//! One database per instance; every key starts with its partition
+//! (`u32`, big-endian), so a partition's state is one contiguous key range:
+//! dropped with a single range delete when the partition is revoked, kept
+//! as is when it stays. A processed batch is applied as one atomic
+//! `WriteBatch` holding the state changes *and* the partition's next input
+//! offset and watermark, so after a crash the store is always at a batch
+//! boundary and knows which one.
+//!
+//! Memory is bounded by construction: one LRU block cache shared by all
+//! reads, with the memtables charged to it through a write-buffer manager,
+//! and index and filter blocks cached in it too.
+
+mod keys;
+
+use keys::Kind;
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions, DB};
+use sessionflow_core::{Event, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
+use std::path::{Path, PathBuf};
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("RocksDB: {0}")]
+    RocksDb(#[from] rocksdb::Error),
+    /// A stored value did not decode.
+    #[error("corrupt value under {key}: {detail}")]
+    Corrupt {
+        /// The key, escaped.
+        key: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// Store settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Total memory for RocksDB: the shared block cache, which the
+    /// memtables are charged to. Default 256 MiB.
+    pub memory_budget_bytes: usize,
+    /// Share of the budget the memtables may take. Default 0.5.
+    pub write_buffer_ratio_percent: u8,
+    /// `fsync` the write-ahead log on every batch (survives power loss, not
+    /// only process crashes). Default false.
+    pub sync_writes: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { memory_budget_bytes: 256 << 20, write_buffer_ratio_percent: 50, sync_writes: false }
+    }
+}
+
+/// Memory and size figures, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Bytes in the shared block cache (memtables included).
+    pub block_cache_usage: u64,
+    /// Bytes of the memtables.
+    pub memtable_usage: u64,
+    /// Estimated number of keys.
+    pub estimated_keys: u64,
+    /// Estimated live data on disk.
+    pub estimated_live_bytes: u64,
+}
+
+/// The state store.
+pub struct Store {
+    db: DB,
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+    write_options: WriteOptions,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn corrupt(key: &[u8], detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { key: key.escape_ascii().to_string(), detail: detail.to_string() }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| corrupt(key, e))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain data structs to a Vec cannot fail.
+    postcard::to_allocvec(value).expect("postcard serialises store values")
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
+        let budget = config.memory_budget_bytes.max(8 << 20);
+        let cache = Cache::new_lru_cache(budget);
+        let write_budget = budget / 100 * usize::from(config.write_buffer_ratio_percent.clamp(10, 90));
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(write_budget, false, cache.clone());
+
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_bloom_filter(10.0, false);
+        table.set_block_size(16 << 10);
+
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_block_based_table_factory(&table);
+        options.set_write_buffer_manager(&write_buffers);
+        options.set_write_buffer_size((write_budget / 4).clamp(4 << 20, 64 << 20));
+        options.set_max_write_buffer_number(4);
+        options.set_compression_type(DBCompressionType::Lz4);
+        options.set_max_background_jobs(2);
+        options.set_max_open_files(512);
+        options.set_keep_log_file_num(4);
+
+        let db = DB::open(&options, path.as_ref())?;
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(config.sync_writes);
+        Ok(Store { db, cache, write_buffers, write_options, path: path.as_ref().to_owned() })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A read view of one partition.
+    pub fn partition(&self, partition: u32) -> PartitionState<'_> {
+        PartitionState { store: self, partition }
+    }
+
+    /// Applies a batch's writes for `partition` as one atomic write batch.
+    pub fn commit(&self, partition: u32, writes: &[Write]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for write in writes {
+            match write {
+                Write::PutSession(id, entry) => batch.put(keys::session(partition, id), encode(entry.as_ref())),
+                Write::DeleteSession(id) => batch.delete(keys::session(partition, id)),
+                Write::PutEvent(event) => batch.put(keys::event(partition, &event.session_id, &event.event_id), encode(event.as_ref())),
+                Write::DeleteEvent { session_id, event_id } => batch.delete(keys::event(partition, session_id, event_id)),
+                Write::PutMarker(id, marker) => batch.put(keys::marker(partition, id), encode(marker)),
+                Write::DeleteMarker(id) => batch.delete(keys::marker(partition, id)),
+                Write::PutTimer(timer) => batch.put(keys::timer(partition, timer), []),
+                Write::DeleteTimer(timer) => batch.delete(keys::timer(partition, timer)),
+                Write::PutMeta(meta) => batch.put(keys::meta(partition), encode(meta)),
+            }
+        }
+        self.db.write_opt(batch, &self.write_options)?;
+        Ok(())
+    }
+
+    /// Deletes everything of a partition with one range delete (a revoked
+    /// partition, or a store rebuilt from the changelog).
+    pub fn drop_partition(&self, partition: u32) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let (from, to) = keys::partition_range(partition);
+        batch.delete_range(from, to);
+        self.db.write_opt(batch, &self.write_options)?;
+        Ok(())
+    }
+
+    /// The partitions that have progress stored (one seek per partition).
+    pub fn partitions(&self) -> Result<Vec<u32>, StoreError> {
+        let mut found = Vec::new();
+        let mut next: u64 = 0;
+        while let Ok(p) = u32::try_from(next) {
+            let mut iter = self.db.iterator(IteratorMode::From(&p.to_be_bytes(), Direction::Forward));
+            let Some(item) = iter.next() else { break };
+            let (key, _) = item?;
+            let Some(q) = keys::partition_of(&key) else { break };
+            if self.get(&keys::meta(q))?.is_some() {
+                found.push(q);
+            }
+            next = u64::from(q) + 1;
+        }
+        Ok(found)
+    }
+
+    /// Memory and size figures.
+    pub fn stats(&self) -> StoreStats {
+        let int = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        StoreStats {
+            block_cache_usage: self.cache.get_usage() as u64,
+            memtable_usage: self.write_buffers.get_usage() as u64,
+            estimated_keys: int("rocksdb.estimate-num-keys"),
+            estimated_live_bytes: int("rocksdb.estimate-live-data-size"),
+        }
+    }
+
+    /// Flushes memtables to disk (on shutdown, so the next start reads less WAL).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
+        Ok(self.db.get_pinned(key)?)
+    }
+
+    fn scan(&self, from: Vec<u8>, until: Vec<u8>) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), StoreError>> + '_ {
+        let mut read = ReadOptions::default();
+        read.set_iterate_upper_bound(until);
+        self.db.iterator_opt(IteratorMode::From(&from, Direction::Forward), read).map(|r| r.map_err(StoreError::from))
+    }
+}
+
+/// One partition's committed state, read through [`StateRead`].
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionState<'a> {
+    store: &'a Store,
+    partition: u32,
+}
+
+impl PartitionState<'_> {
+    /// Every stored session id with its entry, in key order (for tests and
+    /// for counting sessions by state after a restore).
+    pub fn sessions(&self) -> Result<Vec<(String, SessionEntry)>, StoreError> {
+        let (from, until) = keys::kind_range(self.partition, Kind::Session);
+        self.store
+            .scan(from, until)
+            .map(|item| {
+                let (key, value) = item?;
+                let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, "bad session key"))?;
+                Ok((id, decode(&key, &value)?))
+            })
+            .collect()
+    }
+
+    /// Every stored timer.
+    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
+        self.timers_due(None, Millis(i64::MAX), usize::MAX)
+    }
+}
+
+impl StateRead for PartitionState<'_> {
+    type Error = StoreError;
+
+    fn session(&self, session_id: &str) -> Result<Option<SessionEntry>, StoreError> {
+        let key = keys::session(self.partition, session_id);
+        self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.store.get(&keys::event(self.partition, session_id, event_id))?.is_some())
+    }
+
+    fn events(&self, session_id: &str) -> Result<Vec<Event>, StoreError> {
+        let (from, until) = keys::session_events_range(self.partition, session_id);
+        self.store
+            .scan(from, until)
+            .map(|item| {
+                let (key, value) = item?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    fn event_ids(&self, session_id: &str) -> Result<Vec<String>, StoreError> {
+        let (from, until) = keys::session_events_range(self.partition, session_id);
+        let skip = from.len();
+        self.store
+            .scan(from, until)
+            .map(|item| {
+                let (key, _) = item?;
+                String::from_utf8(key[skip..].to_vec()).map_err(|e| corrupt(&key, e))
+            })
+            .collect()
+    }
+
+    fn marker(&self, session_id: &str) -> Result<Option<Marker>, StoreError> {
+        let key = keys::marker(self.partition, session_id);
+        self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()
+    }
+
+    fn timers_due(&self, after: Option<&Timer>, upto: Millis, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        let (start, until) = keys::kind_range(self.partition, Kind::Timer);
+        let from = match after {
+            // The smallest key after `after`'s key.
+            Some(timer) => {
+                let mut k = keys::timer(self.partition, timer);
+                k.push(0);
+                k
+            }
+            None => start,
+        };
+        let mut out = Vec::new();
+        for item in self.store.scan(from, until) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            let timer = keys::timer_of(&key).ok_or_else(|| corrupt(&key, "bad timer key"))?;
+            if timer.due > upto {
+                break;
+            }
+            out.push(timer);
+        }
+        Ok(out)
+    }
+
+    fn meta(&self) -> Result<PartitionMeta, StoreError> {
+        let key = keys::meta(self.partition);
+        Ok(self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()?.unwrap_or_default())
+    }
+}

@@ -1,0 +1,134 @@
+//! Key layout. Every key is `partition (u32 BE) | kind (u8) | rest`:
+//!
+//! | kind | rest | value |
+//! | --- | --- | --- |
+//! | session | session id | postcard `SessionEntry` |
+//! | event | id length (u16 BE), session id, event id | postcard `Event` |
+//! | marker | session id | postcard `Marker` |
+//! | timer | due (i64, sign-flipped BE), session id, 0x00, timer kind | empty |
+//! | meta | — | postcard `PartitionMeta` |
+//!
+//! Timer keys sort by (due, session, kind), the order timers fire in.
+
+use sessionflow_core::{Millis, Timer, TimerKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Session = 1,
+    Event = 2,
+    Marker = 3,
+    Timer = 4,
+    Meta = 5,
+}
+
+pub(crate) fn prefix(partition: u32, kind: Kind) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    key.extend_from_slice(&partition.to_be_bytes());
+    key.push(kind as u8);
+    key
+}
+
+pub(crate) fn session(partition: u32, id: &str) -> Vec<u8> {
+    let mut key = prefix(partition, Kind::Session);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+fn session_events_prefix(partition: u32, session_id: &str) -> Vec<u8> {
+    let mut key = prefix(partition, Kind::Event);
+    // Ids are at most 128 characters (512 bytes), so u16 always fits.
+    key.extend_from_slice(&(session_id.len() as u16).to_be_bytes());
+    key.extend_from_slice(session_id.as_bytes());
+    key
+}
+
+pub(crate) fn event(partition: u32, session_id: &str, event_id: &str) -> Vec<u8> {
+    let mut key = session_events_prefix(partition, session_id);
+    key.extend_from_slice(event_id.as_bytes());
+    key
+}
+
+/// All event keys of a session: UTF-8 never contains 0xFF, so it bounds them.
+pub(crate) fn session_events_range(partition: u32, session_id: &str) -> (Vec<u8>, Vec<u8>) {
+    let from = session_events_prefix(partition, session_id);
+    let mut until = from.clone();
+    until.push(0xFF);
+    (from, until)
+}
+
+pub(crate) fn marker(partition: u32, id: &str) -> Vec<u8> {
+    let mut key = prefix(partition, Kind::Marker);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+pub(crate) fn timer(partition: u32, timer: &Timer) -> Vec<u8> {
+    let mut key = prefix(partition, Kind::Timer);
+    key.extend_from_slice(&((timer.due.0 as u64) ^ (1 << 63)).to_be_bytes());
+    key.extend_from_slice(timer.session_id.as_bytes());
+    key.push(0);
+    key.push(timer.kind as u8);
+    key
+}
+
+pub(crate) fn timer_of(key: &[u8]) -> Option<Timer> {
+    let rest = key.get(5..)?;
+    let due = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) ^ (1 << 63);
+    let (kind, body) = rest[8..].split_last()?;
+    let (zero, id) = body.split_last()?;
+    if *zero != 0 {
+        return None;
+    }
+    Some(Timer { due: Millis(due as i64), session_id: String::from_utf8(id.to_vec()).ok()?, kind: TimerKind::from_u8(*kind)? })
+}
+
+pub(crate) fn meta(partition: u32) -> Vec<u8> {
+    prefix(partition, Kind::Meta)
+}
+
+pub(crate) fn kind_range(partition: u32, kind: Kind) -> (Vec<u8>, Vec<u8>) {
+    let from = prefix(partition, kind);
+    let mut until = from.clone();
+    *until.last_mut().expect("prefix has a kind byte") += 1;
+    (from, until)
+}
+
+pub(crate) fn partition_range(partition: u32) -> (Vec<u8>, Vec<u8>) {
+    let from = partition.to_be_bytes().to_vec();
+    let until = match partition.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        None => vec![0xFF; 6],
+    };
+    (from, until)
+}
+
+pub(crate) fn partition_of(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(..4)?.try_into().ok()?))
+}
+
+pub(crate) fn session_of(key: &[u8]) -> Option<String> {
+    String::from_utf8(key.get(5..)?.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_keys_round_trip_and_sort_like_timers() {
+        let timers = [
+            Timer { due: Millis(-5), session_id: "b".into(), kind: TimerKind::Retire },
+            Timer { due: Millis(0), session_id: "a".into(), kind: TimerKind::Finalize },
+            Timer { due: Millis(0), session_id: "ab".into(), kind: TimerKind::Finalize },
+            Timer { due: Millis(0), session_id: "ab".into(), kind: TimerKind::Expire },
+            Timer { due: Millis(1_720_000_000_000), session_id: "a".into(), kind: TimerKind::ForgetMarker },
+        ];
+        let mut keys: Vec<Vec<u8>> = timers.iter().map(|t| timer(7, t)).collect();
+        keys.sort();
+        let back: Vec<Timer> = keys.iter().map(|k| timer_of(k).unwrap()).collect();
+        let mut sorted = timers.to_vec();
+        sorted.sort();
+        assert_eq!(back, sorted);
+    }
+}
