@@ -19,7 +19,7 @@ pub mod time;
 pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
 pub use event::{Channel, Direction, Event, EventType};
 pub use fold::{Fold, FoldRules};
-pub use lifecycle::{Anomaly, Outcome, State};
+pub use lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
 pub use processor::{Batch, BatchResult, BatchStats, EngineConfig, InputRecord, Output};
 pub use records::{MetadataRecord, TimelineRecord};
 pub use state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};

@@ -12,7 +12,7 @@ use crate::event::{Channel, Event, EventType};
 use crate::fold::{Fold, FoldRules};
 use crate::lifecycle::{Anomaly, Outcome, RevisionReason, State};
 use crate::privacy::PrivacyPolicy;
-use crate::records::{public_state, MetadataRecord, RecordInfo, TimelineRecord};
+use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
 use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 use crate::time::Millis;
 use std::collections::{BTreeMap, BTreeSet};
@@ -185,8 +185,9 @@ pub struct Batch<'a, S: StateRead> {
     markers: BTreeMap<String, Option<Marker>>,
     timers_added: BTreeSet<Timer>,
     timers_removed: BTreeSet<Timer>,
-    /// Earliest timer that may be due; `None` when unknown.
-    next_due: Option<Millis>,
+    /// Earliest timer that may be due: `None` until looked up (a fresh
+    /// batch), `Some(None)` when there are no timers.
+    next_due: Option<Option<Millis>>,
     outputs: Vec<Output>,
     stats: BatchStats,
 }
@@ -248,7 +249,12 @@ impl<'a, S: StateRead> Batch<'a, S> {
             return Ok(());
         }
         self.meta.watermark = to;
-        if self.next_due.is_none_or(|due| due <= to) {
+        let maybe_due = match self.next_due {
+            None => true,
+            Some(None) => false,
+            Some(Some(due)) => due <= to,
+        };
+        if maybe_due {
             self.fire_due()?;
         }
         Ok(())
@@ -372,7 +378,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         }
         self.config.privacy.apply(&mut event);
 
-        let state_before = public_state(&entry.fold, entry.expired);
+        let state_before = entry.public_state();
         let out_of_order = entry.fold.state.is_some() && event.occurred_at < entry.fold.last_event_at;
         let anomaly = if entry.fold.is_next_in_order(&event) {
             entry.fold.apply(&event, &self.config.rules)
@@ -384,7 +390,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             entry.fold = fold;
             anomaly
         };
-        let state_after = public_state(&entry.fold, entry.expired).unwrap_or(State::Initiated);
+        let state_after = entry.public_state().unwrap_or(State::Initiated);
         entry.seq += 1;
         if out_of_order || entry.finalized_at.is_some() {
             entry.late_event_count += 1;
@@ -457,7 +463,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                 is_final: entry.finalized_at.is_some(),
                 revision_reason,
                 finalized_at: entry.finalized_at,
-                expired: entry.expired,
+                expired: entry.shows_expired(),
                 duplicate_count: entry.duplicate_count,
                 late_event_count: entry.late_event_count,
             },
@@ -470,7 +476,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     fn erase(&mut self, session_id: &str, at: Millis, existing: Option<&SessionEntry>) -> Result<(), S::Error> {
         self.stats.erased_suppressed += 1;
         if let Some(entry) = existing {
-            self.track_state(public_state(&entry.fold, entry.expired), None);
+            self.track_state(entry.public_state(), None);
             if let Some(timer) = &entry.timer {
                 self.remove_timer(timer.clone());
             }
@@ -501,7 +507,10 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     fn add_timer(&mut self, timer: Timer) {
-        self.next_due = Some(self.next_due.map_or(timer.due, |d| d.min(timer.due)));
+        // An unknown next-due stays unknown: stored timers may be earlier.
+        if let Some(known) = &mut self.next_due {
+            *known = Some(known.map_or(timer.due, |d| d.min(timer.due)));
+        }
         self.timers_removed.remove(&timer);
         self.timers_added.insert(timer);
     }
@@ -517,7 +526,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         let fold = &entry.fold;
         let (kind, due) = if let Some(final_at) = entry.finalized_at {
             (TimerKind::Retire, final_at.plus(cfg.retain_after_final_ms))
-        } else if public_state(fold, entry.expired).is_some_and(State::is_terminal) {
+        } else if entry.public_state().is_some_and(State::is_terminal) {
             (TimerKind::Finalize, fold.terminal_at.unwrap_or(fold.last_event_at).plus(cfg.finalize_after_ms))
         } else {
             (TimerKind::Expire, fold.last_event_at.plus(cfg.session_timeout_ms))
@@ -564,7 +573,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             self.fire(timer)?;
         }
         // Nothing is due now; find the next due time for a cheap check per record.
-        self.next_due = self.earliest_timer()?;
+        self.next_due = Some(self.earliest_timer()?);
         Ok(())
     }
 
@@ -601,12 +610,12 @@ impl<'a, S: StateRead> Batch<'a, S> {
         entry.timer = None;
         match timer.kind {
             TimerKind::Finalize | TimerKind::Expire => {
-                let before = public_state(&entry.fold, entry.expired);
+                let before = entry.public_state();
                 if timer.kind == TimerKind::Expire {
                     entry.expired = true;
                 }
                 entry.finalized_at = Some(timer.due);
-                self.track_state(before, public_state(&entry.fold, entry.expired));
+                self.track_state(before, entry.public_state());
                 self.emit(&id, &mut entry, None);
                 if let Some(record) = self.outputs.last()
                     && let Output::Metadata(record) = record
@@ -623,7 +632,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                 self.sessions.insert(id, Some(entry));
             }
             TimerKind::Retire => {
-                self.track_state(public_state(&entry.fold, entry.expired), None);
+                self.track_state(entry.public_state(), None);
                 self.delete_session(&id)?;
                 self.set_marker(&id, Marker::Retired, timer.due)?;
             }

@@ -30,6 +30,21 @@ pub struct SessionEntry {
     pub timer: Option<Timer>,
 }
 
+impl SessionEntry {
+    /// Whether a non-terminal fold shows as `expired`: after the expiry timer,
+    /// and after finalization (late events can reopen the fold; a final
+    /// record always shows a terminal state, the same one a replay of the
+    /// same events gives).
+    pub fn shows_expired(&self) -> bool {
+        self.expired || self.finalized_at.is_some()
+    }
+
+    /// The state shown on records.
+    pub fn public_state(&self) -> Option<State> {
+        crate::records::public_state(&self.fold, self.shows_expired())
+    }
+}
+
 /// What is remembered of a session whose state is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Marker {

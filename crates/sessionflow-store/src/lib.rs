@@ -16,6 +16,7 @@ mod keys;
 
 use keys::Kind;
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions, DB};
+use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use std::path::{Path, PathBuf};
 
@@ -238,6 +239,27 @@ impl PartitionState<'_> {
     /// Every stored timer.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
         self.timers_due(None, Millis(i64::MAX), usize::MAX)
+    }
+
+    /// The whole partition as an in-memory state: for comparing a store
+    /// with a reference run.
+    pub fn dump(&self) -> Result<MemState, StoreError> {
+        let mut mem = MemState { meta: self.meta()?, ..MemState::default() };
+        mem.sessions = self.sessions()?.into_iter().collect();
+        let (from, until) = keys::kind_range(self.partition, Kind::Event);
+        for item in self.store.scan(from, until) {
+            let (key, value) = item?;
+            let event: Event = decode(&key, &value)?;
+            mem.events.insert((event.session_id.clone(), event.event_id.clone()), event);
+        }
+        let (from, until) = keys::kind_range(self.partition, Kind::Marker);
+        for item in self.store.scan(from, until) {
+            let (key, value) = item?;
+            let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, "bad marker key"))?;
+            mem.markers.insert(id, decode(&key, &value)?);
+        }
+        mem.timers = self.timers()?.into_iter().collect();
+        Ok(mem)
     }
 }
 

@@ -1,0 +1,337 @@
+//! The configuration file (TOML), shared by `replay` and the daemon.
+//!
+//! Every key has a default; `check-config` prints the effective values.
+//! Errors name the key and the fix.
+
+use serde::{Deserialize, Serialize};
+use sessionflow_codec::avro::SchemaIds;
+use sessionflow_codec::Encoding;
+use sessionflow_core::privacy::{FieldAction, PrivacyPolicy};
+use sessionflow_core::{EngineConfig, FoldRules};
+use sessionflow_store::StoreConfig;
+use std::path::Path;
+
+/// A configuration error: the key, what is wrong, and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("config key `{key}`: {problem}. Fix: {fix}")]
+pub struct ConfigError {
+    /// Dotted key.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), problem: problem.into(), fix: fix.into() }
+    }
+}
+
+/// A duration written as `500ms`, `60s`, `15m`, `24h` or `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Duration(pub i64);
+
+impl Duration {
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: i64 = digits.parse().map_err(|_| format!("{text:?} is not a duration"))?;
+        let scale = match unit.trim() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            other => return Err(format!("unknown unit {other:?} in {text:?}")),
+        };
+        n.checked_mul(scale).map(Duration).ok_or_else(|| format!("{text:?} is too long"))
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<String> for Duration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Duration::parse(&s)
+    }
+}
+
+impl From<Duration> for String {
+    fn from(d: Duration) -> String {
+        let ms = d.0;
+        for (unit, scale) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+            if ms != 0 && ms % scale == 0 {
+                return format!("{}{unit}", ms / scale);
+            }
+        }
+        format!("{ms}ms")
+    }
+}
+
+/// `[engine]`: lifecycle timers (`lifecycle.md`, "Timers").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    /// Watermark lag behind the largest event time of a partition.
+    pub allowed_lateness: Duration,
+    /// Terminal time to the final record.
+    pub finalize_after: Duration,
+    /// Event-time silence after which a session expires.
+    pub session_timeout: Duration,
+    /// How long a final session is kept for duplicates and revisions.
+    pub retain_after_final: Duration,
+    /// How long a retired or erased session id is remembered.
+    pub marker_retention: Duration,
+    /// End-user hang-ups in self-service shorter than this are short abandons.
+    pub short_abandon_threshold: Duration,
+    /// Daemon only: a partition idle this long (wall clock) advances its
+    /// watermark with the wall clock. `0s` turns it off.
+    pub idle_advance_after: Duration,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            allowed_lateness: Duration(0),
+            finalize_after: Duration(15 * 60_000),
+            session_timeout: Duration(24 * 3_600_000),
+            retain_after_final: Duration(24 * 3_600_000),
+            marker_retention: Duration(7 * 86_400_000),
+            short_abandon_threshold: Duration(5_000),
+            idle_advance_after: Duration(60_000),
+        }
+    }
+}
+
+/// `[privacy]`: per class of personal data, `keep`, `hash` or `drop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySection {
+    /// `pii.contact`: email, phone numbers, ANI.
+    pub contact: FieldAction,
+    /// `pii.text`: transcripts, comments, notes, summaries, free-text answers.
+    pub text: FieldAction,
+    /// HMAC key for `hash` (better set through `SESSIONFLOW_PRIVACY_HMAC_KEY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hmac_key: Option<String>,
+}
+
+/// `[store]`: RocksDB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// Directory of the state store.
+    pub path: String,
+    /// RocksDB memory budget in MiB (block cache, memtables charged to it).
+    pub memory_budget_mib: usize,
+    /// `fsync` the write-ahead log on every batch.
+    pub sync_writes: bool,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false }
+    }
+}
+
+/// `[encoding]`: record formats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncodingSection {
+    /// Output encoding: `json` or `avro`. Input is recognised per record.
+    pub output: Encoding,
+    /// Schema registry ids written in Avro headers.
+    pub schema_ids: SchemaIds,
+    /// Larger input values are dead letters (`oversize`).
+    pub max_event_bytes: usize,
+}
+
+impl Default for EncodingSection {
+    fn default() -> Self {
+        EncodingSection { output: Encoding::Json, schema_ids: SchemaIds::default(), max_event_bytes: sessionflow_codec::DEFAULT_MAX_EVENT_BYTES }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub engine: EngineSection,
+    pub privacy: PrivacySection,
+    pub store: StoreSection,
+    pub encoding: EncodingSection,
+}
+
+impl Config {
+    /// Reads a TOML file, then applies `SESSIONFLOW_*` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()), "pass an existing TOML file")
+                })?;
+                Config::from_toml(&text)?
+            }
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let key = e.span().map(|s| text[..s.start].lines().last().unwrap_or("").trim().to_owned()).unwrap_or_default();
+            ConfigError::new(
+                if key.is_empty() { "(file)".to_owned() } else { key },
+                e.message().to_owned(),
+                "see docs/configuration.md for the keys and their types",
+            )
+        })
+    }
+
+    /// Environment overrides: `SESSIONFLOW_<SECTION>_<KEY>` (upper case).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let duration = |key: &str, value: String| {
+            Duration::parse(&value).map_err(|e| ConfigError::new(key, e, "write a duration like 500ms, 60s, 15m, 24h or 7d"))
+        };
+        let action = |key: &str, value: String| match value.as_str() {
+            "keep" => Ok(FieldAction::Keep),
+            "hash" => Ok(FieldAction::Hash),
+            "drop" => Ok(FieldAction::Drop),
+            other => Err(ConfigError::new(key, format!("{other:?} is not an action"), "use keep, hash or drop")),
+        };
+        macro_rules! env_duration {
+            ($($field:ident),*) => {$(
+                let name = concat!("SESSIONFLOW_ENGINE_", stringify!($field)).to_ascii_uppercase();
+                if let Some(v) = get(&name) { self.engine.$field = duration(concat!("engine.", stringify!($field)), v)?; }
+            )*};
+        }
+        env_duration!(allowed_lateness, finalize_after, session_timeout, retain_after_final, marker_retention, short_abandon_threshold, idle_advance_after);
+        if let Some(v) = get("SESSIONFLOW_PRIVACY_CONTACT") {
+            self.privacy.contact = action("privacy.contact", v)?;
+        }
+        if let Some(v) = get("SESSIONFLOW_PRIVACY_TEXT") {
+            self.privacy.text = action("privacy.text", v)?;
+        }
+        if let Some(v) = get("SESSIONFLOW_PRIVACY_HMAC_KEY") {
+            self.privacy.hmac_key = Some(v);
+        }
+        if let Some(v) = get("SESSIONFLOW_STORE_PATH") {
+            self.store.path = v;
+        }
+        if let Some(v) = get("SESSIONFLOW_STORE_MEMORY_BUDGET_MIB") {
+            self.store.memory_budget_mib = v
+                .parse()
+                .map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
+        }
+        if let Some(v) = get("SESSIONFLOW_ENCODING_OUTPUT") {
+            self.encoding.output = v.parse().map_err(|e: String| ConfigError::new("encoding.output", e, "use json or avro"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        for (key, d) in [
+            ("engine.allowed_lateness", e.allowed_lateness),
+            ("engine.finalize_after", e.finalize_after),
+            ("engine.retain_after_final", e.retain_after_final),
+            ("engine.idle_advance_after", e.idle_advance_after),
+            ("engine.short_abandon_threshold", e.short_abandon_threshold),
+        ] {
+            if d.0 < 0 {
+                return Err(ConfigError::new(key, "is negative", "use a duration of zero or more"));
+            }
+        }
+        for (key, d) in [("engine.session_timeout", e.session_timeout), ("engine.marker_retention", e.marker_retention)] {
+            if d.0 <= 0 {
+                return Err(ConfigError::new(key, "must be longer than zero", "use a positive duration such as 24h"));
+            }
+        }
+        let hashing = self.privacy.contact == FieldAction::Hash || self.privacy.text == FieldAction::Hash;
+        if hashing && self.privacy.hmac_key.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError::new(
+                "privacy.hmac_key",
+                "is empty while a class is set to hash",
+                "set SESSIONFLOW_PRIVACY_HMAC_KEY (or privacy.hmac_key) to a secret of 32 or more random bytes",
+            ));
+        }
+        if self.store.memory_budget_mib < 16 {
+            return Err(ConfigError::new("store.memory_budget_mib", format!("{} MiB is too small", self.store.memory_budget_mib), "give at least 16 (MiB)"));
+        }
+        if self.encoding.max_event_bytes < 1024 {
+            return Err(ConfigError::new("encoding.max_event_bytes", "is below 1024", "give the largest event value to accept, e.g. 524288"));
+        }
+        Ok(())
+    }
+
+    /// The engine settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        let e = &self.engine;
+        EngineConfig {
+            rules: FoldRules { short_abandon_threshold_ms: e.short_abandon_threshold.millis() },
+            privacy: PrivacyPolicy {
+                contact: self.privacy.contact,
+                text: self.privacy.text,
+                hmac_key: self.privacy.hmac_key.clone().unwrap_or_default().into_bytes(),
+            },
+            allowed_lateness_ms: e.allowed_lateness.millis(),
+            finalize_after_ms: e.finalize_after.millis(),
+            session_timeout_ms: e.session_timeout.millis(),
+            retain_after_final_ms: e.retain_after_final.millis(),
+            marker_retention_ms: e.marker_retention.millis(),
+        }
+    }
+
+    /// The store settings.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig { memory_budget_bytes: self.store.memory_budget_mib << 20, sync_writes: self.store.sync_writes, ..StoreConfig::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(Duration::parse("15m").unwrap(), Duration(900_000));
+        assert_eq!(Duration::parse("500ms").unwrap(), Duration(500));
+        assert_eq!(String::from(Duration(86_400_000)), "1d");
+        assert!(Duration::parse("soon").is_err());
+        assert!(Duration::parse("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let err = Config::from_toml("[engine]\nfinalize_after = \"5 parsecs\"\n").unwrap_err();
+        assert!(err.to_string().contains("finalize_after"), "{err}");
+        let err = Config::from_toml("[engine]\nfinalise_after = \"5m\"\n").unwrap_err();
+        assert!(err.to_string().contains("finalise_after"), "{err}");
+        let mut config = Config::default();
+        config.privacy.contact = FieldAction::Hash;
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.key, "privacy.hmac_key");
+        assert!(err.fix.contains("SESSIONFLOW_PRIVACY_HMAC_KEY"));
+        let mut config = Config::default();
+        let err = config.apply_env(|k| (k == "SESSIONFLOW_PRIVACY_TEXT").then(|| "shred".to_owned())).unwrap_err();
+        assert_eq!(err.key, "privacy.text");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut config = Config::from_toml("[engine]\nfinalize_after = \"5m\"\n").unwrap();
+        config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_FINALIZE_AFTER").then(|| "1m".to_owned())).unwrap();
+        assert_eq!(config.engine.finalize_after, Duration(60_000));
+    }
+}
