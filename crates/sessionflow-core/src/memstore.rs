@@ -89,7 +89,7 @@ impl StateRead for MemState {
     }
 
     fn meta(&self) -> Result<PartitionMeta, Infallible> {
-        Ok(self.meta)
+        Ok(self.meta.clone())
     }
 }
 

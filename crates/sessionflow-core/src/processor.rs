@@ -227,7 +227,8 @@ impl<'a, S: StateRead> Batch<'a, S> {
     /// Processes one input record.
     pub fn record(&mut self, record: InputRecord<'_>) -> Result<(), S::Error> {
         self.stats.consumed += 1;
-        self.meta.next_offset = self.meta.next_offset.max(record.position.offset + 1);
+        let next = self.meta.next_offsets.entry(record.position.topic.clone()).or_insert(0);
+        *next = (*next).max(record.position.offset + 1);
         let event = match record.event {
             Ok(event) => event,
             Err(error) => {
@@ -293,7 +294,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         for timer in self.timers_added.difference(&self.timers_removed) {
             writes.push(Write::PutTimer(timer.clone()));
         }
-        writes.push(Write::PutMeta(self.meta));
+        writes.push(Write::PutMeta(self.meta.clone()));
         BatchResult { outputs: self.outputs, writes, meta: self.meta, stats: self.stats }
     }
 

@@ -92,10 +92,10 @@ pub struct Timer {
 }
 
 /// Per-partition progress, written in the same batch as the state it covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMeta {
-    /// The next input offset to process (last processed + 1).
-    pub next_offset: i64,
+    /// Per source topic, the next input offset to process (last processed + 1).
+    pub next_offsets: std::collections::BTreeMap<String, i64>,
     /// Largest `occurred_at` seen.
     pub max_event_time: Option<Millis>,
     /// The partition's watermark.
@@ -104,7 +104,14 @@ pub struct PartitionMeta {
 
 impl Default for PartitionMeta {
     fn default() -> Self {
-        PartitionMeta { next_offset: 0, max_event_time: None, watermark: Millis(i64::MIN) }
+        PartitionMeta { next_offsets: Default::default(), max_event_time: None, watermark: Millis(i64::MIN) }
+    }
+}
+
+impl PartitionMeta {
+    /// The next offset to process from `topic` (0 when nothing was).
+    pub fn next_offset(&self, topic: &str) -> i64 {
+        self.next_offsets.get(topic).copied().unwrap_or(0)
     }
 }
 

@@ -16,8 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = sessionflow_tests::test_engine();
     let store = Store::open(dir, &StoreConfig::default())?;
     let state = store.partition(0);
+    // The parent times its kill from here, so every kill lands mid-stream.
+    println!("ready");
+    std::io::Write::flush(&mut std::io::stdout())?;
     loop {
-        let next = state.meta()?.next_offset as usize;
+        let next = state.meta()?.next_offset("test") as usize;
         if next >= input.len() {
             return Ok(());
         }
