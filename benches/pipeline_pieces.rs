@@ -101,6 +101,7 @@ fn encode(c: &mut Criterion) {
     let (outputs, _) = sessionflow_core::memstore::replay_in_memory(&EngineConfig::default(), &events.iter().cloned().map(Ok).collect::<Vec<_>>(), 500);
     let records: Vec<Output> = outputs.into_iter().filter(|o| matches!(o, Output::Timeline(_) | Output::Metadata(_))).collect();
     let mut group = c.benchmark_group("encode");
+    group.sample_size(10);
     // Per input event: its timeline record plus its share of metadata records.
     group.throughput(Throughput::Elements(N as u64));
     for (name, codec) in [("json", Codec::json()), ("avro", Codec::avro())] {

@@ -1,1 +1,12 @@
-//! placeholder
+//! The sessionflow daemon: Kafka consumer group, exactly-once batches with
+//! a changelog, state restore on assignment, timers, metrics, health.
+
+pub mod config;
+pub mod embedded;
+pub mod http;
+pub mod metrics;
+pub mod pipeline;
+
+pub use config::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
+pub use metrics::Metrics;
+pub use pipeline::{run, RunTotals, Shared};

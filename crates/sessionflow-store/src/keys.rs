@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     Marker = 3,
     Timer = 4,
     Meta = 5,
+    /// The next changelog offset this partition's state reflects.
+    ChangelogPosition = 6,
 }
 
 pub(crate) fn prefix(partition: u32, kind: Kind) -> Vec<u8> {
@@ -85,6 +87,10 @@ pub(crate) fn timer_of(key: &[u8]) -> Option<Timer> {
 
 pub(crate) fn meta(partition: u32) -> Vec<u8> {
     prefix(partition, Kind::Meta)
+}
+
+pub(crate) fn changelog_position(partition: u32) -> Vec<u8> {
+    prefix(partition, Kind::ChangelogPosition)
 }
 
 pub(crate) fn kind_range(partition: u32, kind: Kind) -> (Vec<u8>, Vec<u8>) {

@@ -141,22 +141,57 @@ impl Store {
 
     /// Applies a batch's writes for `partition` as one atomic write batch.
     pub fn commit(&self, partition: u32, writes: &[Write]) -> Result<(), StoreError> {
+        self.commit_raw(partition, Self::raw_writes(partition, writes), None)
+    }
+
+    /// The writes as raw key-value records (`None` value = delete): what a
+    /// changelog topic carries, and what [`Store::commit_raw`] applies.
+    pub fn raw_writes(partition: u32, writes: &[Write]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        writes
+            .iter()
+            .map(|write| match write {
+                Write::PutSession(id, entry) => (keys::session(partition, id), Some(encode(entry.as_ref()))),
+                Write::DeleteSession(id) => (keys::session(partition, id), None),
+                Write::PutEvent(event) => (keys::event(partition, &event.session_id, &event.event_id), Some(encode(event.as_ref()))),
+                Write::DeleteEvent { session_id, event_id } => (keys::event(partition, session_id, event_id), None),
+                Write::PutMarker(id, marker) => (keys::marker(partition, id), Some(encode(marker))),
+                Write::DeleteMarker(id) => (keys::marker(partition, id), None),
+                Write::PutTimer(timer) => (keys::timer(partition, timer), Some(Vec::new())),
+                Write::DeleteTimer(timer) => (keys::timer(partition, timer), None),
+                Write::PutMeta(meta) => (keys::meta(partition), Some(encode(meta))),
+            })
+            .collect()
+    }
+
+    /// Applies raw records of `partition` atomically, with the changelog
+    /// position they bring the partition to. Records whose key is not in the
+    /// partition's key range are refused.
+    pub fn commit_raw(&self, partition: u32, records: Vec<(Vec<u8>, Option<Vec<u8>>)>, changelog_next: Option<i64>) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
-        for write in writes {
-            match write {
-                Write::PutSession(id, entry) => batch.put(keys::session(partition, id), encode(entry.as_ref())),
-                Write::DeleteSession(id) => batch.delete(keys::session(partition, id)),
-                Write::PutEvent(event) => batch.put(keys::event(partition, &event.session_id, &event.event_id), encode(event.as_ref())),
-                Write::DeleteEvent { session_id, event_id } => batch.delete(keys::event(partition, session_id, event_id)),
-                Write::PutMarker(id, marker) => batch.put(keys::marker(partition, id), encode(marker)),
-                Write::DeleteMarker(id) => batch.delete(keys::marker(partition, id)),
-                Write::PutTimer(timer) => batch.put(keys::timer(partition, timer), []),
-                Write::DeleteTimer(timer) => batch.delete(keys::timer(partition, timer)),
-                Write::PutMeta(meta) => batch.put(keys::meta(partition), encode(meta)),
+        for (key, value) in records {
+            if keys::partition_of(&key) != Some(partition) {
+                return Err(corrupt(&key, format!("record outside partition {partition}")));
             }
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            }
+        }
+        if let Some(next) = changelog_next {
+            batch.put(keys::changelog_position(partition), next.to_be_bytes());
         }
         self.db.write_opt(batch, &self.write_options)?;
         Ok(())
+    }
+
+    /// The next changelog offset the partition's state reflects (0 when
+    /// none was recorded).
+    pub fn changelog_position(&self, partition: u32) -> Result<i64, StoreError> {
+        let key = keys::changelog_position(partition);
+        Ok(match self.get(&key)? {
+            Some(v) => i64::from_be_bytes(v.as_ref().try_into().map_err(|_| corrupt(&key, "not an i64"))?),
+            None => 0,
+        })
     }
 
     /// Deletes everything of a partition with one range delete (a revoked

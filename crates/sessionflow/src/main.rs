@@ -57,6 +57,36 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Write simulated contact-center traffic as JSONL (to a file or stdout).
+    Simulate {
+        /// How many records.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+        /// Output file, or `-` for stdout.
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        /// Random seed: the same seed gives the same records.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// New sessions per second of event time.
+        #[arg(long, default_value_t = 2.0)]
+        sessions_per_second: f64,
+        /// Extra conversation events per session (transcripts, sentiment, API calls).
+        #[arg(long, default_value_t = 6)]
+        extra_events: u32,
+        /// Share of records re-sent (duplicates).
+        #[arg(long, default_value_t = 0.01)]
+        duplicate_rate: f64,
+        /// Share of records delivered minutes late.
+        #[arg(long, default_value_t = 0.005)]
+        late_rate: f64,
+        /// Share of records swapped with the next of their session.
+        #[arg(long, default_value_t = 0.01)]
+        out_of_order_rate: f64,
+        /// Share of malformed records.
+        #[arg(long, default_value_t = 0.002)]
+        malformed_rate: f64,
+    },
     /// Validate the configuration and print the effective values.
     CheckConfig,
 }
@@ -68,6 +98,28 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+}
+
+/// Writes simulated records as JSONL; malformed records are written as they
+/// are (one per line, newlines inside them replaced by spaces).
+fn simulate_to_file(config: sessionflow_sim::SimConfig, records: usize, out: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let sink: Box<dyn Write> =
+        if out == std::path::Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::fs::File::create(out)?) };
+    let mut sink = std::io::BufWriter::new(sink);
+    let codec = sessionflow_codec::Codec::json();
+    for record in sessionflow_sim::Simulator::new(config).take(records) {
+        match record {
+            sessionflow_sim::SimRecord::Event(event) => sink.write_all(&codec.encode_event(&event)?)?,
+            sessionflow_sim::SimRecord::Malformed { value, .. } => {
+                let line: Vec<u8> = value.into_iter().map(|b| if b == b'\n' { b' ' } else { b }).collect();
+                sink.write_all(&line)?;
+            }
+        }
+        sink.write_all(b"\n")?;
+    }
+    sink.flush()?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -88,6 +140,19 @@ fn main() -> ExitCode {
             };
             let options = replay::ReplayOptions { input, out_dir: out_dir.clone(), format, batch_size, state_dir, progress: !no_progress };
             replay::replay(&config, &options).map(|summary| print!("{}", replay::render_summary(&summary, &out_dir, format)))
+        }
+        Command::Simulate { records, out, seed, sessions_per_second, extra_events, duplicate_rate, late_rate, out_of_order_rate, malformed_rate } => {
+            let sim = sessionflow_sim::SimConfig {
+                seed,
+                sessions_per_second,
+                extra_events_per_session: extra_events,
+                duplicate_rate,
+                late_rate,
+                out_of_order_rate,
+                malformed_rate,
+                ..sessionflow_sim::SimConfig::default()
+            };
+            simulate_to_file(sim, records, &out)
         }
         Command::CheckConfig => toml::to_string_pretty(&config).map(|text| print!("# effective configuration: OK\n{text}")).map_err(Into::into),
     };

@@ -1,0 +1,130 @@
+//! The daemon's Kafka settings (`[kafka]` and `[topics]` of the config file).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Delivery guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Kafka transactions: outputs, changelog and input offsets commit together.
+    #[default]
+    ExactlyOnce,
+    /// For brokers without transactions: outputs flushed, then offsets
+    /// committed; duplicates possible after a crash (drop them by
+    /// `session_id` + `seq` / `version`).
+    AtLeastOnce,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group; also names the internal topics.
+    pub group_id: String,
+    /// This instance's stable id: the `transactional.id` suffix and
+    /// `group.instance.id` (static membership). Defaults to the host name.
+    pub instance_id: Option<String>,
+    /// Delivery guarantee.
+    pub delivery: Delivery,
+    /// How often a batch is committed (the transaction interval).
+    pub commit_interval_ms: u64,
+    /// Most records in one batch.
+    pub max_batch_records: usize,
+    /// Partitions of the internal topics when the daemon creates them;
+    /// must equal the input topic's partition count.
+    pub partitions: Option<i32>,
+    /// Replication factor of topics the daemon creates.
+    pub replication_factor: i32,
+    /// Create missing topics at start-up.
+    pub create_topics: bool,
+    /// Partitioner used to re-key records by `session_id`; must match the
+    /// one your producers use for keyed records (`murmur2_random` is the
+    /// Java client's default).
+    pub partitioner: String,
+    /// Any librdkafka property, passed to both consumer and producer
+    /// (`security.protocol`, `ssl.*`, `sasl.*`, …).
+    pub properties: BTreeMap<String, String>,
+    /// Consumer-only librdkafka properties.
+    pub consumer_properties: BTreeMap<String, String>,
+    /// Producer-only librdkafka properties.
+    pub producer_properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        KafkaSection {
+            brokers: "localhost:9092".into(),
+            group_id: "sessionflow".into(),
+            instance_id: None,
+            delivery: Delivery::ExactlyOnce,
+            commit_interval_ms: 100,
+            max_batch_records: 5_000,
+            partitions: None,
+            replication_factor: 3,
+            create_topics: true,
+            partitioner: "murmur2_random".into(),
+            properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[topics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsSection {
+    /// Input topics.
+    pub input: Vec<String>,
+    /// Timeline output.
+    pub timeline: String,
+    /// Metadata output (compacted).
+    pub metadata: String,
+    /// Dead letters.
+    pub dead_letter: String,
+}
+
+impl Default for TopicsSection {
+    fn default() -> Self {
+        TopicsSection {
+            input: vec!["cc.events.raw".into()],
+            timeline: "cc.sessions.timeline".into(),
+            metadata: "cc.sessions.metadata".into(),
+            dead_letter: "cc.events.dlq".into(),
+        }
+    }
+}
+
+impl TopicsSection {
+    /// The changelog topic of a group (compacted).
+    pub fn changelog(group_id: &str) -> String {
+        format!("{group_id}-sessionflow-changelog")
+    }
+
+    /// The repartition topic of a group.
+    pub fn repartition(group_id: &str) -> String {
+        format!("{group_id}-sessionflow-repartition")
+    }
+}
+
+/// Everything the pipeline needs from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub kafka: KafkaSection,
+    pub topics: TopicsSection,
+    /// Idle partitions advance their watermark with the wall clock after
+    /// this long; 0 turns it off.
+    pub idle_advance_after_ms: i64,
+}
+
+impl DaemonConfig {
+    /// Instance id: configured, else the host name, else "sessionflow".
+    pub fn instance_id(&self) -> String {
+        self.kafka.instance_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "sessionflow".into())
+        })
+    }
+}

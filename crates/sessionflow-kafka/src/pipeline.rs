@@ -1,0 +1,623 @@
+//! The consume → fold → produce loop, on one dedicated thread.
+//!
+//! Exactly-once: each batch is one Kafka transaction holding the timeline,
+//! metadata, dead-letter and repartition records, the changelog records of
+//! the state changes, and the consumed offsets. The changelog is the durable
+//! truth; the local RocksDB store is written only after the transaction
+//! committed, so it can lag Kafka but never lead it. When a partition is
+//! assigned, its state is brought up to date from the changelog, starting at
+//! the changelog position the local store recorded (a delta, not a rebuild).
+//! A crash at any instant therefore leaves either an aborted transaction
+//! (nothing visible, nothing stored) or a committed one the store catches up
+//! with.
+//!
+//! Every rdkafka transaction call blocks; this thread is not an async
+//! executor's worker.
+
+use crate::config::{DaemonConfig, Delivery, TopicsSection};
+use crate::metrics::Metrics;
+use anyhow::{bail, Context as _};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sessionflow_codec::Codec;
+use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, State, StateRead};
+use sessionflow_store::Store;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// State shared with the HTTP server and the command line.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub metrics: Metrics,
+    /// Assigned partitions are restored and being processed.
+    pub ready: AtomicBool,
+    /// Set to stop after the current batch.
+    pub shutdown: AtomicBool,
+    /// Batches committed.
+    pub batches: AtomicU64,
+}
+
+/// Outcome of the loop, for the summary.
+#[derive(Debug, Default, Clone)]
+pub struct RunTotals {
+    pub stats: BatchStats,
+    pub repartitioned: u64,
+    pub aborted: u64,
+}
+
+fn wall_millis() -> Millis {
+    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+}
+
+/// Consumer context: restores assigned partitions inside the rebalance
+/// callback (no record of a partition is returned before it is restored) and
+/// notes revoked ones so the loop drops their uncommitted records.
+struct PipelineContext {
+    store: Arc<Store>,
+    shared: Arc<Shared>,
+    restore_config: ClientConfig,
+    changelog_topic: String,
+    revoked: Mutex<BTreeSet<(String, i32)>>,
+    /// Per task, sessions by state (for the gauges on revoke).
+    sessions_by_task: Mutex<HashMap<i32, BTreeMap<State, i64>>>,
+    restore_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for PipelineContext {}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let mut revoked = self.revoked.lock().expect("lock");
+            for e in list.elements() {
+                revoked.insert((e.topic().to_owned(), e.partition()));
+                self.shared.metrics.forget_partition(e.topic(), e.partition());
+            }
+            self.shared.metrics.rebalance("revoke", list.count());
+            let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
+            let mut by_task = self.sessions_by_task.lock().expect("lock");
+            for task in tasks {
+                if let Some(counts) = by_task.remove(&task) {
+                    self.shared.metrics.add_sessions(&counts.iter().map(|(s, n)| (*s, -n)).collect());
+                }
+            }
+            tracing::info!(partitions = list.count(), "partitions revoked; their state stays on disk for a later assignment");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.shared.metrics.rebalance("assign", list.count());
+            let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
+            self.shared.ready.store(false, Ordering::SeqCst);
+            for task in tasks {
+                if self.sessions_by_task.lock().expect("lock").contains_key(&task) {
+                    continue;
+                }
+                if let Err(e) = self.restore(task) {
+                    tracing::error!(partition = task, error = %e, "restoring state from the changelog failed");
+                    *self.restore_error.lock().expect("lock") = Some(format!("partition {task}: {e:#}"));
+                }
+            }
+            self.shared.ready.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl PipelineContext {
+    /// Brings a task's local state up to date from its changelog partition.
+    fn restore(&self, task: i32) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let store_partition = task as u32;
+        let metrics = &self.shared.metrics;
+        let consumer: BaseConsumer = self.restore_config.create().context("creating the restore consumer")?;
+        let (low, high) = consumer.fetch_watermarks(&self.changelog_topic, task, Duration::from_secs(10))?;
+        let mut position = self.store.changelog_position(store_partition)?;
+        if position < low {
+            tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
+            self.store.drop_partition(store_partition)?;
+            position = low;
+        }
+        let mut applied = 0u64;
+        if position < high {
+            metrics.restore_started();
+            tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&self.changelog_topic, task, Offset::Offset(position))?;
+            consumer.assign(&list)?;
+            let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                match consumer.poll(Duration::from_millis(500)) {
+                    Some(Ok(m)) => {
+                        if let Some(key) = m.key() {
+                            chunk.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        }
+                        position = m.offset() + 1;
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => {}
+                }
+                let done = position >= high || consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
+                if chunk.len() >= 10_000 || done {
+                    applied += chunk.len() as u64;
+                    let n = chunk.len() as u64;
+                    self.store.commit_raw(store_partition, std::mem::take(&mut chunk), Some(position.max(self.store.changelog_position(store_partition)?)))?;
+                    metrics.restore_progress(task, n, high - position);
+                }
+                if done {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("restore of partition {task} did not reach offset {high} in 10 minutes");
+                }
+            }
+            metrics.restore_finished(task);
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(partition = task, records = applied, seconds = secs, records_per_second = applied as f64 / secs.max(1e-9), "restore finished");
+        }
+        // Sessions by state, for the gauges.
+        let mut counts: BTreeMap<State, i64> = BTreeMap::new();
+        for (_, entry) in self.store.partition(store_partition).sessions()? {
+            if let Some(state) = entry.public_state() {
+                *counts.entry(state).or_default() += 1;
+            }
+        }
+        metrics.add_sessions(&counts);
+        self.sessions_by_task.lock().expect("lock").insert(task, counts);
+        Ok(())
+    }
+}
+
+/// Producer context: remembers the last changelog offset delivered per partition.
+struct DeliveryTracker {
+    changelog_topic: String,
+    changelog_next: Mutex<HashMap<i32, i64>>,
+    failures: AtomicU64,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(m) if m.topic() == self.changelog_topic => {
+                let mut next = self.changelog_next.lock().expect("lock");
+                let slot = next.entry(m.partition()).or_insert(0);
+                *slot = (*slot).max(m.offset() + 1);
+            }
+            Ok(_) => {}
+            Err((e, _)) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "a record was not delivered");
+            }
+        }
+    }
+}
+
+fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.kafka.brokers);
+    for (k, v) in config.kafka.properties.iter().chain(extra) {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Creates missing topics with an admin client (real Kafka, tansu).
+pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<_> = client_config(config, &BTreeMap::new()).create()?;
+    let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+    let input = config.topics.input.first().context("topics.input is empty")?;
+    let partitions = match config.kafka.partitions {
+        Some(p) => p,
+        None => metadata.topics().iter().find(|t| t.name() == input).map(|t| t.partitions().len() as i32).filter(|n| *n > 0).context(
+            "the input topic does not exist: create it, or set kafka.partitions so the daemon can",
+        )?,
+    };
+    let existing: BTreeSet<&str> = metadata.topics().iter().filter(|t| !t.partitions().is_empty()).map(|t| t.name()).collect();
+    let group = &config.kafka.group_id;
+    let changelog = TopicsSection::changelog(group);
+    let repartition = TopicsSection::repartition(group);
+    let mut wanted: Vec<(String, Vec<(&str, &str)>)> = config.topics.input.iter().map(|t| (t.clone(), vec![])).collect();
+    wanted.push((config.topics.timeline.clone(), vec![]));
+    wanted.push((config.topics.metadata.clone(), vec![("cleanup.policy", "compact")]));
+    wanted.push((config.topics.dead_letter.clone(), vec![]));
+    wanted.push((changelog, vec![("cleanup.policy", "compact")]));
+    wanted.push((repartition, vec![]));
+    let missing: Vec<&(String, Vec<(&str, &str)>)> = wanted.iter().filter(|(name, _)| !existing.contains(name.as_str())).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|(name, cfg)| {
+            let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(config.kafka.replication_factor));
+            for (k, v) in cfg {
+                t = t.set(k, v);
+            }
+            t
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let results = runtime.block_on(admin.create_topics(&topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, partitions, "created topic"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic = %name, "topic exists"),
+            Err((name, code)) => bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// A consumed record, owned.
+struct Received {
+    message: OwnedMessage,
+}
+
+/// Runs the pipeline until `shared.shutdown` is set. Blocking.
+pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: Arc<Store>, shared: Arc<Shared>) -> anyhow::Result<RunTotals> {
+    let group = config.kafka.group_id.clone();
+    let changelog_topic = TopicsSection::changelog(&group);
+    let repartition_topic = TopicsSection::repartition(&group);
+    let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
+    let instance = config.instance_id();
+
+    let mut restore_config = client_config(config, &config.kafka.consumer_properties);
+    restore_config
+        .set("group.id", format!("{group}-restore"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed");
+    let context = PipelineContext {
+        store: store.clone(),
+        shared: shared.clone(),
+        restore_config,
+        changelog_topic: changelog_topic.clone(),
+        revoked: Mutex::new(BTreeSet::new()),
+        sessions_by_task: Mutex::new(HashMap::new()),
+        restore_error: Mutex::new(None),
+    };
+    let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
+    consumer_config
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    for (k, v) in &config.kafka.consumer_properties {
+        consumer_config.set(k, v);
+    }
+    let consumer: BaseConsumer<PipelineContext> = consumer_config.create_with_context(context).context("creating the consumer")?;
+    let mut sources: Vec<&str> = config.topics.input.iter().map(String::as_str).collect();
+    sources.push(&repartition_topic);
+    consumer.subscribe(&sources).context("subscribing")?;
+
+    let mut producer_config = client_config(config, &config.kafka.producer_properties);
+    producer_config.set("enable.idempotence", "true").set("linger.ms", "5").set("partitioner", &config.kafka.partitioner);
+    if exactly_once {
+        producer_config.set("transactional.id", format!("{group}-{instance}")).set("transaction.timeout.ms", "60000");
+    }
+    for (k, v) in &config.kafka.producer_properties {
+        producer_config.set(k, v);
+    }
+    let tracker = DeliveryTracker { changelog_topic: changelog_topic.clone(), changelog_next: Mutex::new(HashMap::new()), failures: AtomicU64::new(0) };
+    let producer: BaseProducer<DeliveryTracker> = producer_config.create_with_context(tracker).context("creating the producer")?;
+    if exactly_once {
+        producer.init_transactions(TXN_TIMEOUT).context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
+    }
+    tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, "pipeline started");
+
+    let mut totals = RunTotals::default();
+    let commit_interval = Duration::from_millis(config.kafka.commit_interval_ms.max(1));
+    let mut last_record_at: HashMap<i32, Instant> = HashMap::new();
+    let mut last_lag_report = Instant::now();
+    let mut pending: Vec<Received> = Vec::new();
+
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        // Collect a batch.
+        let deadline = Instant::now() + commit_interval;
+        while pending.len() < config.kafka.max_batch_records {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match consumer.poll(deadline - now) {
+                Some(Ok(m)) => pending.push(Received { message: m.detach() }),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                None => break,
+            }
+            if shared.shutdown.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        if let Some(e) = consumer.context().restore_error.lock().expect("lock").take() {
+            bail!("state restore failed: {e}");
+        }
+        // Records of partitions revoked meanwhile belong to their next owner.
+        let revoked = std::mem::take(&mut *consumer.context().revoked.lock().expect("lock"));
+        if !revoked.is_empty() {
+            pending.retain(|r| !revoked.contains(&(r.message.topic().to_owned(), r.message.partition())));
+        }
+
+        // Idle partitions advance their watermark with the wall clock.
+        let now = Instant::now();
+        let mut idle_advance: BTreeMap<i32, Millis> = BTreeMap::new();
+        if config.idle_advance_after_ms > 0 {
+            let assignment = consumer.assignment().unwrap_or_default();
+            let tasks: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
+            for task in tasks {
+                let since = *last_record_at.entry(task).or_insert(now);
+                let idle = now.duration_since(since).as_millis() as i64;
+                if idle >= config.idle_advance_after_ms && !pending.iter().any(|r| r.message.partition() == task) {
+                    let meta = store.partition(task as u32).meta()?;
+                    if let Some(max) = meta.max_event_time {
+                        idle_advance.insert(task, max.plus(idle - engine.allowed_lateness_ms));
+                    }
+                }
+            }
+        }
+        if pending.is_empty() && idle_advance.is_empty() {
+            report_lag(&consumer, &shared.metrics, &mut last_lag_report);
+            continue;
+        }
+
+        let batch_started = Instant::now();
+        let records = std::mem::take(&mut pending);
+        match process_batch(config, engine, codec, &store, &consumer, &producer, &records, &idle_advance, &repartition_topic, &changelog_topic, &shared) {
+            Ok(outcome) => {
+                for r in &records {
+                    last_record_at.insert(r.message.partition(), now);
+                }
+                totals.stats.merge(&outcome.stats);
+                totals.repartitioned += outcome.repartitioned;
+                shared.metrics.batch(&outcome.stats);
+                shared.metrics.batch_duration(batch_started.elapsed().as_secs_f64());
+                shared.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                totals.aborted += 1;
+                shared.metrics.aborted();
+                tracing::warn!(error = %format!("{e:#}"), records = records.len(), "batch failed; rewinding to its first offsets");
+                if exactly_once {
+                    if let Err(abort) = producer.abort_transaction(TXN_TIMEOUT) {
+                        if matches!(&abort, KafkaError::Transaction(t) if t.is_fatal()) {
+                            return Err(abort).context("aborting the transaction (fatal: another instance may have the same transactional.id)");
+                        }
+                        tracing::warn!(error = %abort, "abort failed");
+                    }
+                }
+                rewind(&consumer, &records)?;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        shared.metrics.store(&store.stats());
+        report_lag(&consumer, &shared.metrics, &mut last_lag_report);
+    }
+    tracing::info!("shutting down: last batch committed");
+    consumer.unsubscribe();
+    store.flush()?;
+    Ok(totals)
+}
+
+struct BatchOutcome {
+    stats: BatchStats,
+    repartitioned: u64,
+}
+
+fn report_lag(consumer: &BaseConsumer<PipelineContext>, metrics: &Metrics, last: &mut Instant) {
+    if last.elapsed() < Duration::from_secs(5) {
+        return;
+    }
+    *last = Instant::now();
+    if let Ok(positions) = consumer.position() {
+        for e in positions.elements() {
+            if let (Ok((_, high)), Offset::Offset(pos)) = (consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(200)), e.offset()) {
+                metrics.lag(e.topic(), e.partition(), (high - pos).max(0));
+            }
+        }
+    }
+}
+
+fn rewind(consumer: &BaseConsumer<PipelineContext>, records: &[Received]) -> anyhow::Result<()> {
+    let mut first: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in records {
+        let slot = first.entry((r.message.topic().to_owned(), r.message.partition())).or_insert(i64::MAX);
+        *slot = (*slot).min(r.message.offset());
+    }
+    for ((topic, partition), offset) in first {
+        consumer.seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(10))?;
+    }
+    Ok(())
+}
+
+fn send<'a>(producer: &BaseProducer<DeliveryTracker>, record: BaseRecord<'a, [u8], [u8]>) -> anyhow::Result<()> {
+    let mut record = record;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                producer.poll(Duration::from_millis(50));
+                record = r;
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_batch(
+    config: &DaemonConfig,
+    engine: &EngineConfig,
+    codec: &Codec,
+    store: &Store,
+    consumer: &BaseConsumer<PipelineContext>,
+    producer: &BaseProducer<DeliveryTracker>,
+    records: &[Received],
+    idle_advance: &BTreeMap<i32, Millis>,
+    repartition_topic: &str,
+    changelog_topic: &str,
+    shared: &Shared,
+) -> anyhow::Result<BatchOutcome> {
+    let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
+    let topics = &config.topics;
+    if exactly_once {
+        producer.begin_transaction()?;
+    }
+    let mut by_task: BTreeMap<i32, Vec<&Received>> = BTreeMap::new();
+    for r in records {
+        by_task.entry(r.message.partition()).or_default().push(r);
+    }
+    for task in idle_advance.keys() {
+        by_task.entry(*task).or_default();
+    }
+    let mut stats = BatchStats::default();
+    let mut repartitioned = 0u64;
+    let mut commits: Vec<(u32, Vec<(Vec<u8>, Option<Vec<u8>>)>)> = Vec::new();
+    let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
+    let now = wall_millis();
+    for (task, recs) in &by_task {
+        let state = store.partition(*task as u32);
+        let mut batch = Batch::new(engine, &state, now)?;
+        for r in recs {
+            let m = &r.message;
+            shared.metrics.consumed(m.topic(), 1);
+            let event = codec.decode_event(m.payload());
+            let from_input = m.topic() != repartition_topic;
+            if from_input
+                && let Ok(e) = &event
+                && m.key() != Some(e.session_id.as_bytes())
+            {
+                // Not keyed by session: re-key through the repartition topic.
+                send(producer, BaseRecord::to(repartition_topic).key(e.session_id.as_bytes()).payload(m.payload().unwrap_or_default()))?;
+                repartitioned += 1;
+                *produced.entry(repartition_topic).or_default() += 1;
+                continue;
+            }
+            let position = InputPosition { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() };
+            batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
+        }
+        if let Some(to) = idle_advance.get(task) {
+            batch.advance_watermark(*to)?;
+        }
+        let result = batch.finish();
+        shared.metrics.watermark(*task, result.meta.watermark.0.max(0));
+        for output in &result.outputs {
+            let key = output.key();
+            match output {
+                Output::Timeline(_) | Output::Metadata(_) => {
+                    let topic = if matches!(output, Output::Timeline(_)) { &topics.timeline } else { &topics.metadata };
+                    let value = codec.encode_output(output)?.unwrap_or_default();
+                    let mut record = BaseRecord::to(topic.as_str()).payload(value.as_slice());
+                    if let Some(k) = key {
+                        record = record.key(k);
+                    }
+                    send(producer, record)?;
+                    *produced.entry(topic.as_str()).or_default() += 1;
+                }
+                Output::Tombstone(id) => {
+                    send(producer, BaseRecord::<[u8], [u8]>::to(topics.metadata.as_str()).key(id.as_bytes()))?;
+                    *produced.entry(topics.metadata.as_str()).or_default() += 1;
+                }
+                Output::DeadLetter(d) => {
+                    let mut headers = OwnedHeaders::new();
+                    for (k, v) in d.headers() {
+                        headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                    }
+                    let mut record = BaseRecord::<[u8], [u8]>::to(topics.dead_letter.as_str()).headers(headers);
+                    if let Some(k) = d.key.as_deref() {
+                        record = record.key(k);
+                    }
+                    if let Some(v) = d.value.as_deref() {
+                        record = record.payload(v);
+                    }
+                    send(producer, record)?;
+                    *produced.entry(topics.dead_letter.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let raw = Store::raw_writes(*task as u32, &result.writes);
+        for (key, value) in &raw {
+            let mut record = BaseRecord::<[u8], [u8]>::to(changelog_topic).partition(*task).key(key.as_slice());
+            if let Some(v) = value {
+                record = record.payload(v.as_slice());
+            }
+            send(producer, record)?;
+        }
+        commits.push((*task as u32, raw));
+        stats.merge(&result.stats);
+    }
+
+    // The consumed offsets: next to read = last + 1.
+    let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in records {
+        let slot = offsets.entry((r.message.topic().to_owned(), r.message.partition())).or_insert(0);
+        *slot = (*slot).max(r.message.offset() + 1);
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in &offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+    }
+    let txn_started = Instant::now();
+    if exactly_once {
+        if !offsets.is_empty() {
+            let group = consumer.group_metadata().context("no consumer group metadata")?;
+            producer.send_offsets_to_transaction(&list, &group, TXN_TIMEOUT)?;
+        }
+        producer.commit_transaction(TXN_TIMEOUT)?;
+    } else {
+        producer.flush(TXN_TIMEOUT)?;
+        let failures = producer.context().failures.swap(0, Ordering::Relaxed);
+        if failures > 0 {
+            bail!("{failures} records were not delivered");
+        }
+        if !offsets.is_empty() {
+            consumer.commit(&list, CommitMode::Sync)?;
+        }
+    }
+    shared.metrics.transaction_duration(txn_started.elapsed().as_secs_f64());
+    // Drain delivery reports: they carry the changelog offsets.
+    for _ in 0..100 {
+        producer.poll(Duration::ZERO);
+        if producer.in_flight_count() == 0 {
+            break;
+        }
+    }
+    for (topic, n) in produced {
+        shared.metrics.produced(topic, n);
+    }
+    shared.metrics.repartitioned(repartitioned);
+
+    // Committed in Kafka: now the local store (it may lag, never lead).
+    let next = producer.context().changelog_next.lock().expect("lock").clone();
+    for (partition, raw) in commits {
+        let position = next.get(&(partition as i32)).copied();
+        let position = match position {
+            Some(p) => Some(p.max(store.changelog_position(partition)?)),
+            None => None,
+        };
+        store.commit_raw(partition, raw, position)?;
+    }
+    Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// Reads a borrowed message's key as UTF-8 (for logs).
+pub fn key_text(m: &BorrowedMessage<'_>) -> String {
+    m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default()
+}
