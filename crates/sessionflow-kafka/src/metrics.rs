@@ -3,7 +3,7 @@
 //! topic names from configuration, partitions, closed lists (reasons,
 //! anomaly codes, states, outcomes, channels), never a session id.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use sessionflow_core::{BatchStats, State};
 use sessionflow_store::StoreStats;
 use std::collections::BTreeMap;
@@ -34,7 +34,7 @@ pub struct Metrics {
     finalized: IntCounterVec,
     queue_wait: HistogramVec,
     handle_time: HistogramVec,
-    watermark: IntGaugeVec,
+    watermark: GaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -110,7 +110,11 @@ impl Metrics {
             finalized: counter_vec(&r, "sessionflow_sessions_finalized_total", "Sessions finalized, by outcome and channel.", &["outcome", "channel"]),
             queue_wait: histogram_vec(&r, "sessionflow_queue_wait_seconds", "Queue wait of finalized sessions, by channel.", &["channel"], contact.clone()),
             handle_time: histogram_vec(&r, "sessionflow_handle_time_seconds", "Handle time of finalized sessions, by channel.", &["channel"], contact),
-            watermark: gauge_vec(&r, "sessionflow_watermark_ms", "Event-time watermark of each partition.", &["partition"]),
+            watermark: {
+                let g = GaugeVec::new(Opts::new("sessionflow_watermark_timestamp_seconds", "Event-time watermark of each partition (Unix time)."), &["partition"]).expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             registry: r,
         }
     }
@@ -203,7 +207,7 @@ impl Metrics {
     }
 
     pub fn watermark(&self, partition: i32, millis: i64) {
-        self.watermark.with_label_values(&[&partition.to_string()]).set(millis);
+        self.watermark.with_label_values(&[&partition.to_string()]).set(millis as f64 / 1000.0);
     }
 
     pub fn store(&self, stats: &StoreStats) {

@@ -428,7 +428,7 @@ fn report_lag(consumer: &BaseConsumer<PipelineContext>, metrics: &Metrics, last:
     *last = Instant::now();
     if let Ok(positions) = consumer.position() {
         for e in positions.elements() {
-            if let (Ok((_, high)), Offset::Offset(pos)) = (consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(200)), e.offset()) {
+            if let (Ok((_, high)), Offset::Offset(pos)) = (consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1)), e.offset()) {
                 metrics.lag(e.topic(), e.partition(), (high - pos).max(0));
             }
         }

@@ -159,6 +159,20 @@ impl Default for EncodingSection {
     }
 }
 
+/// `[metrics]`: the HTTP port of `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Listen address.
+    pub addr: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection { addr: "127.0.0.1:9898".into() }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -167,7 +181,14 @@ pub struct Config {
     pub privacy: PrivacySection,
     pub store: StoreSection,
     pub encoding: EncodingSection,
+    pub kafka: sessionflow_kafka::KafkaSection,
+    pub topics: sessionflow_kafka::TopicsSection,
+    pub metrics: MetricsSection,
 }
+
+/// librdkafka properties sessionflow sets itself.
+const MANAGED_PROPERTIES: &[&str] =
+    &["group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
 
 impl Config {
     /// Reads a TOML file, then applies `SESSIONFLOW_*` environment overrides.
@@ -233,6 +254,25 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
         }
+        if let Some(v) = get("SESSIONFLOW_KAFKA_BROKERS") {
+            self.kafka.brokers = v;
+        }
+        if let Some(v) = get("SESSIONFLOW_KAFKA_GROUP_ID") {
+            self.kafka.group_id = v;
+        }
+        if let Some(v) = get("SESSIONFLOW_KAFKA_INSTANCE_ID") {
+            self.kafka.instance_id = Some(v);
+        }
+        if let Some(v) = get("SESSIONFLOW_KAFKA_DELIVERY") {
+            self.kafka.delivery = match v.as_str() {
+                "exactly_once" => sessionflow_kafka::Delivery::ExactlyOnce,
+                "at_least_once" => sessionflow_kafka::Delivery::AtLeastOnce,
+                other => return Err(ConfigError::new("kafka.delivery", format!("{other:?} is not a delivery mode"), "use exactly_once or at_least_once")),
+            };
+        }
+        if let Some(v) = get("SESSIONFLOW_METRICS_ADDR") {
+            self.metrics.addr = v;
+        }
         if let Some(v) = get("SESSIONFLOW_ENCODING_OUTPUT") {
             self.encoding.output = v.parse().map_err(|e: String| ConfigError::new("encoding.output", e, "use json or avro"))?;
         }
@@ -269,6 +309,30 @@ impl Config {
         if self.store.memory_budget_mib < 16 {
             return Err(ConfigError::new("store.memory_budget_mib", format!("{} MiB is too small", self.store.memory_budget_mib), "give at least 16 (MiB)"));
         }
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::new("kafka.brokers", "is empty", "give bootstrap servers, e.g. \"kafka-1:9092,kafka-2:9092\""));
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return Err(ConfigError::new("kafka.group_id", "is empty", "name the consumer group, e.g. \"sessionflow\""));
+        }
+        if self.topics.input.is_empty() {
+            return Err(ConfigError::new("topics.input", "lists no topic", "give the input topic(s), e.g. [\"cc.events.raw\"]"));
+        }
+        if self.kafka.commit_interval_ms == 0 || self.kafka.max_batch_records == 0 {
+            return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 5000"));
+        }
+        for (section, props) in [("properties", &self.kafka.properties), ("consumer_properties", &self.kafka.consumer_properties), ("producer_properties", &self.kafka.producer_properties)] {
+            if let Some(key) = props.keys().find(|k| MANAGED_PROPERTIES.contains(&k.as_str())) {
+                return Err(ConfigError::new(
+                    format!("kafka.{section}.{key}"),
+                    "is managed by sessionflow",
+                    "remove it (brokers: kafka.brokers; group: kafka.group_id; delivery: kafka.delivery)",
+                ));
+            }
+        }
+        if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new("metrics.addr", format!("{:?} is not an address", self.metrics.addr), "use host:port, e.g. 127.0.0.1:9898"));
+        }
         if self.encoding.max_event_bytes < 1024 {
             return Err(ConfigError::new("encoding.max_event_bytes", "is below 1024", "give the largest event value to accept, e.g. 524288"));
         }
@@ -291,6 +355,20 @@ impl Config {
             retain_after_final_ms: e.retain_after_final.millis(),
             marker_retention_ms: e.marker_retention.millis(),
         }
+    }
+
+    /// The daemon settings.
+    pub fn daemon_config(&self) -> sessionflow_kafka::DaemonConfig {
+        sessionflow_kafka::DaemonConfig {
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            idle_advance_after_ms: self.engine.idle_advance_after.millis(),
+        }
+    }
+
+    /// The codec of the configured encodings.
+    pub fn codec(&self) -> anyhow::Result<sessionflow_codec::Codec> {
+        Ok(sessionflow_codec::Codec::new(self.encoding.output, self.encoding.schema_ids, self.encoding.max_event_bytes)?)
     }
 
     /// The store settings.
@@ -326,6 +404,11 @@ mod tests {
         let mut config = Config::default();
         let err = config.apply_env(|k| (k == "SESSIONFLOW_PRIVACY_TEXT").then(|| "shred".to_owned())).unwrap_err();
         assert_eq!(err.key, "privacy.text");
+        let err = Config::from_toml("[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n").unwrap().validate().unwrap_err();
+        assert_eq!(err.key, "kafka.properties.enable.auto.commit");
+        let config = Config::from_toml("[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `sessionflow` command.
 
 mod config;
+mod daemon;
 mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -37,6 +38,51 @@ enum FileFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: consume, fold, produce (config: [kafka], [topics], [store], [metrics]).
+    Run {
+        /// Bootstrap servers (overrides kafka.brokers).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Where /metrics, /healthz and /readyz are served (overrides metrics.addr).
+        #[arg(long)]
+        metrics_addr: Option<String>,
+    },
+    /// The zero-setup demo: embedded broker, traffic simulator, pipeline, live progress.
+    Demo {
+        /// Stop after this long (e.g. 60s); default: until Ctrl-C.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Where /metrics is served.
+        #[arg(long, default_value = "127.0.0.1:9898")]
+        metrics_addr: String,
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// Records per second from the simulator.
+        #[arg(long, default_value_t = 2000)]
+        rate: u64,
+        /// Share of records re-sent (duplicates).
+        #[arg(long, default_value_t = 0.01)]
+        duplicate_rate: f64,
+        /// Share of records delivered minutes late.
+        #[arg(long, default_value_t = 0.005)]
+        late_rate: f64,
+        /// Share of records swapped with the next of their session.
+        #[arg(long, default_value_t = 0.01)]
+        out_of_order_rate: f64,
+        /// Share of malformed records.
+        #[arg(long, default_value_t = 0.002)]
+        malformed_rate: f64,
+        /// Share of records produced without a key (re-keyed by the daemon).
+        #[arg(long, default_value_t = 0.02)]
+        keyless_rate: f64,
+    },
+    /// Run the embedded broker alone (loopback), with the pipeline's topics, for local development.
+    Broker {
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
     /// Run the engine over a file of canonical events (JSONL or an Avro container), with a RocksDB store.
     Replay {
         /// Input file, or `-` for stdin.
@@ -57,14 +103,23 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
     },
-    /// Write simulated contact-center traffic as JSONL (to a file or stdout).
+    /// Simulated contact-center traffic: to a Kafka topic (--brokers) or as JSONL to a file or stdout.
     Simulate {
         /// How many records.
         #[arg(long, default_value_t = 10_000)]
         records: usize,
-        /// Output file, or `-` for stdout.
+        /// Output file, or `-` for stdout (when --brokers is not given).
         #[arg(long, default_value = "-")]
         out: PathBuf,
+        /// Produce to this cluster instead of writing a file.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Topic to produce to.
+        #[arg(long, default_value = "cc.events.raw")]
+        topic: String,
+        /// Records per second when producing.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
         /// Random seed: the same seed gives the same records.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -91,9 +146,14 @@ enum Command {
     CheckConfig,
 }
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    config::Duration::parse(text).map(|d| std::time::Duration::from_millis(d.millis().max(0) as u64))
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -141,7 +201,28 @@ fn main() -> ExitCode {
             let options = replay::ReplayOptions { input, out_dir: out_dir.clone(), format, batch_size, state_dir, progress: !no_progress };
             replay::replay(&config, &options).map(|summary| print!("{}", replay::render_summary(&summary, &out_dir, format)))
         }
-        Command::Simulate { records, out, seed, sessions_per_second, extra_events, duplicate_rate, late_rate, out_of_order_rate, malformed_rate } => {
+        Command::Run { brokers, metrics_addr } => {
+            let mut config = config;
+            if let Some(b) = brokers {
+                config.kafka.brokers = b;
+            }
+            if let Some(a) = metrics_addr {
+                config.metrics.addr = a;
+            }
+            match config.validate() {
+                Ok(()) => daemon::run(&config),
+                Err(e) => {
+                    tracing::error!(key = %e.key, "{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        Command::Demo { duration, metrics_addr, partitions, rate, duplicate_rate, late_rate, out_of_order_rate, malformed_rate, keyless_rate } => {
+            let sim = sessionflow_sim::SimConfig { duplicate_rate, late_rate, out_of_order_rate, malformed_rate, ..sessionflow_sim::SimConfig::default() };
+            daemon::demo(&config, &daemon::DemoOptions { duration, metrics_addr, partitions, rate, sim, keyless_rate })
+        }
+        Command::Broker { partitions } => daemon::broker(&config, partitions),
+        Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, duplicate_rate, late_rate, out_of_order_rate, malformed_rate } => {
             let sim = sessionflow_sim::SimConfig {
                 seed,
                 sessions_per_second,
@@ -152,7 +233,10 @@ fn main() -> ExitCode {
                 malformed_rate,
                 ..sessionflow_sim::SimConfig::default()
             };
-            simulate_to_file(sim, records, &out)
+            match brokers {
+                Some(brokers) => daemon::simulate_to_kafka(&brokers, &topic, sim, records as u64, rate),
+                None => simulate_to_file(sim, records, &out),
+            }
         }
         Command::CheckConfig => toml::to_string_pretty(&config).map(|text| print!("# effective configuration: OK\n{text}")).map_err(Into::into),
     };
