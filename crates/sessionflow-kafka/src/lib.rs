@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod testkit;
 
 pub use config::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 pub use metrics::Metrics;

@@ -1,0 +1,164 @@
+//! Helpers for tests and benchmarks against a real broker: produce simulated
+//! traffic, read a topic to its end, and the engine's reference run over
+//! what the daemon consumed.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+use sessionflow_codec::avro::RecordKind;
+use sessionflow_codec::Codec;
+use sessionflow_core::memstore::MemState;
+use sessionflow_core::{Batch, EngineConfig, InputPosition, InputRecord, Millis, Output};
+use sessionflow_sim::{SimConfig, SimRecord, Simulator};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Produces `records` simulated records to `topic`, keyed by session with the
+/// Java client's partitioner; one in `keyless_one_in` without key (0: none).
+/// Returns how many were sent.
+pub fn produce(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyless_one_in: usize) -> usize {
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").set("partitioner", "murmur2_random").create().expect("producer");
+    let codec = Codec::json();
+    let mut sent = 0;
+    for (i, record) in Simulator::new(sim).take(records).enumerate() {
+        let (key, value) = match &record {
+            SimRecord::Event(e) => (Some(e.session_id.clone().into_bytes()), codec.encode_event(e).expect("encodes")),
+            SimRecord::Malformed { key, value, .. } if value.len() < 100_000 => (key.clone(), value.clone()),
+            SimRecord::Malformed { .. } => continue,
+        };
+        let keyed = keyless_one_in == 0 || i % keyless_one_in != keyless_one_in / 2;
+        let mut r = BaseRecord::<[u8], [u8]>::to(topic).payload(&value);
+        if keyed && let Some(k) = key.as_deref() {
+            r = r.key(k);
+        }
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(20));
+                    r = back;
+                }
+            }
+        }
+        sent += 1;
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    sent
+}
+
+/// Every committed record of `topic` (partitions 0..partitions), read with
+/// `read_committed` up to the end of each partition.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+    }
+    consumer.assign(&list).expect("assign");
+    let mut out = Vec::new();
+    let mut eof = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while eof < partitions && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(m.detach()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The group's committed offset per partition of `topic`.
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).expect("committed offsets");
+    (0..partitions)
+        .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// The engine over each partition's records in offset order: what the
+/// daemon must have produced when every input record is keyed by session.
+pub fn reference_run(input: &[OwnedMessage], partitions: i32, engine: &EngineConfig) -> Vec<Output> {
+    let codec = Codec::json();
+    let mut outputs = Vec::new();
+    for p in 0..partitions {
+        let state = MemState::default();
+        let mut batch = Batch::new(engine, &state, Millis(0)).expect("batch");
+        let mut mine: Vec<&OwnedMessage> = input.iter().filter(|m| m.partition() == p).collect();
+        mine.sort_by_key(|m| m.offset());
+        for m in mine {
+            let event = codec.decode_event(m.payload());
+            let position = InputPosition { topic: m.topic().into(), partition: p, offset: m.offset() };
+            batch.record(InputRecord { key: m.key(), value: m.payload(), position, event }).expect("record");
+        }
+        outputs.extend(batch.finish().outputs);
+    }
+    outputs
+}
+
+/// Per session, the JSON of its records in order.
+pub type BySession = BTreeMap<String, Vec<Value>>;
+
+/// Groups output records by session.
+pub fn outputs_by_session(outputs: &[Output], timeline: bool) -> BySession {
+    let mut map = BySession::new();
+    for o in outputs {
+        let json = match o {
+            Output::Timeline(t) if timeline => serde_json::to_value(t).expect("json"),
+            Output::Metadata(m) if !timeline => serde_json::to_value(m).expect("json"),
+            _ => continue,
+        };
+        let id = String::from_utf8_lossy(o.key().unwrap_or_default()).into_owned();
+        map.entry(id).or_default().push(json);
+    }
+    map
+}
+
+/// Groups the records of an output topic by session (tombstones skipped).
+pub fn topic_by_session(messages: &[OwnedMessage], kind: RecordKind) -> BySession {
+    let codec = Codec::json();
+    let mut map = BySession::new();
+    for m in messages {
+        let (Some(key), Some(value)) = (m.key(), m.payload()) else { continue };
+        let json = codec.decode_record(kind, value).expect("decodable output");
+        map.entry(String::from_utf8_lossy(key).into_owned()).or_default().push(json);
+    }
+    map
+}
+
+/// The first session whose records differ, described.
+pub fn first_difference(expected: &BySession, got: &BySession) -> Option<String> {
+    for (id, exp) in expected {
+        let Some(g) = got.get(id) else { return Some(format!("{id}: missing ({} records expected)", exp.len())) };
+        if g != exp {
+            let i = exp.iter().zip(g).position(|(a, b)| a != b).unwrap_or(exp.len().min(g.len()));
+            return Some(format!(
+                "{id}: differs at record {i} ({} expected, {} got)\nexpected {}\ngot      {}",
+                exp.len(),
+                g.len(),
+                exp.get(i).map(Value::to_string).unwrap_or_default(),
+                g.get(i).map(Value::to_string).unwrap_or_default()
+            ));
+        }
+    }
+    got.keys().find(|id| !expected.contains_key(*id)).map(|id| format!("{id}: unexpected session"))
+}
