@@ -2,18 +2,15 @@
 //! outputs out, equal to the engine run over each input partition's records
 //! in offset order (what `replay` does with one partition).
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
+use sessionflow_codec::avro::RecordKind;
 use sessionflow_codec::Codec;
-use sessionflow_core::memstore::MemState;
-use sessionflow_core::{Batch, EngineConfig, InputPosition, InputRecord, Millis, Output};
+use sessionflow_core::{EngineConfig, Output};
 use sessionflow_kafka::embedded::{pipeline_topics, EmbeddedBroker};
+use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, Shared, TopicsSection};
-use sessionflow_sim::{SimConfig, SimRecord, Simulator};
+use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -44,105 +41,12 @@ fn engine() -> EngineConfig {
     EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
 }
 
-/// Produces simulated traffic: keyed records, plus some without key (to be
-/// re-keyed) and malformed ones.
 fn produce(brokers: &str, records: usize, keyless_one_in: usize) -> usize {
-    // The daemon re-keys with the Java client's partitioner; keyed producers must use the same.
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("partitioner", "murmur2_random")
-        .create()
-        .unwrap();
-    let codec = Codec::json();
-    let mut sent = 0;
-    let config = SimConfig { seed: 77, malformed_rate: 0.01, ..SimConfig::default() };
-    for (i, record) in Simulator::new(config).take(records).enumerate() {
-        let (key, value) = match &record {
-            SimRecord::Event(e) => (Some(e.session_id.clone().into_bytes()), codec.encode_event(e).unwrap()),
-            SimRecord::Malformed { key, value, .. } if value.len() < 100_000 => (key.clone(), value.clone()),
-            SimRecord::Malformed { .. } => continue,
-        };
-        let keyed = keyless_one_in == 0 || i % keyless_one_in != 7;
-        let mut r = BaseRecord::<[u8], [u8]>::to("cc.events.raw").payload(&value);
-        if keyed {
-            if let Some(k) = key.as_deref() {
-                r = r.key(k);
-            }
-        }
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(20));
-                    r = back;
-                }
-            }
-        }
-        sent += 1;
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
-    sent
+    testkit::produce(brokers, "cc.events.raw", SimConfig { seed: 77, malformed_rate: 0.01, ..SimConfig::default() }, records, keyless_one_in)
 }
 
 fn read_all(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("reader-{topic}"))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let mut out = Vec::new();
-    let mut eof = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while eof < PARTITIONS && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => out.push(m.detach()),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The engine over each task's records in the order the daemon saw them:
-/// input partition p, then its re-keyed records from repartition partition p.
-fn expected(brokers: &str, engine: &EngineConfig) -> Vec<Output> {
-    let codec = Codec::json();
-    let mut outputs = Vec::new();
-    let inputs = read_all(brokers, "cc.events.raw");
-    let rekeyed = read_all(brokers, &TopicsSection::repartition("e2e"));
-    for p in 0..PARTITIONS {
-        let state = MemState::default();
-        let mut batch = Batch::new(engine, &state, Millis(0)).unwrap();
-        let mine = inputs.iter().filter(|m| m.partition() == p).chain(rekeyed.iter().filter(|m| m.partition() == p));
-        for m in mine {
-            let event = codec.decode_event(m.payload());
-            if m.topic() == "cc.events.raw" && matches!(&event, Ok(e) if m.key() != Some(e.session_id.as_bytes())) {
-                continue;
-            }
-            let position = InputPosition { topic: m.topic().into(), partition: p, offset: m.offset() };
-            batch.record(InputRecord { key: m.key(), value: m.payload(), position, event }).unwrap();
-        }
-        outputs.extend(batch.finish().outputs);
-    }
-    outputs
-}
-
-/// Per session, its timeline and metadata JSON in order.
-fn by_session(records: impl Iterator<Item = (String, Value)>) -> BTreeMap<String, Vec<Value>> {
-    let mut map: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for (id, v) in records {
-        map.entry(id).or_default().push(v);
-    }
-    map
+    testkit::read_all(brokers, topic, PARTITIONS)
 }
 
 /// Runs the daemon until it consumed `sent` input records and everything it re-keyed.
@@ -224,30 +128,19 @@ fn exactly_once_outputs_equal_the_engine_run_per_partition() {
     let shared = run_daemon(&config, &engine, sent, false);
     assert_accounting(&shared);
 
-    let expected = expected(&brokers, &engine);
-    let codec = Codec::json();
-    let to_json = |o: &Output| serde_json::to_value(match o {
-        Output::Timeline(t) => serde_json::to_value(t).unwrap(),
-        Output::Metadata(m) => serde_json::to_value(m).unwrap(),
-        _ => Value::Null,
-    }).unwrap();
-    let exp_timeline = by_session(expected.iter().filter(|o| matches!(o, Output::Timeline(_))).map(|o| (String::from_utf8(o.key().unwrap().to_vec()).unwrap(), to_json(o))));
-    let exp_metadata = by_session(expected.iter().filter(|o| matches!(o, Output::Metadata(_))).map(|o| (String::from_utf8(o.key().unwrap().to_vec()).unwrap(), to_json(o))));
-    let got = |topic: &str| {
-        by_session(read_all(&brokers, topic).into_iter().filter(|m| m.payload().is_some()).map(|m| {
-            (String::from_utf8(m.key().unwrap().to_vec()).unwrap(), codec.decode_record(sessionflow_codec::avro::RecordKind::Timeline, m.payload().unwrap()).unwrap())
-        }))
-    };
-    let got_timeline = got("cc.sessions.timeline");
-    let got_metadata = got("cc.sessions.metadata");
+    // Every record is keyed: each task's input is its input partition, in offset order.
+    let expected = testkit::reference_run(&read_all(&brokers, "cc.events.raw"), PARTITIONS, &engine);
+    let exp_timeline = testkit::outputs_by_session(&expected, true);
+    let exp_metadata = testkit::outputs_by_session(&expected, false);
+    let got_timeline = testkit::topic_by_session(&read_all(&brokers, "cc.sessions.timeline"), RecordKind::Timeline);
+    let got_metadata = testkit::topic_by_session(&read_all(&brokers, "cc.sessions.metadata"), RecordKind::Metadata);
     assert!(exp_timeline.len() > 50, "{} sessions", exp_timeline.len());
-    assert_eq!(got_timeline.len(), exp_timeline.len(), "sessions on the timeline");
-    if let Some((id, exp)) = exp_timeline.iter().find(|(id, v)| got_timeline.get(*id) != Some(v)) {
-        let got = &got_timeline[id];
-        let i = exp.iter().zip(got).position(|(a, b)| a != b).unwrap_or(exp.len().min(got.len()));
-        panic!("timeline of {id} differs at record {i} (of {} expected, {} got):\nexpected {}\ngot      {}", exp.len(), got.len(), exp.get(i).map(Value::to_string).unwrap_or_default(), got.get(i).map(Value::to_string).unwrap_or_default());
+    if let Some(diff) = testkit::first_difference(&exp_timeline, &got_timeline) {
+        panic!("timeline: {diff}");
     }
-    assert!(got_metadata == exp_metadata, "metadata differs from the engine run");
+    if let Some(diff) = testkit::first_difference(&exp_metadata, &got_metadata) {
+        panic!("metadata: {diff}");
+    }
 
     // Dead letters: every malformed record, with its reason header.
     let dlq = read_all(&brokers, "cc.events.dlq");
