@@ -36,6 +36,35 @@ enum FileFormat {
     Avro,
 }
 
+/// Rates of the simulator's imperfect records.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct FaultRates {
+    /// Share of records re-sent (duplicates).
+    #[arg(long, default_value_t = 0.01)]
+    duplicate_rate: f64,
+    /// Share of records delivered minutes late.
+    #[arg(long, default_value_t = 0.005)]
+    late_rate: f64,
+    /// Share of records swapped with the next of their session.
+    #[arg(long, default_value_t = 0.01)]
+    out_of_order_rate: f64,
+    /// Share of malformed records.
+    #[arg(long, default_value_t = 0.002)]
+    malformed_rate: f64,
+}
+
+impl FaultRates {
+    fn sim_config(self) -> sessionflow_sim::SimConfig {
+        sessionflow_sim::SimConfig {
+            duplicate_rate: self.duplicate_rate,
+            late_rate: self.late_rate,
+            out_of_order_rate: self.out_of_order_rate,
+            malformed_rate: self.malformed_rate,
+            ..sessionflow_sim::SimConfig::default()
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: consume, fold, produce (config: [kafka], [topics], [store], [metrics]).
@@ -61,18 +90,8 @@ enum Command {
         /// Records per second from the simulator.
         #[arg(long, default_value_t = 2000)]
         rate: u64,
-        /// Share of records re-sent (duplicates).
-        #[arg(long, default_value_t = 0.01)]
-        duplicate_rate: f64,
-        /// Share of records delivered minutes late.
-        #[arg(long, default_value_t = 0.005)]
-        late_rate: f64,
-        /// Share of records swapped with the next of their session.
-        #[arg(long, default_value_t = 0.01)]
-        out_of_order_rate: f64,
-        /// Share of malformed records.
-        #[arg(long, default_value_t = 0.002)]
-        malformed_rate: f64,
+        #[command(flatten)]
+        faults: FaultRates,
         /// Share of records produced without a key (re-keyed by the daemon).
         #[arg(long, default_value_t = 0.02)]
         keyless_rate: f64,
@@ -129,18 +148,8 @@ enum Command {
         /// Extra conversation events per session (transcripts, sentiment, API calls).
         #[arg(long, default_value_t = 6)]
         extra_events: u32,
-        /// Share of records re-sent (duplicates).
-        #[arg(long, default_value_t = 0.01)]
-        duplicate_rate: f64,
-        /// Share of records delivered minutes late.
-        #[arg(long, default_value_t = 0.005)]
-        late_rate: f64,
-        /// Share of records swapped with the next of their session.
-        #[arg(long, default_value_t = 0.01)]
-        out_of_order_rate: f64,
-        /// Share of malformed records.
-        #[arg(long, default_value_t = 0.002)]
-        malformed_rate: f64,
+        #[command(flatten)]
+        faults: FaultRates,
     },
     /// Validate the configuration and print the effective values.
     CheckConfig,
@@ -217,22 +226,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { duration, metrics_addr, partitions, rate, duplicate_rate, late_rate, out_of_order_rate, malformed_rate, keyless_rate } => {
-            let sim = sessionflow_sim::SimConfig { duplicate_rate, late_rate, out_of_order_rate, malformed_rate, ..sessionflow_sim::SimConfig::default() };
+        Command::Demo { duration, metrics_addr, partitions, rate, faults, keyless_rate } => {
+            let sim = faults.sim_config();
             daemon::demo(&config, &daemon::DemoOptions { duration, metrics_addr, partitions, rate, sim, keyless_rate })
         }
         Command::Broker { partitions } => daemon::broker(&config, partitions),
-        Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, duplicate_rate, late_rate, out_of_order_rate, malformed_rate } => {
-            let sim = sessionflow_sim::SimConfig {
-                seed,
-                sessions_per_second,
-                extra_events_per_session: extra_events,
-                duplicate_rate,
-                late_rate,
-                out_of_order_rate,
-                malformed_rate,
-                ..sessionflow_sim::SimConfig::default()
-            };
+        Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, faults } => {
+            let sim = sessionflow_sim::SimConfig { seed, sessions_per_second, extra_events_per_session: extra_events, ..faults.sim_config() };
             match brokers {
                 Some(brokers) => daemon::simulate_to_kafka(&brokers, &topic, sim, records as u64, rate),
                 None => simulate_to_file(sim, records, &out),
