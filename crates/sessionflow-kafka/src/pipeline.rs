@@ -447,7 +447,9 @@ fn rewind(consumer: &BaseConsumer<PipelineContext>, records: &[Received]) -> any
     Ok(())
 }
 
-fn send<'a>(producer: &BaseProducer<DeliveryTracker>, record: BaseRecord<'a, [u8], [u8]>) -> anyhow::Result<()> {
+/// Sends a record, waiting (polling delivery reports) while the producer's
+/// queue is full.
+pub fn send<C: ProducerContext>(producer: &BaseProducer<C>, record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>) -> anyhow::Result<()> {
     let mut record = record;
     loop {
         match producer.send(record) {

@@ -35,15 +35,7 @@ pub fn produce(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyle
         if keyed && let Some(k) = key.as_deref() {
             r = r.key(k);
         }
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(20));
-                    r = back;
-                }
-            }
-        }
+        crate::pipeline::send(&producer, r).expect("send");
         sent += 1;
     }
     producer.flush(Duration::from_secs(30)).expect("flush");

@@ -110,15 +110,7 @@ fn produce_traffic(brokers: &str, topic: &str, sim: SimConfig, rate: u64, keyles
         if let (Some(k), false) = (key.as_deref(), keyless) {
             r = r.key(k);
         }
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(10));
-                    r = back;
-                }
-            }
-        }
+        sessionflow_kafka::pipeline::send(&producer, r)?;
         producer.poll(Duration::ZERO);
         n += 1;
         produced.store(n, Ordering::Relaxed);
