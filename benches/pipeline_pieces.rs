@@ -1,7 +1,7 @@
 //! The pieces of the engine, one core: decode, fold, store, encode.
 //! Throughput is in input events per second.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use sessionflow_benches::{encoded, events};
 use sessionflow_codec::Codec;
 use sessionflow_core::memstore::MemState;

@@ -2,8 +2,8 @@
 //! reopens at the last complete batch: offsets, state and timers agree with a
 //! reference run over exactly the batches it reports as done.
 
-use sessionflow_core::memstore::MemState;
 use sessionflow_core::StateRead;
+use sessionflow_core::memstore::MemState;
 use sessionflow_store::{Store, StoreConfig};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -3,9 +3,9 @@
 //! object container files with the shipped schemas) plus `tombstones.jsonl`
 //! and `dead_letter.jsonl`.
 
-use crate::avro::{json_to_avro, AvroSchemas, RecordKind};
+use crate::avro::{AvroSchemas, RecordKind, json_to_avro};
 use crate::{CodecError, Encoding};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sessionflow_core::{DeadLetter, Output};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -80,11 +80,7 @@ impl<'a> OutputFiles<'a> {
                     let writer = apache_avro::Writer::new(schemas.schema(kind), create(dir, name)?);
                     Ok(Sink::Avro(writer, kind))
                 };
-                (
-                    avro("timeline.avro", RecordKind::Timeline)?,
-                    avro("metadata.avro", RecordKind::Metadata)?,
-                    Some(create(dir, "tombstones.jsonl")?),
-                )
+                (avro("timeline.avro", RecordKind::Timeline)?, avro("metadata.avro", RecordKind::Metadata)?, Some(create(dir, "tombstones.jsonl")?))
             }
         };
         Ok(OutputFiles { timeline, metadata, tombstones, dead_letter: create(dir, "dead_letter.jsonl")?, schemas })

@@ -96,10 +96,8 @@ impl Codec {
             ));
         }
         if bytes.first() == Some(&avro::MAGIC) {
-            let json = self
-                .schemas
-                .decode(RecordKind::Event, bytes)
-                .map_err(|e| input_error(DeadLetterReason::DecodeError, format!("invalid Avro event: {e}")))?;
+            let json =
+                self.schemas.decode(RecordKind::Event, bytes).map_err(|e| input_error(DeadLetterReason::DecodeError, format!("invalid Avro event: {e}")))?;
             return Event::from_json(json);
         }
         Event::from_json_slice(bytes)

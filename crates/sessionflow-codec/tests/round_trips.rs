@@ -1,9 +1,9 @@
 //! Avro and JSON forms of every record carry the same values.
 
 use proptest::prelude::*;
-use serde_json::{json, Value};
-use sessionflow_codec::avro::{unframe, RecordKind};
+use serde_json::{Value, json};
 use sessionflow_codec::Codec;
+use sessionflow_codec::avro::{RecordKind, unframe};
 use sessionflow_core::memstore::replay_in_memory;
 use sessionflow_core::{DeadLetterReason, EngineConfig, Event, Output};
 
@@ -63,7 +63,10 @@ fn undecodable_inputs_have_their_reason() {
     assert_eq!(reason(Some(b"{not json")), DeadLetterReason::DecodeError);
     assert_eq!(reason(Some(&[0, 0, 0, 0, 1, 0xff, 0xff])), DeadLetterReason::DecodeError);
     assert_eq!(reason(Some(&[0, 1])), DeadLetterReason::DecodeError);
-    let big = format!(r#"{{"event_id":"a","session_id":"b","type":"note.received","occurred_at":"2024-01-01T00:00:00Z","attributes":{{"text":"{}"}}}}"#, "x".repeat(600 * 1024));
+    let big = format!(
+        r#"{{"event_id":"a","session_id":"b","type":"note.received","occurred_at":"2024-01-01T00:00:00Z","attributes":{{"text":"{}"}}}}"#,
+        "x".repeat(600 * 1024)
+    );
     assert_eq!(reason(Some(big.as_bytes())), DeadLetterReason::Oversize);
 }
 

@@ -252,11 +252,7 @@ impl Kind {
             Kind::Strings => v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
             Kind::Time => v.as_str().is_some_and(|s| Millis::parse_rfc3339(s).is_ok()),
             Kind::Answers => v.as_array().is_some_and(|a| {
-                a.iter().all(|x| {
-                    x.as_object().is_some_and(|o| {
-                        o.get("question").is_none_or(Value::is_string) && o.get("kind").is_none_or(Value::is_string)
-                    })
-                })
+                a.iter().all(|x| x.as_object().is_some_and(|o| o.get("question").is_none_or(Value::is_string) && o.get("kind").is_none_or(Value::is_string)))
             }),
         }
     }
@@ -269,27 +265,14 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
     use EventType as T;
     use Kind::*;
     const AGENT: &[(&str, Kind)] = &[("agent", Str), ("agent_id", Id)];
-    const TRANSFER: &[(&str, Kind)] = &[
-        ("from_queue", Str),
-        ("from_agent", Str),
-        ("to_queue", Str),
-        ("to_agent", Str),
-        ("kind", Str),
-        ("reason", Str),
-    ];
+    const TRANSFER: &[(&str, Kind)] = &[("from_queue", Str), ("from_agent", Str), ("to_queue", Str), ("to_agent", Str), ("kind", Str), ("reason", Str)];
     const PARTICIPANT: &[(&str, Kind)] = &[("participant", Id), ("role", Str), ("by", Str), ("reason", Str)];
     const DEFLECTION: &[(&str, Kind)] = &[("kind", Str), ("queue", Str)];
     const COBROWSE: &[(&str, Kind)] = &[("level", Str)];
     match t {
-        T::SessionStarted => &[
-            ("lang", Str),
-            ("menu_path", Str),
-            ("menu_path_id", Id),
-            ("support_number", Str),
-            ("outbound_number", Str),
-            ("device", Str),
-            ("ani", Str),
-        ],
+        T::SessionStarted => {
+            &[("lang", Str), ("menu_path", Str), ("menu_path_id", Id), ("support_number", Str), ("outbound_number", Str), ("device", Str), ("ani", Str)]
+        }
         T::SessionScheduled => &[("scheduled_for", Time)],
         T::VirtualAgentStarted => &[("virtual_agent", Str), ("platform", Str)],
         T::VirtualAgentEnded => &[("virtual_agent", Str), ("outcome", Str)],
@@ -310,14 +293,7 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
         T::EmailCollected => &[("email", Str)],
         T::VerificationCompleted => &[("by", Str), ("method", Str)],
         T::MediaUploaded => &[("kind", Str), ("url", Str)],
-        T::PaymentProcessed => &[
-            ("product", Str),
-            ("amount", StrOrNum),
-            ("currency", Str),
-            ("status", Str),
-            ("transaction_id", Id),
-            ("agent", Str),
-        ],
+        T::PaymentProcessed => &[("product", Str), ("amount", StrOrNum), ("currency", Str), ("status", Str), ("transaction_id", Id), ("agent", Str)],
         T::RatingReceived => &[("rating", Num(f64::MIN, f64::MAX)), ("comment", Str)],
         T::SurveyResponse => &[("answers", Answers)],
         T::NoteReceived => &[("text", Str)],
@@ -326,24 +302,13 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
         T::RecordingAvailable => &[("url", Str), ("permission", Str)],
         T::CrmTicketLinked => &[("ticket_id", Id), ("url", Str)],
         T::VirtualAgentVariablesCaptured => &[("intent", Str), ("variables", Obj)],
-        T::CobrowseStarted
-        | T::CobrowseEnded
-        | T::CobrowseControlRequested
-        | T::CobrowseControlAccepted
-        | T::CobrowseControlDeclined => COBROWSE,
+        T::CobrowseStarted | T::CobrowseEnded | T::CobrowseControlRequested | T::CobrowseControlAccepted | T::CobrowseControlDeclined => COBROWSE,
         T::TranscriptSegment => &[("speaker", Str), ("text", Str)],
         T::TranslationUsed => &[("languages", Strings)],
         T::SipRedirected | T::SipHeaders => &[("destination", Str), ("params", Obj), ("headers", Obj)],
         T::ContentCardSelected => &[("card", Str), ("button", Str), ("response", Str)],
         T::EmergencyRequested => &[("by", Str)],
-        T::HoldStarted
-        | T::HoldEnded
-        | T::MaskingStarted
-        | T::MaskingEnded
-        | T::CustomDataReceived
-        | T::ApiRequest
-        | T::ApiResponse
-        | T::Other(_) => &[],
+        T::HoldStarted | T::HoldEnded | T::MaskingStarted | T::MaskingEnded | T::CustomDataReceived | T::ApiRequest | T::ApiResponse | T::Other(_) => &[],
     }
 }
 
@@ -354,18 +319,12 @@ fn err(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
 fn required_id(obj: &Map<String, Value>, key: &str) -> Result<String, InputError> {
     match obj.get(key) {
         None | Some(Value::Null) => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is missing"))),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty")))
+        Some(Value::String(s)) if s.is_empty() => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty"))),
+        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
+            Err(err(DeadLetterReason::BadFieldType, format!("`{key}` is longer than {MAX_ID_CHARS} characters")))
         }
-        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => Err(err(
-            DeadLetterReason::BadFieldType,
-            format!("`{key}` is longer than {MAX_ID_CHARS} characters"),
-        )),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(err(
-            DeadLetterReason::BadFieldType,
-            format!("`{key}` must be a string, got {}", json_type(other)),
-        )),
+        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(other)))),
     }
 }
 
@@ -373,19 +332,14 @@ fn optional_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, I
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(err(
-            DeadLetterReason::BadFieldType,
-            format!("`{key}` must be a string, got {}", json_type(other)),
-        )),
+        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(other)))),
     }
 }
 
 fn optional_enum<T>(obj: &Map<String, Value>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
     match optional_str(obj, key)? {
         None => Ok(None),
-        Some(text) => parse(&text)
-            .map(Some)
-            .ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
+        Some(text) => parse(&text).map(Some).ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
     }
 }
 
@@ -428,10 +382,7 @@ impl Event {
             }
             Some(Value::String(s)) => Millis::parse_rfc3339(s).map_err(|e| err(DeadLetterReason::BadTimestamp, format!("`occurred_at`: {e}")))?,
             Some(other) => {
-                return Err(err(
-                    DeadLetterReason::BadTimestamp,
-                    format!("`occurred_at` must be an RFC 3339 string, got {}", json_type(other)),
-                ));
+                return Err(err(DeadLetterReason::BadTimestamp, format!("`occurred_at` must be an RFC 3339 string, got {}", json_type(other))));
             }
         };
         let channel = optional_enum(&obj, "channel", Channel::parse, "voice, chat, messaging, email, video, sms")?;
@@ -453,23 +404,10 @@ impl Event {
                 && !kind.accepts(v)
             {
                 let reason = if matches!(kind, Kind::Time) { DeadLetterReason::BadTimestamp } else { DeadLetterReason::BadFieldType };
-                return Err(err(
-                    reason,
-                    format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected()),
-                ));
+                return Err(err(reason, format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected())));
             }
         }
-        Ok(Event {
-            event_id,
-            session_id,
-            event_type,
-            occurred_at,
-            channel,
-            direction,
-            tenant,
-            source,
-            attributes: Json(Value::Object(attributes)),
-        })
+        Ok(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes: Json(Value::Object(attributes)) })
     }
 
     /// Decodes and validates one JSON input value.

@@ -588,14 +588,8 @@ impl Fold {
                 }
             }
             T::VirtualAgentStarted => {
-                self.virtual_agent = Some(VirtualAgent {
-                    name: s(a, "virtual_agent"),
-                    started_at: t,
-                    ended_at: None,
-                    outcome: None,
-                    intent: None,
-                    variables: None,
-                });
+                self.virtual_agent =
+                    Some(VirtualAgent { name: s(a, "virtual_agent"), started_at: t, ended_at: None, outcome: None, intent: None, variables: None });
                 self.virtual_agent_open = true;
                 match state {
                     S::Initiated | S::Scheduled => (Some(S::SelfService), None),
@@ -616,14 +610,8 @@ impl Fold {
                         }
                     }
                     None => {
-                        self.virtual_agent = Some(VirtualAgent {
-                            name: s(a, "virtual_agent"),
-                            started_at: t,
-                            ended_at: Some(t),
-                            outcome,
-                            intent: None,
-                            variables: None,
-                        });
+                        self.virtual_agent =
+                            Some(VirtualAgent { name: s(a, "virtual_agent"), started_at: t, ended_at: Some(t), outcome, intent: None, variables: None });
                     }
                 }
                 match state {
@@ -1007,14 +995,8 @@ impl Fold {
                 (None, None)
             }
             T::VirtualAgentVariablesCaptured => {
-                let va = self.virtual_agent.get_or_insert(VirtualAgent {
-                    name: None,
-                    started_at: t,
-                    ended_at: None,
-                    outcome: None,
-                    intent: None,
-                    variables: None,
-                });
+                let va =
+                    self.virtual_agent.get_or_insert(VirtualAgent { name: None, started_at: t, ended_at: None, outcome: None, intent: None, variables: None });
                 if let Some(intent) = s(a, "intent") {
                     va.intent = Some(intent);
                 }

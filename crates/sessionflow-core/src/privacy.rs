@@ -44,11 +44,7 @@ pub struct PrivacyPolicy {
 
 impl std::fmt::Debug for PrivacyPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrivacyPolicy")
-            .field("contact", &self.contact)
-            .field("text", &self.text)
-            .field("hmac_key", &"<redacted>")
-            .finish()
+        f.debug_struct("PrivacyPolicy").field("contact", &self.contact).field("text", &self.text).field("hmac_key", &"<redacted>").finish()
     }
 }
 
@@ -160,7 +156,8 @@ mod tests {
         let mut e = event("rating.received", json!({"rating": 4, "comment": "rude agent"}));
         policy.apply(&mut e);
         assert_eq!(e.attributes.0, json!({"rating": 4}));
-        let mut e = event("survey.response", json!({"answers": [{"question": "q", "kind": "text", "value": "hi"}, {"question": "c", "kind": "csat", "value": 4}]}));
+        let mut e =
+            event("survey.response", json!({"answers": [{"question": "q", "kind": "text", "value": "hi"}, {"question": "c", "kind": "csat", "value": 4}]}));
         policy.apply(&mut e);
         assert_eq!(e.attributes.0["answers"], json!([{"question": "q", "kind": "text"}, {"question": "c", "kind": "csat", "value": 4}]));
     }

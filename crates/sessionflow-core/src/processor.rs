@@ -555,12 +555,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
             cursor = Some(last);
         };
-        let from_overlay = self
-            .timers_added
-            .iter()
-            .find(|t| after.is_none_or(|a| *t > a))
-            .filter(|t| t.due <= upto)
-            .cloned();
+        let from_overlay = self.timers_added.iter().find(|t| after.is_none_or(|a| *t > a)).filter(|t| t.due <= upto).cloned();
         Ok(match (from_store, from_overlay) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -622,12 +617,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                     && let Output::Metadata(record) = record
                     && let Some(outcome) = record.outcome
                 {
-                    self.stats.finalized.push(Finalized {
-                        outcome,
-                        channel: record.channel,
-                        queue_wait_ms: record.queue_wait_ms,
-                        handle_ms: record.handle_ms,
-                    });
+                    self.stats.finalized.push(Finalized { outcome, channel: record.channel, queue_wait_ms: record.queue_wait_ms, handle_ms: record.handle_ms });
                 }
                 self.rearm(&id, &mut entry);
                 self.sessions.insert(id, Some(entry));

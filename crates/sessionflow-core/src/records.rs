@@ -4,8 +4,8 @@
 use crate::deadletter::InputPosition;
 use crate::event::{Channel, Direction, EventType};
 use crate::fold::{
-    Attachment, Cobrowse, Csat, CrmTicket, Deflection, Disposition, Flags, Fold, Participant, Payment, PhoneNumbers, PostSession,
-    QueueVisit, Recording, SmartActions, SurveyAnswer, Transfer, VirtualAgent,
+    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Fold, Participant, Payment, PhoneNumbers, PostSession, QueueVisit, Recording,
+    SmartActions, SurveyAnswer, Transfer, VirtualAgent,
 };
 use crate::json::{Json, Num};
 use crate::lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
@@ -213,10 +213,7 @@ impl MetadataRecord {
             icon: f.channel.map(|c| channel_icon(c).to_owned()),
             status_or_wrapup: f.disposition.as_ref().and_then(|d| d.code.clone()).unwrap_or_else(|| state.as_str().to_owned()),
         };
-        let sentiment = (f.sentiment_count > 0).then(|| Sentiment {
-            last: f.sentiment_last,
-            mean: Some(Num(f.sentiment_sum / f64::from(f.sentiment_count))),
-        });
+        let sentiment = (f.sentiment_count > 0).then(|| Sentiment { last: f.sentiment_last, mean: Some(Num(f.sentiment_sum / f64::from(f.sentiment_count))) });
         MetadataRecord {
             session_id: info.session_id.to_owned(),
             tenant: f.tenant.clone(),

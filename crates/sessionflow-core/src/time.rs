@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// A point in event time, in UTC milliseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -76,11 +76,7 @@ impl fmt::Display for Millis {
 /// state store, Avro `timestamp-millis`) carry the integer.
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.serialize_str(&self.to_rfc3339())
-        } else {
-            serializer.serialize_i64(self.0)
-        }
+        if serializer.is_human_readable() { serializer.serialize_str(&self.to_rfc3339()) } else { serializer.serialize_i64(self.0) }
     }
 }
 
@@ -129,7 +125,13 @@ mod tests {
             let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
             let expected = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                dt.year(), u8::from(dt.month()), dt.day(), dt.hour(), dt.minute(), dt.second(), dt.millisecond()
+                dt.year(),
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.millisecond()
             );
             assert_eq!(Millis(ms).to_rfc3339(), expected);
             assert_eq!(Millis::parse_rfc3339(&expected).unwrap(), Millis(ms));

@@ -39,13 +39,15 @@ fn missing_queue_for_an_inbound_assignment_but_not_outbound() {
 
 #[test]
 fn missing_assignment_when_connected_straight_from_queued() {
-    let events = [ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "agent.connected", 2.0, json!({"agent": "Ann"}))];
+    let events =
+        [ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "agent.connected", 2.0, json!({"agent": "Ann"}))];
     assert_eq!(anomaly_of(&events, "c"), (Some(Anomaly::MissingAssignment), Some(State::Queued), State::Connected));
 }
 
 #[test]
 fn missing_offer_for_a_decline_without_offer() {
-    let events = [ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "agent.declined", 2.0, json!({"reason": "timeout"}))];
+    let events =
+        [ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "agent.declined", 2.0, json!({"reason": "timeout"}))];
     assert_eq!(anomaly_of(&events, "c"), (Some(Anomaly::MissingOffer), Some(State::Queued), State::Queued));
 }
 

@@ -1,7 +1,7 @@
 //! Builders shared by the lifecycle tests.
 #![allow(dead_code)]
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sessionflow_core::memstore::replay_in_memory;
 use sessionflow_core::{EngineConfig, Event, InputError, MetadataRecord, Output, TimelineRecord};
 

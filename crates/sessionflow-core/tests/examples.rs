@@ -1,8 +1,8 @@
 //! The contract's example sessions, with the figures of the acceptance list.
 
+use serde_json::Value;
 use sessionflow_core::memstore::replay_in_memory;
 use sessionflow_core::{EngineConfig, Event, MetadataRecord, Output};
-use serde_json::Value;
 
 fn load(name: &str) -> Vec<Result<Event, sessionflow_core::InputError>> {
     let path = format!("{}/../../../shared/spec/examples/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sessionflow_core::{EngineConfig, Event};
 
 /// The final record with the versioning and arrival-quality fields removed.

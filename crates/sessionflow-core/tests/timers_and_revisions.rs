@@ -7,11 +7,7 @@ use sessionflow_core::memstore::replay_in_memory;
 use sessionflow_core::{DeadLetterReason, EngineConfig, Event, InputError, Output, RevisionReason};
 
 fn abandoned_at(secs: f64) -> Vec<Event> {
-    vec![
-        ev("a", "session.started", 0.0, json!({})),
-        ev("b", "queue.entered", 1.0, json!({})),
-        ev("c", "session.ended", secs, json!({"ended_by": "end_user"})),
-    ]
+    vec![ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "session.ended", secs, json!({"ended_by": "end_user"}))]
 }
 
 /// An event of another session that moves the watermark to `secs`.

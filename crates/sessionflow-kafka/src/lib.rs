@@ -10,4 +10,4 @@ pub mod testkit;
 
 pub use config::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 pub use metrics::Metrics;
-pub use pipeline::{run, RunTotals, Shared};
+pub use pipeline::{RunTotals, Shared, run};

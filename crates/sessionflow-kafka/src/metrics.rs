@@ -89,9 +89,19 @@ impl Metrics {
             anomalies: counter_vec(&r, "sessionflow_anomalies_total", "Events marked with an anomaly, by code.", &["code"]),
             unknown_types: counter(&r, "sessionflow_unknown_event_types_total", "Events of types the contract does not name."),
             batch_seconds: histogram(&r, "sessionflow_batch_duration_seconds", "Time to process and commit one batch.", latency.clone()),
-            transaction_seconds: histogram(&r, "sessionflow_transaction_duration_seconds", "Time to commit a batch's transaction (or flush and commit offsets).", latency),
+            transaction_seconds: histogram(
+                &r,
+                "sessionflow_transaction_duration_seconds",
+                "Time to commit a batch's transaction (or flush and commit offsets).",
+                latency,
+            ),
             aborts: counter(&r, "sessionflow_transaction_aborts_total", "Transactions aborted (the batch is retried)."),
-            consumer_lag: gauge_vec(&r, "sessionflow_consumer_lag_records", "Records behind the end of each assigned input partition.", &["topic", "partition"]),
+            consumer_lag: gauge_vec(
+                &r,
+                "sessionflow_consumer_lag_records",
+                "Records behind the end of each assigned input partition.",
+                &["topic", "partition"],
+            ),
             rebalances: counter_vec(&r, "sessionflow_rebalances_total", "Partitions assigned or revoked.", &["kind"]),
             restored_records: counter(&r, "sessionflow_restore_records_total", "Changelog records applied while restoring state."),
             restoring_partitions: {
@@ -111,7 +121,9 @@ impl Metrics {
             queue_wait: histogram_vec(&r, "sessionflow_queue_wait_seconds", "Queue wait of finalized sessions, by channel.", &["channel"], contact.clone()),
             handle_time: histogram_vec(&r, "sessionflow_handle_time_seconds", "Handle time of finalized sessions, by channel.", &["channel"], contact),
             watermark: {
-                let g = GaugeVec::new(Opts::new("sessionflow_watermark_timestamp_seconds", "Event-time watermark of each partition (Unix time)."), &["partition"]).expect("valid metric");
+                let g =
+                    GaugeVec::new(Opts::new("sessionflow_watermark_timestamp_seconds", "Event-time watermark of each partition (Unix time)."), &["partition"])
+                        .expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },

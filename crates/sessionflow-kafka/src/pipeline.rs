@@ -16,7 +16,7 @@
 
 use crate::config::{DaemonConfig, Delivery, TopicsSection};
 use crate::metrics::Metrics;
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -224,9 +224,13 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     let input = config.topics.input.first().context("topics.input is empty")?;
     let partitions = match config.kafka.partitions {
         Some(p) => p,
-        None => metadata.topics().iter().find(|t| t.name() == input).map(|t| t.partitions().len() as i32).filter(|n| *n > 0).context(
-            "the input topic does not exist: create it, or set kafka.partitions so the daemon can",
-        )?,
+        None => metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == input)
+            .map(|t| t.partitions().len() as i32)
+            .filter(|n| *n > 0)
+            .context("the input topic does not exist: create it, or set kafka.partitions so the daemon can")?,
     };
     let existing: BTreeSet<&str> = metadata.topics().iter().filter(|t| !t.partitions().is_empty()).map(|t| t.name()).collect();
     let group = &config.kafka.group_id;
@@ -319,7 +323,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
     let tracker = DeliveryTracker { changelog_topic: changelog_topic.clone(), changelog_next: Mutex::new(HashMap::new()), failures: AtomicU64::new(0) };
     let producer: BaseProducer<DeliveryTracker> = producer_config.create_with_context(tracker).context("creating the producer")?;
     if exactly_once {
-        producer.init_transactions(TXN_TIMEOUT).context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
     }
     tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, "pipeline started");
 

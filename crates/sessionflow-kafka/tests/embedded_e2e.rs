@@ -4,17 +4,17 @@
 
 use rdkafka::message::{Headers, Message};
 use serde_json::Value;
-use sessionflow_codec::avro::RecordKind;
 use sessionflow_codec::Codec;
+use sessionflow_codec::avro::RecordKind;
 use sessionflow_core::{EngineConfig, Output};
-use sessionflow_kafka::embedded::{pipeline_topics, EmbeddedBroker};
+use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, Shared, TopicsSection};
 use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 3;

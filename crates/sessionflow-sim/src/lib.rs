@@ -62,15 +62,7 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Clean traffic: no duplicates, late, out-of-order, malformed or erased.
     pub fn clean(seed: u64) -> Self {
-        SimConfig {
-            seed,
-            duplicate_rate: 0.0,
-            late_rate: 0.0,
-            out_of_order_rate: 0.0,
-            malformed_rate: 0.0,
-            erasure_rate: 0.0,
-            ..SimConfig::default()
-        }
+        SimConfig { seed, duplicate_rate: 0.0, late_rate: 0.0, out_of_order_rate: 0.0, malformed_rate: 0.0, erasure_rate: 0.0, ..SimConfig::default() }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Session scripts: what happens in a contact, with realistic timings.
 
 use crate::SimRecord;
-use rand::rngs::StdRng;
 use rand::Rng;
-use serde_json::{json, Value};
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
 use sessionflow_core::{Channel, Direction, Event, EventType, Millis};
 
 const QUEUES: &[&str] = &["SUPPORT_T1", "SUPPORT_T2", "ORDERS_RETURNS", "BILLING", "SALES"];
@@ -143,8 +143,11 @@ impl Script<'_> {
         self.wait(5_000, 30_000);
         self.event("masking.started", json!({}));
         self.wait(10_000, 40_000);
-        self.event("payment.processed", json!({"product": "sample product", "amount": "10.00", "currency": "USD",
-            "status": "succeeded", "transaction_id": format!("ch_{}", self.n), "agent": agent}));
+        self.event(
+            "payment.processed",
+            json!({"product": "sample product", "amount": "10.00", "currency": "USD",
+            "status": "succeeded", "transaction_id": format!("ch_{}", self.n), "agent": agent}),
+        );
         self.wait(1_000, 3_000);
         self.event("masking.ended", json!({}));
     }
@@ -175,8 +178,11 @@ impl Script<'_> {
     fn wrap_up(&mut self, agent: &str) {
         self.wait(2_000, 20_000);
         let code = self.pick(&["resolved", "follow_up", "escalated", "test001"]);
-        self.event("disposition.set", json!({"code": code, "notes": "Customer needed opening hours.", "list": "Custom",
-            "custom_code_id": "123", "agent": agent}));
+        self.event(
+            "disposition.set",
+            json!({"code": code, "notes": "Customer needed opening hours.", "list": "Custom",
+            "custom_code_id": "123", "agent": agent}),
+        );
         if self.chance(0.3) {
             self.wait(1_000, 5_000);
             self.event("note.received", json!({"text": "Call back next week."}));
@@ -187,15 +193,21 @@ impl Script<'_> {
 
     fn survey(&mut self) {
         self.wait(500, 2_000);
-        self.event("post_session.started", json!({"virtual_agent": "PN virtual agent - Survey", "opted_in": true,
-            "params": {"order": "yes", "queueId": 502}}));
+        self.event(
+            "post_session.started",
+            json!({"virtual_agent": "PN virtual agent - Survey", "opted_in": true,
+            "params": {"order": "yes", "queueId": 502}}),
+        );
         self.wait(10_000, 40_000);
         let stars = self.rng.random_range(1..=5);
         let csat = self.rng.random_range(1..=5);
-        self.event("survey.response", json!({"answers": [
+        self.event(
+            "survey.response",
+            json!({"answers": [
             {"question": "Star rating question", "kind": "stars", "value": stars},
             {"question": "CSAT question", "kind": "csat", "value": csat},
-            {"question": "Anything else?", "kind": "text", "value": "Quick and friendly."}]}));
+            {"question": "Anything else?", "kind": "text", "value": "Quick and friendly."}]}),
+        );
         if self.chance(0.5) {
             self.wait(1_000, 5_000);
             self.event("rating.received", json!({"rating": csat, "comment": "Helpful agent."}));

@@ -15,7 +15,7 @@
 mod keys;
 
 use keys::Kind;
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions, DB};
+use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions};
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use std::path::{Path, PathBuf};

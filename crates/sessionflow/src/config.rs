@@ -4,8 +4,8 @@
 //! Errors name the key and the fix.
 
 use serde::{Deserialize, Serialize};
-use sessionflow_codec::avro::SchemaIds;
 use sessionflow_codec::Encoding;
+use sessionflow_codec::avro::SchemaIds;
 use sessionflow_core::privacy::{FieldAction, PrivacyPolicy};
 use sessionflow_core::{EngineConfig, FoldRules};
 use sessionflow_store::StoreConfig;
@@ -187,8 +187,7 @@ pub struct Config {
 }
 
 /// librdkafka properties sessionflow sets itself.
-const MANAGED_PROPERTIES: &[&str] =
-    &["group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
+const MANAGED_PROPERTIES: &[&str] = &["group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
 
 impl Config {
     /// Reads a TOML file, then applies `SESSIONFLOW_*` environment overrides.
@@ -196,9 +195,8 @@ impl Config {
         let mut config = match path {
             None => Config::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()), "pass an existing TOML file")
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display()), "pass an existing TOML file"))?;
                 Config::from_toml(&text)?
             }
         };
@@ -221,9 +219,8 @@ impl Config {
 
     /// Environment overrides: `SESSIONFLOW_<SECTION>_<KEY>` (upper case).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let duration = |key: &str, value: String| {
-            Duration::parse(&value).map_err(|e| ConfigError::new(key, e, "write a duration like 500ms, 60s, 15m, 24h or 7d"))
-        };
+        let duration =
+            |key: &str, value: String| Duration::parse(&value).map_err(|e| ConfigError::new(key, e, "write a duration like 500ms, 60s, 15m, 24h or 7d"));
         let action = |key: &str, value: String| match value.as_str() {
             "keep" => Ok(FieldAction::Keep),
             "hash" => Ok(FieldAction::Hash),
@@ -250,9 +247,8 @@ impl Config {
             self.store.path = v;
         }
         if let Some(v) = get("SESSIONFLOW_STORE_MEMORY_BUDGET_MIB") {
-            self.store.memory_budget_mib = v
-                .parse()
-                .map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
+            self.store.memory_budget_mib =
+                v.parse().map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
         }
         if let Some(v) = get("SESSIONFLOW_KAFKA_BROKERS") {
             self.kafka.brokers = v;
@@ -321,7 +317,11 @@ impl Config {
         if self.kafka.commit_interval_ms == 0 || self.kafka.max_batch_records == 0 {
             return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 5000"));
         }
-        for (section, props) in [("properties", &self.kafka.properties), ("consumer_properties", &self.kafka.consumer_properties), ("producer_properties", &self.kafka.producer_properties)] {
+        for (section, props) in [
+            ("properties", &self.kafka.properties),
+            ("consumer_properties", &self.kafka.consumer_properties),
+            ("producer_properties", &self.kafka.producer_properties),
+        ] {
             if let Some(key) = props.keys().find(|k| MANAGED_PROPERTIES.contains(&k.as_str())) {
                 return Err(ConfigError::new(
                     format!("kafka.{section}.{key}"),

@@ -5,13 +5,13 @@ use anyhow::Context;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sessionflow_codec::Codec;
-use sessionflow_kafka::embedded::{pipeline_topics, EmbeddedBroker};
+use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::{RunTotals, Shared};
 use sessionflow_sim::{SimConfig, SimRecord, Simulator};
 use sessionflow_store::Store;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A small runtime for the HTTP server and signal handling; the pipeline
@@ -81,7 +81,16 @@ pub struct DemoOptions {
 
 /// Produces simulated traffic at `rate` records/s until `stop` (or the end of
 /// `limit` records); returns how many were produced.
-fn produce_traffic(brokers: &str, topic: &str, sim: SimConfig, rate: u64, keyless_rate: f64, limit: Option<u64>, stop: &Shared, produced: &AtomicU64) -> anyhow::Result<()> {
+fn produce_traffic(
+    brokers: &str,
+    topic: &str,
+    sim: SimConfig,
+    rate: u64,
+    keyless_rate: f64,
+    limit: Option<u64>,
+    stop: &Shared,
+    produced: &AtomicU64,
+) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "10")
@@ -130,7 +139,11 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let input = daemon.topics.input[0].clone();
     println!("sessionflow demo: embedded broker at {} ({} partitions per topic)", daemon.kafka.brokers, options.partitions);
     println!("  metrics: http://{}/metrics   health: /healthz /readyz", options.metrics_addr);
-    println!("  simulator: {} records/s into {input}; Ctrl-C to stop{}", options.rate, options.duration.map(|d| format!(" (or after {} s)", d.as_secs())).unwrap_or_default());
+    println!(
+        "  simulator: {} records/s into {input}; Ctrl-C to stop{}",
+        options.rate,
+        options.duration.map(|d| format!(" (or after {} s)", d.as_secs())).unwrap_or_default()
+    );
 
     let state_dir = tempfile::Builder::new().prefix("sessionflow-demo-").tempdir()?;
     let store = Arc::new(Store::open(state_dir.path(), &config.store_config())?);
@@ -216,7 +229,11 @@ fn summary(totals: &RunTotals, shared: &Shared, produced: u64, elapsed: Duration
     let _ = writeln!(out, "  {:<28}{:>10}", "batches committed", shared.batches.load(Ordering::Relaxed));
     let _ = writeln!(out, "  {:<28}{:>10}", "transactions aborted", totals.aborted);
     let balanced = s.consumed == s.timeline + s.dead_letter_total() + s.duplicates + s.erased_suppressed;
-    let _ = writeln!(out, "  accounting: consumed = timeline + dead letters + duplicates + erased + re-keyed: {}", if balanced { "balanced" } else { "UNBALANCED" });
+    let _ = writeln!(
+        out,
+        "  accounting: consumed = timeline + dead letters + duplicates + erased + re-keyed: {}",
+        if balanced { "balanced" } else { "UNBALANCED" }
+    );
     out
 }
 

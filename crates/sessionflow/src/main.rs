@@ -173,8 +173,7 @@ fn init_logging(format: LogFormat) {
 /// are (one per line, newlines inside them replaced by spaces).
 fn simulate_to_file(config: sessionflow_sim::SimConfig, records: usize, out: &std::path::Path) -> anyhow::Result<()> {
     use std::io::Write;
-    let sink: Box<dyn Write> =
-        if out == std::path::Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::fs::File::create(out)?) };
+    let sink: Box<dyn Write> = if out == std::path::Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::fs::File::create(out)?) };
     let mut sink = std::io::BufWriter::new(sink);
     let codec = sessionflow_codec::Codec::json();
     for record in sessionflow_sim::Simulator::new(config).take(records) {

@@ -34,13 +34,26 @@ fn demo_serves_valid_metrics_and_balances() {
     assert_eq!(status, 200);
     assert_eq!(http_get(&addr, "/healthz").0, 200);
     assert_eq!(http_get(&addr, "/readyz").0, 200);
-    for name in ["sessionflow_records_in_total", "sessionflow_records_out_total", "sessionflow_dead_letters_total", "sessionflow_sessions{",
-        "sessionflow_batch_duration_seconds_bucket", "sessionflow_transaction_duration_seconds", "sessionflow_consumer_lag_records", "sessionflow_rocksdb_memory_bytes"]
-    {
+    for name in [
+        "sessionflow_records_in_total",
+        "sessionflow_records_out_total",
+        "sessionflow_dead_letters_total",
+        "sessionflow_sessions{",
+        "sessionflow_batch_duration_seconds_bucket",
+        "sessionflow_transaction_duration_seconds",
+        "sessionflow_consumer_lag_records",
+        "sessionflow_rocksdb_memory_bytes",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     assert!(!metrics.contains("session_id="), "a session id in a label");
-    let mut promtool = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool (CI installs the prometheus package)");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (CI installs the prometheus package)");
     promtool.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
     let checked = promtool.wait_with_output().unwrap();
     assert!(checked.status.success(), "promtool: {}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));

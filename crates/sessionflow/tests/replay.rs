@@ -57,9 +57,20 @@ fn voice_example_final_record_has_the_acceptance_figures() {
     let finals: Vec<&Value> = metadata.iter().filter(|m| m["is_final"] == true).collect();
     assert_eq!(finals.len(), 1);
     let m = finals[0];
-    for (k, v) in [("handle_ms", 446_000), ("queue_wait_ms", 91_500), ("ring_ms", 19_000), ("talk_ms", 353_000), ("hold_ms", 23_000),
-        ("hold_count", 1), ("wrapup_ms", 30_000), ("self_service_ms", 24_500), ("total_ms", 495_000), ("transfer_count", 1), ("offers", 2), ("declines", 1)]
-    {
+    for (k, v) in [
+        ("handle_ms", 446_000),
+        ("queue_wait_ms", 91_500),
+        ("ring_ms", 19_000),
+        ("talk_ms", 353_000),
+        ("hold_ms", 23_000),
+        ("hold_count", 1),
+        ("wrapup_ms", 30_000),
+        ("self_service_ms", 24_500),
+        ("total_ms", 495_000),
+        ("transfer_count", 1),
+        ("offers", 2),
+        ("declines", 1),
+    ] {
         assert_eq!(m[k], v, "{k}");
     }
     assert_eq!((m["outcome"].as_str(), m["state"].as_str(), m["answer_type"].as_str()), (Some("completed"), Some("ended"), Some("human")));
@@ -157,7 +168,13 @@ fn stdin_and_avro_container_input_give_the_same_outputs() {
     assert_eq!(metadata(&from_file), metadata(&from_avro));
     // Provenance differs (file name, stdin, container), the records do not.
     let strip = |d: &Path| -> Vec<Value> {
-        lines(&d.join("timeline.jsonl")).into_iter().map(|mut t| { t.as_object_mut().unwrap().shift_remove("input"); t }).collect()
+        lines(&d.join("timeline.jsonl"))
+            .into_iter()
+            .map(|mut t| {
+                t.as_object_mut().unwrap().shift_remove("input");
+                t
+            })
+            .collect()
     };
     assert_eq!(strip(&from_file), strip(&from_stdin));
     assert_eq!(strip(&from_file), strip(&from_avro));
