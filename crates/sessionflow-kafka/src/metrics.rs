@@ -24,6 +24,7 @@ pub struct Metrics {
     transaction_seconds: Histogram,
     aborts: IntCounter,
     consumer_lag: IntGaugeVec,
+    committed_offset: IntGaugeVec,
     rebalances: IntCounterVec,
     restored_records: IntCounter,
     restoring_partitions: IntGauge,
@@ -100,6 +101,12 @@ impl Metrics {
                 &r,
                 "sessionflow_consumer_lag_records",
                 "Records behind the end of each assigned input partition.",
+                &["topic", "partition"],
+            ),
+            committed_offset: gauge_vec(
+                &r,
+                "sessionflow_input_committed_offset",
+                "Next offset to process of each assigned input partition, as committed with the state (a restart resumes here).",
                 &["topic", "partition"],
             ),
             rebalances: counter_vec(&r, "sessionflow_rebalances_total", "Partitions assigned or revoked.", &["kind"]),
@@ -195,8 +202,13 @@ impl Metrics {
         self.consumer_lag.with_label_values(&[topic, &partition.to_string()]).set(lag);
     }
 
+    pub fn committed(&self, topic: &str, partition: i32, next_offset: i64) {
+        self.committed_offset.with_label_values(&[topic, &partition.to_string()]).set(next_offset);
+    }
+
     pub fn forget_partition(&self, topic: &str, partition: i32) {
         let _ = self.consumer_lag.remove_label_values(&[topic, &partition.to_string()]);
+        let _ = self.committed_offset.remove_label_values(&[topic, &partition.to_string()]);
         let _ = self.watermark.remove_label_values(&[&partition.to_string()]);
     }
 
@@ -231,7 +243,9 @@ impl Metrics {
     /// A counter's value, for tests and the demo's summary.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let families = self.registry.gather();
-        let Some(family) = families.iter().find(|f| f.name() == name) else { return 0.0 };
+        let Some(family) = families.iter().find(|f| f.name() == name) else {
+            return 0.0;
+        };
         let is_counter = family.get_field_type() == prometheus::proto::MetricType::COUNTER;
         family
             .get_metric()

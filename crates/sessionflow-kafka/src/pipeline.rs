@@ -76,44 +76,77 @@ impl ClientContext for PipelineContext {}
 
 impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let mut revoked = self.revoked.lock().expect("lock");
-            for e in list.elements() {
-                revoked.insert((e.topic().to_owned(), e.partition()));
-                self.shared.metrics.forget_partition(e.topic(), e.partition());
-            }
-            self.shared.metrics.rebalance("revoke", list.count());
-            let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
-            let mut by_task = self.sessions_by_task.lock().expect("lock");
-            for task in tasks {
-                if let Some(counts) = by_task.remove(&task) {
-                    self.shared.metrics.add_sessions(&counts.iter().map(|(s, n)| (*s, -n)).collect());
+        match rebalance {
+            Rebalance::Revoke(list) => {
+                let mut revoked = self.revoked.lock().expect("lock");
+                for e in list.elements() {
+                    revoked.insert((e.topic().to_owned(), e.partition()));
+                    self.shared.metrics.forget_partition(e.topic(), e.partition());
                 }
+                self.shared.metrics.rebalance("revoke", list.count());
+                let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
+                let mut by_task = self.sessions_by_task.lock().expect("lock");
+                for task in tasks {
+                    if let Some(counts) = by_task.remove(&task) {
+                        self.shared.metrics.add_sessions(&counts.iter().map(|(s, n)| (*s, -n)).collect());
+                    }
+                }
+                tracing::info!(partitions = list.count(), "partitions revoked; their state stays on disk for a later assignment");
             }
-            tracing::info!(partitions = list.count(), "partitions revoked; their state stays on disk for a later assignment");
+            Rebalance::Assign(list) => {
+                // Restored before the assignment takes effect, so no record of
+                // a partition arrives before its state.
+                self.shared.metrics.rebalance("assign", list.count());
+                self.shared.ready.store(false, Ordering::SeqCst);
+                let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
+                for task in tasks {
+                    if self.sessions_by_task.lock().expect("lock").contains_key(&task) {
+                        continue;
+                    }
+                    if let Err(e) = self.restore(task) {
+                        tracing::error!(partition = task, error = %e, "restoring state from the changelog failed");
+                        *self.restore_error.lock().expect("lock") = Some(format!("partition {task}: {e:#}"));
+                    }
+                }
+                self.resume_from_state(list);
+            }
+            Rebalance::Error(_) => {}
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(list) = rebalance {
-            self.shared.metrics.rebalance("assign", list.count());
-            let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
-            self.shared.ready.store(false, Ordering::SeqCst);
-            for task in tasks {
-                if self.sessions_by_task.lock().expect("lock").contains_key(&task) {
-                    continue;
-                }
-                if let Err(e) = self.restore(task) {
-                    tracing::error!(partition = task, error = %e, "restoring state from the changelog failed");
-                    *self.restore_error.lock().expect("lock") = Some(format!("partition {task}: {e:#}"));
-                }
-            }
+        if let Rebalance::Assign(_) = rebalance {
             self.shared.ready.store(true, Ordering::SeqCst);
         }
     }
 }
 
 impl PipelineContext {
+    /// Starts each assigned partition at the offset its restored state was
+    /// committed with. That state and the group's offsets were committed in
+    /// one transaction, so on Kafka both agree; the state is the one source
+    /// that exists on every broker (the embedded one does not keep
+    /// transactional offset commits) and, in at-least-once mode, it may be
+    /// ahead of the group's offsets, which saves re-processing.
+    fn resume_from_state(&self, list: &TopicPartitionList) {
+        for mut element in list.elements() {
+            let meta = match self.store.partition(element.partition() as u32).meta() {
+                Ok(meta) => meta,
+                Err(e) => {
+                    *self.restore_error.lock().expect("lock") = Some(format!("partition {}: {e:#}", element.partition()));
+                    continue;
+                }
+            };
+            if let Some(next) = meta.next_offsets.get(element.topic()) {
+                self.shared.metrics.committed(element.topic(), element.partition(), *next);
+                if let Err(e) = element.set_offset(Offset::Offset(*next)) {
+                    tracing::warn!(topic = element.topic(), partition = element.partition(), error = %e, "cannot set the start offset");
+                }
+                tracing::debug!(topic = element.topic(), partition = element.partition(), offset = next, "resuming from the state's offset");
+            }
+        }
+    }
+
     /// Brings a task's local state up to date from its changelog partition.
     fn restore(&self, task: i32) -> anyhow::Result<()> {
         let started = Instant::now();
@@ -261,7 +294,9 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     for result in results {
         match result {
             Ok(name) => tracing::info!(topic = %name, partitions, "created topic"),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic = %name, "topic exists"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic = %name, "topic exists")
+            }
             Err((name, code)) => bail!("creating topic {name}: {code}"),
         }
     }
@@ -621,6 +656,9 @@ fn process_batch(
             None => None,
         };
         store.commit_raw(partition, raw, position)?;
+    }
+    for ((topic, partition), next) in &offsets {
+        shared.metrics.committed(topic, *partition, *next);
     }
     Ok(BatchOutcome { stats, repartitioned })
 }

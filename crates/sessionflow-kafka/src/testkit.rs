@@ -27,8 +27,7 @@ pub fn produce(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyle
     for (i, record) in Simulator::new(sim).take(records).enumerate() {
         let (key, value) = match &record {
             SimRecord::Event(e) => (Some(e.session_id.clone().into_bytes()), codec.encode_event(e).expect("encodes")),
-            SimRecord::Malformed { key, value, .. } if value.len() < 100_000 => (key.clone(), value.clone()),
-            SimRecord::Malformed { .. } => continue,
+            SimRecord::Malformed { key, value, .. } => (key.clone(), value.clone()),
         };
         let keyed = keyless_one_in == 0 || i % keyless_one_in != keyless_one_in / 2;
         let mut r = BaseRecord::<[u8], [u8]>::to(topic).payload(&value);
@@ -130,7 +129,9 @@ pub fn topic_by_session(messages: &[OwnedMessage], kind: RecordKind) -> BySessio
     let codec = Codec::json();
     let mut map = BySession::new();
     for m in messages {
-        let (Some(key), Some(value)) = (m.key(), m.payload()) else { continue };
+        let (Some(key), Some(value)) = (m.key(), m.payload()) else {
+            continue;
+        };
         let json = codec.decode_record(kind, value).expect("decodable output");
         map.entry(String::from_utf8_lossy(key).into_owned()).or_default().push(json);
     }
@@ -140,7 +141,9 @@ pub fn topic_by_session(messages: &[OwnedMessage], kind: RecordKind) -> BySessio
 /// The first session whose records differ, described.
 pub fn first_difference(expected: &BySession, got: &BySession) -> Option<String> {
     for (id, exp) in expected {
-        let Some(g) = got.get(id) else { return Some(format!("{id}: missing ({} records expected)", exp.len())) };
+        let Some(g) = got.get(id) else {
+            return Some(format!("{id}: missing ({} records expected)", exp.len()));
+        };
         if g != exp {
             let i = exp.iter().zip(g).position(|(a, b)| a != b).unwrap_or(exp.len().min(g.len()));
             return Some(format!(
@@ -153,4 +156,29 @@ pub fn first_difference(expected: &BySession, got: &BySession) -> Option<String>
         }
     }
     got.keys().find(|id| !expected.contains_key(*id)).map(|id| format!("{id}: unexpected session"))
+}
+
+/// Dead letters per `dlq.reason` header, from a dead-letter topic.
+pub fn dead_letter_reasons(messages: &[OwnedMessage]) -> BTreeMap<String, usize> {
+    use rdkafka::message::Headers;
+    let mut reasons = BTreeMap::new();
+    for m in messages {
+        let reason = m
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "dlq.reason").and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned()))
+            .unwrap_or_else(|| "(no dlq.reason header)".to_owned());
+        *reasons.entry(reason).or_default() += 1;
+    }
+    reasons
+}
+
+/// Dead letters per reason, from the engine's outputs.
+pub fn expected_dead_letter_reasons(outputs: &[Output]) -> BTreeMap<String, usize> {
+    let mut reasons = BTreeMap::new();
+    for o in outputs {
+        if let Output::DeadLetter(d) = o {
+            *reasons.entry(d.reason.as_str().to_owned()).or_default() += 1;
+        }
+    }
+    reasons
 }

@@ -42,7 +42,7 @@ fn engine() -> EngineConfig {
 }
 
 fn produce(brokers: &str, records: usize, keyless_one_in: usize) -> usize {
-    testkit::produce(brokers, "cc.events.raw", SimConfig { seed: 77, malformed_rate: 0.01, ..SimConfig::default() }, records, keyless_one_in)
+    testkit::produce(brokers, "cc.events.raw", SimConfig { seed: 77, malformed_rate: 0.02, ..SimConfig::default() }, records, keyless_one_in)
 }
 
 fn read_all(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
@@ -142,11 +142,14 @@ fn exactly_once_outputs_equal_the_engine_run_per_partition() {
         panic!("metadata: {diff}");
     }
 
-    // Dead letters: every malformed record, with its reason header.
-    let dlq = read_all(&brokers, "cc.events.dlq");
-    let expected_dlq = expected.iter().filter(|o| matches!(o, Output::DeadLetter(_))).count();
-    assert_eq!(dlq.len(), expected_dlq);
-    assert!(dlq.iter().all(|m| m.headers().is_some_and(|h| h.iter().any(|h| h.key == "dlq.reason"))));
+    // Dead letters: every malformed record, with its reason, for each class
+    // the simulator produces.
+    let dlq = testkit::dead_letter_reasons(&read_all(&brokers, "cc.events.dlq"));
+    let expected_dlq = testkit::expected_dead_letter_reasons(&expected);
+    assert_eq!(dlq, expected_dlq);
+    for class in ["decode_error", "missing_field", "bad_timestamp", "bad_field_type", "oversize"] {
+        assert!(dlq.get(class).is_some_and(|n| *n > 0), "no {class} dead letter in {dlq:?}");
+    }
 
     let m = &shared.metrics;
     assert!(m.render().contains("sessionflow_sessions{state=\""));

@@ -20,22 +20,42 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn ready(addr: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else { return false };
-    let _ = write!(s, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+fn get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
     let mut r = String::new();
-    let _ = s.read_to_string(&mut r);
-    r.starts_with("HTTP/1.1 200")
+    s.read_to_string(&mut r).ok()?;
+    Some(r)
+}
+
+fn ready(addr: &str) -> bool {
+    get(addr, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+}
+
+/// The daemon's committed input offsets per partition, from its /metrics.
+fn committed_offsets(addr: &str) -> Vec<i64> {
+    let mut offsets = vec![0; PARTITIONS as usize];
+    let text = get(addr, "/metrics").unwrap_or_default();
+    for line in text.lines().filter(|l| l.starts_with("sessionflow_input_committed_offset{") && l.contains("topic=\"cc.events.raw\"")) {
+        let partition: usize = line.split("partition=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|p| p.parse().ok()).expect("partition label");
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
+        offsets[partition] = value as i64;
+    }
+    offsets
 }
 
 /// A child process killed when dropped (with its stdout kept open, so it
 /// never writes to a closed pipe).
-struct Killed(Child, Option<BufReader<std::process::ChildStdout>>);
+struct Killed {
+    child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -52,7 +72,7 @@ fn start_broker(config: &std::path::Path) -> (Killed, String) {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut line).unwrap();
     let bootstrap = line.split_whitespace().nth(3).expect("embedded broker at HOST:PORT").to_owned();
-    (Killed(child, Some(stdout)), bootstrap)
+    (Killed { child, _stdout: stdout }, bootstrap)
 }
 
 fn start_daemon(config: &std::path::Path, brokers: &str, metrics: &str) -> Child {
@@ -112,7 +132,7 @@ create_topics = false
     )
     .unwrap();
     let (_broker, brokers) = start_broker(&config);
-    let sent = testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 5, malformed_rate: 0.005, ..SimConfig::default() }, 4_500, 0);
+    let sent = testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 5, malformed_rate: 0.01, ..SimConfig::default() }, 4_500, 0);
 
     let metrics = format!("127.0.0.1:{}", free_port());
     // Kill delays after the daemon is ready, varied so kills land in and between transactions.
@@ -131,7 +151,6 @@ create_topics = false
         daemon.wait().unwrap();
         kills += 1;
     }
-    let progress_after_kills: i64 = testkit::committed(&brokers, "crash", "cc.events.raw", PARTITIONS).iter().sum();
 
     // A last run to the end of the input, stopped with SIGTERM.
     let input = testkit::read_all(&brokers, "cc.events.raw", PARTITIONS);
@@ -142,9 +161,21 @@ create_topics = false
         end[m.partition() as usize] = end[m.partition() as usize].max(m.offset() + 1);
     }
     let mut daemon = start_daemon(&config, &brokers, &metrics);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&metrics) {
+        assert!(Instant::now() < deadline, "daemon not ready within 60 s:\n{}", log_tail(&config));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Where the restored state resumes: the progress the killed runs committed.
+    let progress_after_kills: i64 = committed_offsets(&metrics).iter().sum();
     let deadline = Instant::now() + Duration::from_secs(180);
-    while testkit::committed(&brokers, "crash", "cc.events.raw", PARTITIONS) != end {
-        assert!(Instant::now() < deadline, "the daemon did not finish the input: committed {:?} of {end:?}\n{}", testkit::committed(&brokers, "crash", "cc.events.raw", PARTITIONS), log_tail(&config));
+    while committed_offsets(&metrics) != end {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not finish the input: committed {:?} of {end:?}\n{}",
+            committed_offsets(&metrics),
+            log_tail(&config)
+        );
         assert!(daemon.try_wait().unwrap().is_none(), "daemon exited:\n{}", log_tail(&config));
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -166,6 +197,8 @@ create_topics = false
     if let Some(diff) = testkit::first_difference(&exp_metadata, &metadata) {
         panic!("metadata: {diff}");
     }
-    let dead = testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS).len();
-    assert_eq!(dead, expected.iter().filter(|o| matches!(o, sessionflow_core::Output::DeadLetter(_))).count());
+    // Dead letters: each malformed record once, with its reason.
+    let dead = testkit::dead_letter_reasons(&testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS));
+    assert_eq!(dead, testkit::expected_dead_letter_reasons(&expected));
+    assert!(dead.len() >= 4, "dead-letter classes: {dead:?}");
 }
