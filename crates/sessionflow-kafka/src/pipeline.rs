@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -33,6 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Header of changelog records naming the batch that wrote them.
+pub const CHANGELOG_BATCH_HEADER: &str = "sessionflow.batch";
 
 /// State shared with the HTTP server and the command line.
 #[derive(Debug, Default)]
@@ -167,26 +170,44 @@ impl PipelineContext {
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(&self.changelog_topic, task, Offset::Offset(position))?;
             consumer.assign(&list)?;
+            // Records of the batch being read; applied when its progress
+            // record arrives, dropped when another batch starts first (a
+            // batch cut short by a crash in at-least-once mode).
+            let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            let mut batch_id: Option<Vec<u8>> = None;
             let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            let mut read = position;
+            let mut skipped = 0u64;
             let deadline = Instant::now() + Duration::from_secs(600);
             loop {
                 match consumer.poll(Duration::from_millis(500)) {
                     Some(Ok(m)) => {
+                        read = m.offset() + 1;
                         if let Some(key) = m.key() {
-                            chunk.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                            let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value.map(<[u8]>::to_vec)));
+                            if id != batch_id {
+                                skipped += batch.len() as u64;
+                                batch.clear();
+                                batch_id = id;
+                            }
+                            batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                            if Store::is_batch_end(key) {
+                                chunk.append(&mut batch);
+                                batch_id = None;
+                                position = read;
+                            }
                         }
-                        position = m.offset() + 1;
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(e)) => return Err(e.into()),
                     None => {}
                 }
-                let done = position >= high || consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
+                let done = read >= high || consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
                 if chunk.len() >= 10_000 || done {
                     applied += chunk.len() as u64;
                     let n = chunk.len() as u64;
                     self.store.commit_raw(store_partition, std::mem::take(&mut chunk), Some(position.max(self.store.changelog_position(store_partition)?)))?;
-                    metrics.restore_progress(task, n, high - position);
+                    metrics.restore_progress(task, n, high - read);
                 }
                 if done {
                     break;
@@ -194,6 +215,10 @@ impl PipelineContext {
                 if Instant::now() > deadline {
                     bail!("restore of partition {task} did not reach offset {high} in 10 minutes");
                 }
+            }
+            skipped += batch.len() as u64;
+            if skipped > 0 {
+                tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
             }
             metrics.restore_finished(task);
             let secs = started.elapsed().as_secs_f64();
@@ -369,6 +394,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
     let mut last_record_at: HashMap<i32, Instant> = HashMap::new();
     let mut last_lag_report = Instant::now();
     let mut pending: Vec<Received> = Vec::new();
+    // Batch ids are unique across restarts of this instance.
+    let run_id = wall_millis().0;
+    let mut batch_seq = 0u64;
 
     while !shared.shutdown.load(Ordering::SeqCst) {
         // Collect a batch.
@@ -421,7 +449,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
 
         let batch_started = Instant::now();
         let records = std::mem::take(&mut pending);
-        match process_batch(config, engine, codec, &store, &consumer, &producer, &records, &idle_advance, &repartition_topic, &changelog_topic, &shared) {
+        batch_seq += 1;
+        let batch_id = format!("{instance}/{run_id}/{batch_seq}");
+        match process_batch(config, engine, codec, &store, &consumer, &producer, &records, &idle_advance, &repartition_topic, &changelog_topic, &batch_id, &shared) {
             Ok(outcome) => {
                 for r in &records {
                     last_record_at.insert(r.message.partition(), now);
@@ -516,6 +546,7 @@ fn process_batch(
     idle_advance: &BTreeMap<i32, Millis>,
     repartition_topic: &str,
     changelog_topic: &str,
+    batch_id: &str,
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
@@ -595,16 +626,25 @@ fn process_batch(
                 }
             }
         }
-        let raw = Store::raw_writes(*task as u32, &result.writes);
-        for (key, value) in &raw {
-            let mut record = BaseRecord::<[u8], [u8]>::to(changelog_topic).partition(*task).key(key.as_slice());
+        commits.push((*task as u32, Store::raw_writes(*task as u32, &result.writes)));
+        stats.merge(&result.stats);
+    }
+    if !exactly_once {
+        // At least once: the outputs are delivered before the state that
+        // says they were, so a crash can repeat outputs but never lose one.
+        flush_delivered(producer)?;
+    }
+    // Each task's changelog records carry the batch id and end with the
+    // partition's progress record: a restore applies whole batches only.
+    for (task, raw) in &commits {
+        for (key, value) in raw {
+            let headers = OwnedHeaders::new().insert(Header { key: CHANGELOG_BATCH_HEADER, value: Some(batch_id.as_bytes()) });
+            let mut record = BaseRecord::<[u8], [u8]>::to(changelog_topic).partition(*task as i32).key(key.as_slice()).headers(headers);
             if let Some(v) = value {
                 record = record.payload(v.as_slice());
             }
             send(producer, record)?;
         }
-        commits.push((*task as u32, raw));
-        stats.merge(&result.stats);
     }
 
     // The consumed offsets: next to read = last + 1.
@@ -625,11 +665,7 @@ fn process_batch(
         }
         producer.commit_transaction(TXN_TIMEOUT)?;
     } else {
-        producer.flush(TXN_TIMEOUT)?;
-        let failures = producer.context().failures.swap(0, Ordering::Relaxed);
-        if failures > 0 {
-            bail!("{failures} records were not delivered");
-        }
+        flush_delivered(producer)?;
         if !offsets.is_empty() {
             consumer.commit(&list, CommitMode::Sync)?;
         }
@@ -661,6 +697,16 @@ fn process_batch(
         shared.metrics.committed(topic, *partition, *next);
     }
     Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// Waits until every record sent is delivered; an error if any was not.
+fn flush_delivered(producer: &BaseProducer<DeliveryTracker>) -> anyhow::Result<()> {
+    producer.flush(TXN_TIMEOUT)?;
+    let failures = producer.context().failures.swap(0, Ordering::Relaxed);
+    if failures > 0 {
+        bail!("{failures} records were not delivered");
+    }
+    Ok(())
 }
 
 /// Reads a borrowed message's key as UTF-8 (for logs).

@@ -20,8 +20,17 @@ use std::time::{Duration, Instant};
 /// Java client's partitioner; one in `keyless_one_in` without key (0: none).
 /// Returns how many were sent.
 pub fn produce(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyless_one_in: usize) -> usize {
-    let producer: BaseProducer =
-        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").set("partitioner", "murmur2_random").create().expect("producer");
+    produce_with(brokers, topic, sim, records, keyless_one_in, &[])
+}
+
+/// `produce` with extra producer properties.
+pub fn produce_with(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyless_one_in: usize, properties: &[(&str, &str)]) -> usize {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers).set("linger.ms", "5").set("partitioner", "murmur2_random");
+    for (k, v) in properties {
+        config.set(*k, *v);
+    }
+    let producer: BaseProducer = config.create().expect("producer");
     let codec = Codec::json();
     let mut sent = 0;
     for (i, record) in Simulator::new(sim).take(records).enumerate() {

@@ -2,11 +2,11 @@
 //! outputs out, equal to the engine run over each input partition's records
 //! in offset order (what `replay` does with one partition).
 
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use serde_json::Value;
 use sessionflow_codec::Codec;
 use sessionflow_codec::avro::RecordKind;
-use sessionflow_core::{EngineConfig, Output};
+use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, Shared, TopicsSection};

@@ -163,6 +163,12 @@ impl Store {
             .collect()
     }
 
+    /// Whether a raw key is a partition's progress record, the last record
+    /// `raw_writes` returns for every batch: on a changelog it closes a batch.
+    pub fn is_batch_end(key: &[u8]) -> bool {
+        partition_of_meta(key)
+    }
+
     /// Applies raw records of `partition` atomically, with the changelog
     /// position they bring the partition to. Records whose key is not in the
     /// partition's key range are refused.
@@ -368,4 +374,8 @@ impl StateRead for PartitionState<'_> {
         let key = keys::meta(self.partition);
         Ok(self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()?.unwrap_or_default())
     }
+}
+
+fn partition_of_meta(key: &[u8]) -> bool {
+    keys::partition_of(key).is_some_and(|p| key == keys::meta(p).as_slice())
 }

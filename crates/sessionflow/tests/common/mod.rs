@@ -1,0 +1,187 @@
+//! Process-level helpers shared by the daemon tests: brokers and daemons as
+//! child processes (killed when dropped, so a failing test leaves none
+//! behind), their HTTP endpoints, and their logs.
+#![allow(dead_code)] // each test file uses its own subset
+
+use sessionflow_core::EngineConfig;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const INPUT: &str = "cc.events.raw";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The engine settings every daemon test config uses (see `engine_toml`).
+pub fn engine() -> EngineConfig {
+    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+}
+
+/// The `[engine]` section matching `engine()`, with no wall-clock watermark
+/// so outputs are deterministic.
+pub const ENGINE_TOML: &str = r#"
+[engine]
+finalize_after = "1m"
+session_timeout = "1h"
+retain_after_final = "10m"
+idle_advance_after = "0s"
+"#;
+
+/// A child process, SIGKILLed when dropped. Its stdout, when piped, stays
+/// open so it never writes to a closed pipe.
+pub struct Proc {
+    pub child: Child,
+    _stdout: Option<BufReader<ChildStdout>>,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().unwrap()
+    }
+
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// The last lines of its log.
+    pub fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!("{}:\n{}", self.log.display(), lines[lines.len().saturating_sub(12)..].join("\n"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn append(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()
+}
+
+/// `sessionflow broker` (the embedded broker) in a process of its own, with
+/// the topics of the pipeline `config` describes.
+pub fn start_embedded_broker(config: &Path, partitions: i32) -> (Proc, String) {
+    let log = config.with_file_name("broker.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+        .arg("--config")
+        .arg(config)
+        .args(["broker", "--partitions", &partitions.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(append(&log))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    let bootstrap = line.split_whitespace().nth(3).expect("embedded broker at HOST:PORT").to_owned();
+    (Proc { child, _stdout: Some(stdout), log }, bootstrap)
+}
+
+/// The standalone Kafka-compatible broker `tansu` (installed by `.ci/run`),
+/// in memory, on a loopback port.
+pub fn start_tansu(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log = dir.join("tansu.log");
+    let binary = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
+    let child = Command::new(&binary)
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .stdout(append(&log))
+        .stderr(append(&log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{binary}` ({e}): install it with `cargo install tansu --locked --features dynostore` (.ci/run does)"));
+    let proc = Proc { child, _stdout: None, log };
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen within 30 s\n{}", proc.tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (proc, addr)
+}
+
+/// `sessionflow run` with a config file, logging to `<dir>/<name>.log`.
+pub fn start_daemon(config: &Path, name: &str, brokers: &str, metrics: &str) -> Proc {
+    let log = config.with_file_name(format!("{name}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--brokers", brokers, "--metrics-addr", metrics])
+        .stdout(Stdio::null())
+        .stderr(append(&log))
+        .spawn()
+        .unwrap();
+    Proc { child, _stdout: None, log }
+}
+
+pub fn get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    Some(r)
+}
+
+pub fn ready(addr: &str) -> bool {
+    get(addr, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+}
+
+/// Waits for `/readyz`, failing with the daemon's log if it exits or stalls.
+pub fn wait_ready(daemon: &mut Proc, metrics: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !ready(metrics) {
+        assert!(!daemon.exited(), "daemon exited\n{}", daemon.tail());
+        assert!(Instant::now() < deadline, "daemon not ready within {within:?}\n{}", daemon.tail());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sum of a metric's samples whose label text contains `labels`.
+pub fn metric(addr: &str, name: &str, labels: &str) -> f64 {
+    let text = get(addr, "/metrics").unwrap_or_default();
+    text.lines()
+        .filter(|l| (l.starts_with(&format!("{name}{{")) && l.contains(labels)) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A daemon's committed offsets of the input topic, per partition (0 for
+/// partitions it does not own).
+pub fn committed_offsets(addr: &str, partitions: i32) -> Vec<i64> {
+    let mut offsets = vec![0; partitions as usize];
+    let text = get(addr, "/metrics").unwrap_or_default();
+    for line in text.lines().filter(|l| l.starts_with("sessionflow_input_committed_offset{") && l.contains(&format!("topic=\"{INPUT}\""))) {
+        let partition: usize =
+            line.split("partition=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|p| p.parse().ok()).expect("partition label");
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
+        offsets[partition] = value as i64;
+    }
+    offsets
+}
+
+/// The end offset of each input partition.
+pub fn end_offsets(input: &[rdkafka::message::OwnedMessage], partitions: i32) -> Vec<i64> {
+    use rdkafka::Message;
+    let mut end = vec![0i64; partitions as usize];
+    for m in input {
+        end[m.partition() as usize] = end[m.partition() as usize].max(m.offset() + 1);
+    }
+    end
+}
