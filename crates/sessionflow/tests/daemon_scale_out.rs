@@ -34,6 +34,12 @@ create_topics = false
 [kafka.consumer_properties]
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
+
+# The embedded broker shows aborted transactions' records (docs/daemon.md#brokers).
+# Held until the commit, a batch's records leave in one burst, so a kill
+# lands before or after it, as aborts behave on Kafka.
+[kafka.producer_properties]
+"linger.ms" = "1000"
 "#,
             dir.join(format!("state-{instance}")).display()
         ),
