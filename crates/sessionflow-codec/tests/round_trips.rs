@@ -1,21 +1,13 @@
 //! Avro and JSON forms of every record carry the same values.
 
+mod common;
+
+use common::example_outputs;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sessionflow_codec::Codec;
 use sessionflow_codec::avro::{RecordKind, unframe};
-use sessionflow_core::memstore::replay_in_memory;
-use sessionflow_core::{DeadLetterReason, EngineConfig, Event, Output};
-
-fn example_outputs() -> Vec<Output> {
-    let dir = format!("{}/../../../shared/spec/examples", env!("CARGO_MANIFEST_DIR"));
-    let mut events = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        events.extend(text.lines().map(|l| Event::from_json_slice(l.as_bytes())));
-    }
-    replay_in_memory(&EngineConfig::default(), &events, 7).0
-}
+use sessionflow_core::{DeadLetterReason, Event, Output};
 
 #[test]
 fn timeline_and_metadata_round_trip_through_avro() {
