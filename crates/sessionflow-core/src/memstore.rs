@@ -80,12 +80,12 @@ impl StateRead for MemState {
         Ok(self.markers.get(session_id).copied())
     }
 
-    fn timers_due(&self, after: Option<&Timer>, upto: Millis, limit: usize) -> Result<Vec<Timer>, Infallible> {
+    fn timers_due(&self, after: Option<&Timer>, from: Millis, upto: Millis, limit: usize) -> Result<Vec<Timer>, Infallible> {
         let iter: Box<dyn Iterator<Item = &Timer>> = match after {
             Some(a) => Box::new(self.timers.range((std::ops::Bound::Excluded(a.clone()), std::ops::Bound::Unbounded))),
             None => Box::new(self.timers.iter()),
         };
-        Ok(iter.take_while(|t| t.due <= upto).take(limit).cloned().collect())
+        Ok(iter.filter(|t| t.due >= from).take_while(|t| t.due <= upto).take(limit).cloned().collect())
     }
 
     fn meta(&self) -> Result<PartitionMeta, Infallible> {

@@ -508,6 +508,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     fn add_timer(&mut self, timer: Timer) {
+        self.meta.timer_floor = self.meta.timer_floor.min(timer.due);
         // An unknown next-due stays unknown: stored timers may be earlier.
         if let Some(known) = &mut self.next_due {
             *known = Some(known.map_or(timer.due, |d| d.min(timer.due)));
@@ -536,10 +537,18 @@ impl<'a, S: StateRead> Batch<'a, S> {
         if entry.timer.as_ref() == Some(&timer) {
             return;
         }
-        if let Some(old) = entry.timer.take() {
-            self.remove_timer(old);
+        // A timer moving later (every event pushes the expiry out) keeps the
+        // earlier stored key: when that one fires, `fire` finds it stale and
+        // stores the one wanted then. One timer write per firing instead of
+        // a delete and a put per event.
+        match entry.timer.take() {
+            Some(old) if old.due <= timer.due => {}
+            Some(old) => {
+                self.remove_timer(old);
+                self.add_timer(timer.clone());
+            }
+            None => self.add_timer(timer.clone()),
         }
-        self.add_timer(timer.clone());
         entry.timer = Some(timer);
     }
 
@@ -548,7 +557,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         let upto = self.meta.watermark;
         let mut cursor = after.cloned();
         let from_store = loop {
-            let page = self.store.timers_due(cursor.as_ref(), upto, 16)?;
+            let page = self.store.timers_due(cursor.as_ref(), self.meta.timer_floor, upto, 16)?;
             let Some(last) = page.last().cloned() else { break None };
             if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
                 break Some(t);
@@ -568,6 +577,8 @@ impl<'a, S: StateRead> Batch<'a, S> {
             cursor = Some(timer.clone());
             self.fire(timer)?;
         }
+        // Every timer due by the watermark has fired: later scans start after it.
+        self.meta.timer_floor = self.meta.timer_floor.max(Millis(self.meta.watermark.0.saturating_add(1)));
         // Nothing is due now; find the next due time for a cheap check per record.
         self.next_due = Some(self.earliest_timer()?);
         Ok(())
@@ -576,7 +587,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     fn earliest_timer(&self) -> Result<Option<Millis>, S::Error> {
         let mut cursor: Option<Timer> = None;
         let from_store = loop {
-            let page = self.store.timers_due(cursor.as_ref(), Millis(i64::MAX), 16)?;
+            let page = self.store.timers_due(cursor.as_ref(), self.meta.timer_floor, Millis(i64::MAX), 16)?;
             let Some(last) = page.last().cloned() else { break None };
             if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
                 break Some(t.due);
@@ -601,6 +612,13 @@ impl<'a, S: StateRead> Batch<'a, S> {
         }
         let Some(mut entry) = self.load_session(&id)? else { return Ok(()) };
         if entry.timer.as_ref() != Some(&timer) {
+            // A stored key the session's timer moved on from (see `rearm`):
+            // it stood in for the wanted one, which now takes its place.
+            match entry.timer.clone() {
+                Some(wanted) if wanted.due <= timer.due => return self.fire(wanted),
+                Some(wanted) => self.add_timer(wanted),
+                None => {}
+            }
             return Ok(());
         }
         entry.timer = None;

@@ -100,11 +100,15 @@ pub struct PartitionMeta {
     pub max_event_time: Option<Millis>,
     /// The partition's watermark.
     pub watermark: Millis,
+    /// No stored timer is due before this: timer scans start here, past the
+    /// deleted keys of fired timers (which RocksDB would otherwise step over
+    /// on every scan until they are compacted away).
+    pub timer_floor: Millis,
 }
 
 impl Default for PartitionMeta {
     fn default() -> Self {
-        PartitionMeta { next_offsets: Default::default(), max_event_time: None, watermark: Millis(i64::MIN) }
+        PartitionMeta { next_offsets: Default::default(), max_event_time: None, watermark: Millis(i64::MIN), timer_floor: Millis(i64::MIN) }
     }
 }
 
@@ -145,7 +149,7 @@ pub trait StateRead {
     fn marker(&self, session_id: &str) -> Result<Option<Marker>, Self::Error>;
     /// Up to `limit` timers due at or before `upto`, strictly after `after`,
     /// in timer order.
-    fn timers_due(&self, after: Option<&Timer>, upto: Millis, limit: usize) -> Result<Vec<Timer>, Self::Error>;
+    fn timers_due(&self, after: Option<&Timer>, from: Millis, upto: Millis, limit: usize) -> Result<Vec<Timer>, Self::Error>;
     /// The partition's progress.
     fn meta(&self) -> Result<PartitionMeta, Self::Error>;
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod embedded;
 pub mod http;
 pub mod metrics;
+pub mod passthrough;
 pub mod pipeline;
 pub mod testkit;
 

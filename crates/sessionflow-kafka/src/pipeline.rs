@@ -67,7 +67,8 @@ fn wall_millis() -> Millis {
 struct PipelineContext {
     store: Arc<Store>,
     shared: Arc<Shared>,
-    restore_config: ClientConfig,
+    /// Reads changelog partitions on assignment.
+    restore_consumer: BaseConsumer,
     changelog_topic: String,
     revoked: Mutex<BTreeSet<(String, i32)>>,
     /// Per task, sessions by state (for the gauges on revoke).
@@ -152,78 +153,9 @@ impl PipelineContext {
 
     /// Brings a task's local state up to date from its changelog partition.
     fn restore(&self, task: i32) -> anyhow::Result<()> {
-        let started = Instant::now();
+        restore_partition(&self.restore_consumer, &self.changelog_topic, &self.store, task, &self.shared.metrics)?;
         let store_partition = task as u32;
         let metrics = &self.shared.metrics;
-        let consumer: BaseConsumer = self.restore_config.create().context("creating the restore consumer")?;
-        let (low, high) = consumer.fetch_watermarks(&self.changelog_topic, task, Duration::from_secs(10))?;
-        let mut position = self.store.changelog_position(store_partition)?;
-        if position < low {
-            tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
-            self.store.drop_partition(store_partition)?;
-            position = low;
-        }
-        let mut applied = 0u64;
-        if position < high {
-            metrics.restore_started();
-            tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&self.changelog_topic, task, Offset::Offset(position))?;
-            consumer.assign(&list)?;
-            // Records of the batch being read; applied when its progress
-            // record arrives, dropped when another batch starts first (a
-            // batch cut short by a crash in at-least-once mode).
-            let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-            let mut batch_id: Option<Vec<u8>> = None;
-            let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-            let mut read = position;
-            let mut skipped = 0u64;
-            let deadline = Instant::now() + Duration::from_secs(600);
-            loop {
-                match consumer.poll(Duration::from_millis(500)) {
-                    Some(Ok(m)) => {
-                        read = m.offset() + 1;
-                        if let Some(key) = m.key() {
-                            let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value.map(<[u8]>::to_vec)));
-                            if id != batch_id {
-                                skipped += batch.len() as u64;
-                                batch.clear();
-                                batch_id = id;
-                            }
-                            batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
-                            if Store::is_batch_end(key) {
-                                chunk.append(&mut batch);
-                                batch_id = None;
-                                position = read;
-                            }
-                        }
-                    }
-                    Some(Err(KafkaError::PartitionEOF(_))) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                    None => {}
-                }
-                let done = read >= high || consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
-                if chunk.len() >= 10_000 || done {
-                    applied += chunk.len() as u64;
-                    let n = chunk.len() as u64;
-                    self.store.commit_raw(store_partition, std::mem::take(&mut chunk), Some(position.max(self.store.changelog_position(store_partition)?)))?;
-                    metrics.restore_progress(task, n, high - read);
-                }
-                if done {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!("restore of partition {task} did not reach offset {high} in 10 minutes");
-                }
-            }
-            skipped += batch.len() as u64;
-            if skipped > 0 {
-                tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
-            }
-            metrics.restore_finished(task);
-            let secs = started.elapsed().as_secs_f64();
-            tracing::info!(partition = task, records = applied, seconds = secs, records_per_second = applied as f64 / secs.max(1e-9), "restore finished");
-        }
         // Sessions by state, for the gauges.
         let mut counts: BTreeMap<State, i64> = BTreeMap::new();
         for (_, entry) in self.store.partition(store_partition).sessions()? {
@@ -235,6 +167,130 @@ impl PipelineContext {
         self.sessions_by_task.lock().expect("lock").insert(task, counts);
         Ok(())
     }
+}
+
+/// The client settings of the pipeline's consumer (user properties last).
+pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
+    let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
+    consumer_config
+        .set("group.id", &config.kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    for (k, v) in &config.kafka.consumer_properties {
+        consumer_config.set(k, v);
+    }
+    consumer_config
+}
+
+/// The client settings of the pipeline's producer: idempotent, and
+/// transactional in exactly-once mode (user properties last).
+pub fn producer_client_config(config: &DaemonConfig) -> ClientConfig {
+    let mut producer_config = client_config(config, &config.kafka.producer_properties);
+    producer_config.set("enable.idempotence", "true").set("linger.ms", "5").set("partitioner", &config.kafka.partitioner);
+    if config.kafka.delivery == Delivery::ExactlyOnce {
+        producer_config.set("transactional.id", format!("{}-{}", config.kafka.group_id, config.instance_id())).set("transaction.timeout.ms", "60000");
+    }
+    for (k, v) in &config.kafka.producer_properties {
+        producer_config.set(k, v);
+    }
+    producer_config
+}
+
+/// The client settings of the consumer that reads changelogs.
+pub fn restore_client_config(config: &DaemonConfig) -> ClientConfig {
+    let mut restore_config = client_config(config, &config.kafka.consumer_properties);
+    restore_config
+        .set("group.id", format!("{}-restore", config.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed");
+    restore_config
+}
+
+/// Brings one partition of the local store up to date from its changelog
+/// partition, from the position the store recorded. Returns the records
+/// applied.
+pub fn restore_partition(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, task: i32, metrics: &Metrics) -> anyhow::Result<u64> {
+    let started = Instant::now();
+    let store_partition = task as u32;
+    let (low, high) = consumer.fetch_watermarks(changelog_topic, task, Duration::from_secs(10))?;
+    let mut position = store.changelog_position(store_partition)?;
+    if position < low {
+        tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
+        store.drop_partition(store_partition)?;
+        position = low;
+    }
+    let mut applied = 0u64;
+    if position < high {
+        metrics.restore_started();
+        tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
+        consumer.assign(&list)?;
+        // Records of the batch being read; applied when its progress
+        // record arrives, dropped when another batch starts first (a
+        // batch cut short by a crash in at-least-once mode).
+        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut batch_id: Option<Vec<u8>> = None;
+        let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let mut read = position;
+        let mut skipped = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(m)) => {
+                    read = m.offset() + 1;
+                    if let Some(key) = m.key() {
+                        let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value.map(<[u8]>::to_vec)));
+                        if id != batch_id {
+                            skipped += batch.len() as u64;
+                            batch.clear();
+                            batch_id = id;
+                        }
+                        batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        if Store::is_batch_end(key) {
+                            chunk.append(&mut batch);
+                            batch_id = None;
+                            position = read;
+                        }
+                    }
+                }
+                // The end: on Kafka the last offsets may be transaction markers, never returned.
+                Some(Err(KafkaError::PartitionEOF(_))) => read = read.max(high),
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    if consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high)) {
+                        read = read.max(high);
+                    }
+                }
+            }
+            let done = read >= high;
+            if chunk.len() >= 50_000 || done {
+                applied += chunk.len() as u64;
+                let n = chunk.len() as u64;
+                store.commit_raw(store_partition, std::mem::take(&mut chunk), Some(position.max(store.changelog_position(store_partition)?)))?;
+                metrics.restore_progress(task, n, high - read);
+            }
+            if done {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("restore of partition {task} did not reach offset {high} in 10 minutes");
+            }
+        }
+        consumer.unassign()?;
+        skipped += batch.len() as u64;
+        if skipped > 0 {
+            tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
+        }
+        metrics.restore_finished(task);
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(partition = task, records = applied, seconds = secs, records_per_second = applied as f64 / secs.max(1e-9), "restore finished");
+    }
+    Ok(applied)
 }
 
 /// Producer context: remembers the last changelog offset delivered per partition.
@@ -265,7 +321,7 @@ impl ProducerContext for DeliveryTracker {
     }
 }
 
-fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
+pub(crate) fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.brokers);
     for (k, v) in config.kafka.properties.iter().chain(extra) {
@@ -341,45 +397,22 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
     let instance = config.instance_id();
 
-    let mut restore_config = client_config(config, &config.kafka.consumer_properties);
-    restore_config
-        .set("group.id", format!("{group}-restore"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed");
+    let restore_consumer: BaseConsumer = restore_client_config(config).create().context("creating the restore consumer")?;
     let context = PipelineContext {
         store: store.clone(),
         shared: shared.clone(),
-        restore_config,
+        restore_consumer,
         changelog_topic: changelog_topic.clone(),
         revoked: Mutex::new(BTreeSet::new()),
         sessions_by_task: Mutex::new(HashMap::new()),
         restore_error: Mutex::new(None),
     };
-    let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
-    consumer_config
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("partition.assignment.strategy", "cooperative-sticky");
-    for (k, v) in &config.kafka.consumer_properties {
-        consumer_config.set(k, v);
-    }
-    let consumer: BaseConsumer<PipelineContext> = consumer_config.create_with_context(context).context("creating the consumer")?;
+    let consumer: BaseConsumer<PipelineContext> = consumer_client_config(config).create_with_context(context).context("creating the consumer")?;
     let mut sources: Vec<&str> = config.topics.input.iter().map(String::as_str).collect();
     sources.push(&repartition_topic);
     consumer.subscribe(&sources).context("subscribing")?;
 
-    let mut producer_config = client_config(config, &config.kafka.producer_properties);
-    producer_config.set("enable.idempotence", "true").set("linger.ms", "5").set("partitioner", &config.kafka.partitioner);
-    if exactly_once {
-        producer_config.set("transactional.id", format!("{group}-{instance}")).set("transaction.timeout.ms", "60000");
-    }
-    for (k, v) in &config.kafka.producer_properties {
-        producer_config.set(k, v);
-    }
+    let producer_config = producer_client_config(config);
     let tracker = DeliveryTracker { changelog_topic: changelog_topic.clone(), changelog_next: Mutex::new(HashMap::new()), failures: AtomicU64::new(0) };
     let producer: BaseProducer<DeliveryTracker> = producer_config.create_with_context(tracker).context("creating the producer")?;
     if exactly_once {
@@ -451,7 +484,20 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
         let records = std::mem::take(&mut pending);
         batch_seq += 1;
         let batch_id = format!("{instance}/{run_id}/{batch_seq}");
-        match process_batch(config, engine, codec, &store, &consumer, &producer, &records, &idle_advance, &repartition_topic, &changelog_topic, &batch_id, &shared) {
+        match process_batch(
+            config,
+            engine,
+            codec,
+            &store,
+            &consumer,
+            &producer,
+            &records,
+            &idle_advance,
+            &repartition_topic,
+            &changelog_topic,
+            &batch_id,
+            &shared,
+        ) {
             Ok(outcome) => {
                 for r in &records {
                     last_record_at.insert(r.message.partition(), now);
@@ -566,6 +612,10 @@ fn process_batch(
     let mut commits: Vec<(u32, Vec<(Vec<u8>, Option<Vec<u8>>)>)> = Vec::new();
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
     let now = wall_millis();
+    // Every record is computed and encoded first, then all are handed to the
+    // producer in one tight loop: a batch's records leave together instead
+    // of trickling out while later tasks are processed.
+    let mut out: Vec<OutRecord<'_>> = Vec::new();
     for (task, recs) in &by_task {
         let state = store.partition(*task as u32);
         let mut batch = Batch::new(engine, &state, now)?;
@@ -579,9 +629,13 @@ fn process_batch(
                 && m.key() != Some(e.session_id.as_bytes())
             {
                 // Not keyed by session: re-key through the repartition topic.
-                send(producer, BaseRecord::to(repartition_topic).key(e.session_id.as_bytes()).payload(m.payload().unwrap_or_default()))?;
+                out.push(OutRecord {
+                    topic: repartition_topic,
+                    key: Some(e.session_id.as_bytes().to_vec()),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers: None,
+                });
                 repartitioned += 1;
-                *produced.entry(repartition_topic).or_default() += 1;
                 continue;
             }
             let position = InputPosition { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() };
@@ -592,42 +646,37 @@ fn process_batch(
         }
         let result = batch.finish();
         shared.metrics.watermark(*task, result.meta.watermark.0.max(0));
-        for output in &result.outputs {
-            let key = output.key();
-            match output {
-                Output::Timeline(_) | Output::Metadata(_) => {
-                    let topic = if matches!(output, Output::Timeline(_)) { &topics.timeline } else { &topics.metadata };
-                    let value = codec.encode_output(output)?.unwrap_or_default();
-                    let mut record = BaseRecord::to(topic.as_str()).payload(value.as_slice());
-                    if let Some(k) = key {
-                        record = record.key(k);
-                    }
-                    send(producer, record)?;
-                    *produced.entry(topic.as_str()).or_default() += 1;
-                }
-                Output::Tombstone(id) => {
-                    send(producer, BaseRecord::<[u8], [u8]>::to(topics.metadata.as_str()).key(id.as_bytes()))?;
-                    *produced.entry(topics.metadata.as_str()).or_default() += 1;
-                }
+        for output in result.outputs {
+            let key = output.key().map(<[u8]>::to_vec);
+            out.push(match &output {
+                Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: codec.encode_output(&output)?, headers: None },
+                Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: codec.encode_output(&output)?, headers: None },
+                Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
                 Output::DeadLetter(d) => {
                     let mut headers = OwnedHeaders::new();
                     for (k, v) in d.headers() {
                         headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
                     }
-                    let mut record = BaseRecord::<[u8], [u8]>::to(topics.dead_letter.as_str()).headers(headers);
-                    if let Some(k) = d.key.as_deref() {
-                        record = record.key(k);
-                    }
-                    if let Some(v) = d.value.as_deref() {
-                        record = record.payload(v);
-                    }
-                    send(producer, record)?;
-                    *produced.entry(topics.dead_letter.as_str()).or_default() += 1;
+                    OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers) }
                 }
-            }
+            });
         }
         commits.push((*task as u32, Store::raw_writes(*task as u32, &result.writes)));
         stats.merge(&result.stats);
+    }
+    for record in out {
+        let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
+        if let Some(k) = record.key.as_deref() {
+            r = r.key(k);
+        }
+        if let Some(v) = record.value.as_deref() {
+            r = r.payload(v);
+        }
+        if let Some(h) = record.headers {
+            r = r.headers(h);
+        }
+        send(producer, r)?;
+        *produced.entry(record.topic).or_default() += 1;
     }
     if !exactly_once {
         // At least once: the outputs are delivered before the state that
@@ -697,6 +746,14 @@ fn process_batch(
         shared.metrics.committed(topic, *partition, *next);
     }
     Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// An output record computed, not yet handed to the producer.
+struct OutRecord<'a> {
+    topic: &'a str,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
 }
 
 /// Waits until every record sent is delivered; an error if any was not.

@@ -65,6 +65,13 @@ pub(crate) fn marker(partition: u32, id: &str) -> Vec<u8> {
     key
 }
 
+/// The first possible timer key due at `due`.
+pub(crate) fn timers_from(partition: u32, due: Millis) -> Vec<u8> {
+    let mut key = prefix(partition, Kind::Timer);
+    key.extend_from_slice(&((due.0 as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
 pub(crate) fn timer(partition: u32, timer: &Timer) -> Vec<u8> {
     let mut key = prefix(partition, Kind::Timer);
     key.extend_from_slice(&((timer.due.0 as u64) ^ (1 << 63)).to_be_bytes());

@@ -279,7 +279,7 @@ impl PartitionState<'_> {
 
     /// Every stored timer.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        self.timers_due(None, Millis(i64::MAX), usize::MAX)
+        self.timers_due(None, Millis(i64::MIN), Millis(i64::MAX), usize::MAX)
     }
 
     /// The whole partition as an in-memory state: for comparing a store
@@ -344,16 +344,17 @@ impl StateRead for PartitionState<'_> {
         self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()
     }
 
-    fn timers_due(&self, after: Option<&Timer>, upto: Millis, limit: usize) -> Result<Vec<Timer>, StoreError> {
-        let (start, until) = keys::kind_range(self.partition, Kind::Timer);
+    fn timers_due(&self, after: Option<&Timer>, from_due: Millis, upto: Millis, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        let (_, until) = keys::kind_range(self.partition, Kind::Timer);
+        let floor = keys::timers_from(self.partition, from_due);
         let from = match after {
             // The smallest key after `after`'s key.
             Some(timer) => {
                 let mut k = keys::timer(self.partition, timer);
                 k.push(0);
-                k
+                k.max(floor)
             }
-            None => start,
+            None => floor,
         };
         let mut out = Vec::new();
         for item in self.store.scan(from, until) {

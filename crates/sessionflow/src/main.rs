@@ -1,5 +1,6 @@
 //! The `sessionflow` command.
 
+mod bench;
 mod config;
 mod daemon;
 mod replay;
@@ -9,6 +10,12 @@ use config::Config;
 use sessionflow_codec::Encoding;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+// The engine allocates and frees many small, short-lived buffers per event
+// (decoded events, encoded records, write batches); glibc's allocator spent
+// about a third of the engine's time on them (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// sessionflow: contact-center session lifecycles from Kafka events.
 #[derive(Debug, Parser)]
@@ -153,6 +160,34 @@ enum Command {
     },
     /// Validate the configuration and print the effective values.
     CheckConfig,
+    /// Measure the engine and the pipeline against its passthrough ceiling; writes results.json and chart.svg.
+    Bench {
+        /// Directory for results.json and chart.svg.
+        #[arg(long, default_value = "bench-results")]
+        out: PathBuf,
+        /// Also run the broker phases against this cluster (instead of tansu).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Replication factor of the topics created on --brokers.
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
+        /// Workloads a tenth the size: a smoke run, not figures to quote.
+        #[arg(long)]
+        quick: bool,
+        /// Only the engine phase, for profiling.
+        #[arg(long, hide = true)]
+        engine_only: bool,
+    },
+    /// The live-sessions phase of `bench`, run by it in a process of its own.
+    #[command(hide = true)]
+    BenchLiveSessions {
+        /// Live session counts, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        live: Vec<u64>,
+        /// Events timed at each count.
+        #[arg(long)]
+        events: usize,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -237,6 +272,10 @@ fn main() -> ExitCode {
                 None => simulate_to_file(sim, records, &out),
             }
         }
+        Command::Bench { out, brokers, replication_factor, quick, engine_only } => {
+            bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only })
+        }
+        Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),
         Command::CheckConfig => toml::to_string_pretty(&config).map(|text| print!("# effective configuration: OK\n{text}")).map_err(Into::into),
     };
     match result {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{committed_offsets, end_offsets, engine, start_daemon, start_embedded_broker, wait_ready, ENGINE_TOML, INPUT};
+use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit::{self, BySession};
 use sessionflow_sim::SimConfig;
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{committed_offsets, end_offsets, engine, start_daemon, start_tansu, wait_ready, ENGINE_TOML, INPUT};
+use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_tansu, wait_ready};
 use serde_json::Value;
 use sessionflow_codec::avro::RecordKind;
 use sessionflow_kafka::testkit::{self, BySession};

@@ -168,8 +168,7 @@ pub fn committed_offsets(addr: &str, partitions: i32) -> Vec<i64> {
     let mut offsets = vec![0; partitions as usize];
     let text = get(addr, "/metrics").unwrap_or_default();
     for line in text.lines().filter(|l| l.starts_with("sessionflow_input_committed_offset{") && l.contains(&format!("topic=\"{INPUT}\""))) {
-        let partition: usize =
-            line.split("partition=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|p| p.parse().ok()).expect("partition label");
+        let partition: usize = line.split("partition=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|p| p.parse().ok()).expect("partition label");
         let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
         offsets[partition] = value as i64;
     }
