@@ -76,7 +76,19 @@ struct PipelineContext {
     restore_error: Mutex<Option<String>>,
 }
 
-impl ClientContext for PipelineContext {}
+impl ClientContext for PipelineContext {
+    /// Consumer lag per assigned partition, from librdkafka's statistics
+    /// (`statistics.interval.ms`): no broker round trip on the pipeline thread.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for p in t.partitions.values() {
+                if p.partition >= 0 && p.app_offset >= 0 && p.ls_offset >= 0 && p.fetch_state == "active" {
+                    self.shared.metrics.lag(topic, p.partition, (p.ls_offset - p.app_offset).max(0));
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -178,7 +190,8 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("partition.assignment.strategy", "cooperative-sticky");
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("statistics.interval.ms", "5000");
     for (k, v) in &config.kafka.consumer_properties {
         consumer_config.set(k, v);
     }
@@ -425,7 +438,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
     let mut totals = RunTotals::default();
     let commit_interval = Duration::from_millis(config.kafka.commit_interval_ms.max(1));
     let mut last_record_at: HashMap<i32, Instant> = HashMap::new();
-    let mut last_lag_report = Instant::now();
     let mut pending: Vec<Received> = Vec::new();
     // Batch ids are unique across restarts of this instance.
     let run_id = wall_millis().0;
@@ -476,7 +488,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
             }
         }
         if pending.is_empty() && idle_advance.is_empty() {
-            report_lag(&consumer, &shared.metrics, &mut last_lag_report);
             continue;
         }
 
@@ -525,7 +536,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
             }
         }
         shared.metrics.store(&store.stats());
-        report_lag(&consumer, &shared.metrics, &mut last_lag_report);
     }
     tracing::info!("shutting down: last batch committed");
     consumer.unsubscribe();
@@ -536,20 +546,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
 struct BatchOutcome {
     stats: BatchStats,
     repartitioned: u64,
-}
-
-fn report_lag(consumer: &BaseConsumer<PipelineContext>, metrics: &Metrics, last: &mut Instant) {
-    if last.elapsed() < Duration::from_secs(5) {
-        return;
-    }
-    *last = Instant::now();
-    if let Ok(positions) = consumer.position() {
-        for e in positions.elements() {
-            if let (Ok((_, high)), Offset::Offset(pos)) = (consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1)), e.offset()) {
-                metrics.lag(e.topic(), e.partition(), (high - pos).max(0));
-            }
-        }
-    }
 }
 
 fn rewind(consumer: &BaseConsumer<PipelineContext>, records: &[Received]) -> anyhow::Result<()> {

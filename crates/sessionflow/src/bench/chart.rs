@@ -29,8 +29,10 @@ fn human(v: f64) -> String {
         format!("{:.2}M", v / 1e6)
     } else if v >= 1e4 {
         format!("{:.0}k", v / 1e3)
-    } else {
+    } else if v >= 100.0 {
         format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
     }
 }
 

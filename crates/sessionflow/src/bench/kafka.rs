@@ -212,6 +212,7 @@ pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u6
     let reader = {
         let (brokers, group, input, timeline) =
             (target.brokers.clone(), format!("{}-latency", config.kafka.group_id), config.topics.input[0].clone(), config.topics.timeline.clone());
+        let partitions = target.partitions;
         std::thread::spawn(move || -> anyhow::Result<(HashMap<(i32, i64), i64>, Vec<(i32, i64, f64)>)> {
             let reader: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &brokers)
@@ -221,7 +222,14 @@ pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u6
                 .set("fetch.wait.max.ms", "5")
                 .set("enable.auto.commit", "false")
                 .create()?;
-            reader.subscribe(&[input.as_str(), timeline.as_str()])?;
+            // Assigned, not subscribed: reading starts at once, with no group join
+            // to wait for (which would count as latency).
+            let mut list = rdkafka::TopicPartitionList::new();
+            for p in 0..partitions {
+                list.add_partition_offset(&input, p, rdkafka::Offset::Beginning)?;
+                list.add_partition_offset(&timeline, p, rdkafka::Offset::Beginning)?;
+            }
+            reader.assign(&list)?;
             let codec = Codec::json();
             let mut input_time = HashMap::new();
             let mut visible = Vec::new();
@@ -244,7 +252,7 @@ pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u6
             Ok((input_time, visible))
         })
     };
-    std::thread::sleep(Duration::from_secs(1)); // the reader joins its group
+    std::thread::sleep(Duration::from_millis(500)); // the reader's first fetches
     let producer = producer(target)?;
     let started = Instant::now();
     let topic = config.topics.input[0].clone();
