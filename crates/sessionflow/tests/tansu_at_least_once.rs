@@ -8,9 +8,8 @@
 mod common;
 
 use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_tansu, wait_ready};
-use serde_json::Value;
 use sessionflow_codec::avro::RecordKind;
-use sessionflow_kafka::testkit::{self, BySession};
+use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
 use std::time::{Duration, Instant};
@@ -21,27 +20,6 @@ const PARTITIONS: i32 = 3;
 /// record: the high watermark lags and a fetch from an offset inside a batch
 /// starts at the next batch. Every producer here sends one record per batch.
 const ONE_RECORD_PER_BATCH: (&str, &str) = ("batch.num.messages", "1");
-
-/// Removes records equal to one already seen in the same session (the
-/// repeats at-least-once delivery allows), keeping the first copy's place.
-fn without_repeats(by_session: &BySession) -> (BySession, usize) {
-    let mut repeats = 0;
-    let deduped = by_session
-        .iter()
-        .map(|(id, records)| {
-            let mut seen: Vec<&Value> = Vec::new();
-            for r in records {
-                if seen.contains(&r) {
-                    repeats += 1;
-                } else {
-                    seen.push(r);
-                }
-            }
-            (id.clone(), seen.into_iter().cloned().collect())
-        })
-        .collect();
-    (deduped, repeats)
-}
 
 /// A daemon config whose state lives in `<dir>/state-<name>`.
 fn write_config(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
@@ -131,8 +109,9 @@ fn at_least_once_across_processes_with_a_sigkill_loses_nothing() {
 
     let expected = testkit::reference_run(&input, PARTITIONS, &engine());
     let (timeline, timeline_repeats) =
-        without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline));
-    let (metadata, _) = without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.metadata", PARTITIONS), RecordKind::Metadata));
+        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline));
+    let (metadata, _) =
+        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.metadata", PARTITIONS), RecordKind::Metadata));
     let exp_timeline = testkit::outputs_by_session(&expected, true);
     assert!(exp_timeline.len() > 50);
     if let Some(diff) = testkit::first_difference(&exp_timeline, &timeline) {

@@ -184,3 +184,26 @@ pub fn end_offsets(input: &[rdkafka::message::OwnedMessage], partitions: i32) ->
     }
     end
 }
+
+/// Removes records equal to one already seen in the same session, keeping
+/// the first copy's place; returns how many were removed. Used where a
+/// broker may show a batch twice: at-least-once delivery, and the embedded
+/// broker, which does not hide aborted transactions (docs/daemon.md#brokers).
+pub fn without_repeats(by_session: &sessionflow_kafka::testkit::BySession) -> (sessionflow_kafka::testkit::BySession, usize) {
+    let mut repeats = 0;
+    let deduped = by_session
+        .iter()
+        .map(|(id, records)| {
+            let mut seen: Vec<&serde_json::Value> = Vec::new();
+            for r in records {
+                if seen.contains(&r) {
+                    repeats += 1;
+                } else {
+                    seen.push(r);
+                }
+            }
+            (id.clone(), seen.into_iter().cloned().collect())
+        })
+        .collect();
+    (deduped, repeats)
+}
