@@ -79,22 +79,6 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage
     out
 }
 
-/// The group's committed offset per partition of `topic`.
-pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("consumer");
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).expect("committed offsets");
-    (0..partitions)
-        .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => 0,
-        })
-        .collect()
-}
-
 /// The engine over each partition's records in offset order: what the
 /// daemon must have produced when every input record is keyed by session.
 pub fn reference_run(input: &[OwnedMessage], partitions: i32, engine: &EngineConfig) -> Vec<Output> {

@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_embedded_broker, wait_ready};
-use sessionflow_codec::avro::RecordKind;
+use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::time::{Duration, Instant};
@@ -86,29 +85,11 @@ create_topics = false
     assert!(kills >= 10);
     assert!(progress_after_kills > 0 && progress_after_kills < sent as i64, "kills landed mid-stream: {progress_after_kills} of {sent} committed");
 
-    let expected = testkit::reference_run(&input, PARTITIONS, &engine());
     // The embedded broker does not hide aborted transactions, so a batch a
     // kill interrupted can show there as well as its retry: exact copies,
     // which Kafka's read_committed would not show. Anything else (a lost
     // record, a record that differs, a gap in versions) fails.
-    let (timeline, timeline_repeats) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline));
-    let (metadata, _) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.metadata", PARTITIONS), RecordKind::Metadata));
-    let exp_timeline = testkit::outputs_by_session(&expected, true);
-    let exp_metadata = testkit::outputs_by_session(&expected, false);
-    assert!(exp_timeline.len() > 100);
-    if let Some(diff) = testkit::first_difference(&exp_timeline, &timeline) {
-        panic!("timeline: {diff}");
-    }
-    if let Some(diff) = testkit::first_difference(&exp_metadata, &metadata) {
-        panic!("metadata: {diff}");
-    }
+    let (timeline_repeats, dead) = common::assert_outputs_match(&brokers, &input, PARTITIONS, 100);
     eprintln!("timeline records shown twice by the embedded broker (aborted, then retried): {timeline_repeats}");
-    // Dead letters: every malformed record, with its reason.
-    let dead = testkit::dead_letter_reasons(&testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS));
-    for (reason, n) in testkit::expected_dead_letter_reasons(&expected) {
-        assert!(dead.get(&reason).is_some_and(|got| *got >= n), "{reason}: {n} expected, got {dead:?}");
-    }
     assert!(dead.len() >= 4, "dead-letter classes: {dead:?}");
 }

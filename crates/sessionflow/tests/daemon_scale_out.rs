@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, metric, start_daemon, start_embedded_broker, wait_ready};
-use sessionflow_codec::avro::RecordKind;
+use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, metric, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::path::{Path, PathBuf};
@@ -113,23 +112,7 @@ fn survivor_takes_over_a_killed_instance_partitions_from_the_changelog() {
     assert_eq!(owns(&metrics_a), 2 * PARTITIONS as i64, "a owns every input and repartition partition");
     assert!(a.terminate().success(), "graceful shutdown\n{}", a.tail());
 
-    let expected = testkit::reference_run(&input, PARTITIONS, &engine());
     // Exact repeats of a batch the kill interrupted can show on the embedded
     // broker (it does not hide aborted transactions); nothing may be lost or differ.
-    let (timeline, _) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline));
-    let (metadata, _) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.metadata", PARTITIONS), RecordKind::Metadata));
-    let exp_timeline = testkit::outputs_by_session(&expected, true);
-    assert!(exp_timeline.len() > 100);
-    if let Some(diff) = testkit::first_difference(&exp_timeline, &timeline) {
-        panic!("timeline: {diff}");
-    }
-    if let Some(diff) = testkit::first_difference(&testkit::outputs_by_session(&expected, false), &metadata) {
-        panic!("metadata: {diff}");
-    }
-    let dead = testkit::dead_letter_reasons(&testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS));
-    for (reason, n) in testkit::expected_dead_letter_reasons(&expected) {
-        assert!(dead.get(&reason).is_some_and(|got| *got >= n), "{reason}: {n} expected, got {dead:?}");
-    }
+    common::assert_outputs_match(&brokers, &input, PARTITIONS, 100);
 }

@@ -7,8 +7,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_tansu, wait_ready};
-use sessionflow_codec::avro::RecordKind;
+use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, start_daemon, start_tansu, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
@@ -107,22 +106,6 @@ fn at_least_once_across_processes_with_a_sigkill_loses_nothing() {
     assert!(daemon.terminate().success(), "graceful shutdown\n{}", daemon.tail());
     assert!(resumed_at > 0 && resumed_at < sent as i64, "the kill landed mid-stream: resumed at {resumed_at} of {sent}");
 
-    let expected = testkit::reference_run(&input, PARTITIONS, &engine());
-    let (timeline, timeline_repeats) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline));
-    let (metadata, _) =
-        common::without_repeats(&testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.metadata", PARTITIONS), RecordKind::Metadata));
-    let exp_timeline = testkit::outputs_by_session(&expected, true);
-    assert!(exp_timeline.len() > 50);
-    if let Some(diff) = testkit::first_difference(&exp_timeline, &timeline) {
-        panic!("timeline: {diff}");
-    }
-    if let Some(diff) = testkit::first_difference(&testkit::outputs_by_session(&expected, false), &metadata) {
-        panic!("metadata: {diff}");
-    }
-    let dead = testkit::dead_letter_reasons(&testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS));
-    for (reason, n) in testkit::expected_dead_letter_reasons(&expected) {
-        assert!(dead.get(&reason).is_some_and(|got| *got >= n), "{reason}: {n} expected, got {dead:?}");
-    }
+    let (timeline_repeats, _) = common::assert_outputs_match(&brokers, &input, PARTITIONS, 50);
     eprintln!("repeated timeline records after the kill: {timeline_repeats}");
 }

@@ -207,3 +207,35 @@ pub fn without_repeats(by_session: &sessionflow_kafka::testkit::BySession) -> (s
         .collect();
     (deduped, repeats)
 }
+
+/// Compares the output topics with the engine's run over `input`, after
+/// removing exact repeats (see `without_repeats`): every expected timeline
+/// and metadata record present, in order, nothing else; every expected dead
+/// letter present with its reason. `more_than` sessions must be expected.
+/// Returns the timeline repeats removed and the dead letters per reason.
+pub fn assert_outputs_match(
+    brokers: &str,
+    input: &[rdkafka::message::OwnedMessage],
+    partitions: i32,
+    more_than: usize,
+) -> (usize, std::collections::BTreeMap<String, usize>) {
+    use sessionflow_codec::avro::RecordKind;
+    use sessionflow_kafka::testkit;
+    let expected = testkit::reference_run(input, partitions, &engine());
+    let read = |topic: &str, kind| without_repeats(&testkit::topic_by_session(&testkit::read_all(brokers, topic, partitions), kind));
+    let (timeline, timeline_repeats) = read("cc.sessions.timeline", RecordKind::Timeline);
+    let (metadata, _) = read("cc.sessions.metadata", RecordKind::Metadata);
+    let exp_timeline = testkit::outputs_by_session(&expected, true);
+    assert!(exp_timeline.len() > more_than, "{} sessions expected", exp_timeline.len());
+    if let Some(diff) = testkit::first_difference(&exp_timeline, &timeline) {
+        panic!("timeline: {diff}");
+    }
+    if let Some(diff) = testkit::first_difference(&testkit::outputs_by_session(&expected, false), &metadata) {
+        panic!("metadata: {diff}");
+    }
+    let dead = testkit::dead_letter_reasons(&testkit::read_all(brokers, "cc.events.dlq", partitions));
+    for (reason, n) in testkit::expected_dead_letter_reasons(&expected) {
+        assert!(dead.get(&reason).is_some_and(|got| *got >= n), "{reason}: {n} expected, got {dead:?}");
+    }
+    (timeline_repeats, dead)
+}
