@@ -5,6 +5,7 @@
 
 pub mod avro;
 pub mod files;
+pub mod json_writer;
 
 use avro::{AvroSchemas, RecordKind, SchemaIds};
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,17 @@ pub struct Codec {
     pub max_event_bytes: usize,
 }
 
+/// Starting capacity of the vector a JSON record of `kind` is written to:
+/// room for nearly all of them (`tests/json_writer.rs` checks the
+/// simulator's), so it is allocated once and never regrows.
+pub fn json_capacity(kind: RecordKind) -> usize {
+    match kind {
+        RecordKind::Event => 512,
+        RecordKind::Timeline => 768,
+        RecordKind::Metadata => 4096,
+    }
+}
+
 fn input_error(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
     InputError { reason, detail: detail.into() }
 }
@@ -106,7 +118,7 @@ impl Codec {
     /// Encodes an input event (for producers: the simulator, tests).
     pub fn encode_event(&self, event: &Event) -> Result<Vec<u8>, CodecError> {
         match self.encoding {
-            Encoding::Json => serde_json::to_vec(event).map_err(|e| CodecError::Encode(e.to_string())),
+            Encoding::Json => json_writer::to_vec_with_capacity(event, json_capacity(RecordKind::Event)),
             Encoding::Avro => self.schemas.encode(RecordKind::Event, &event.to_json()),
         }
     }
@@ -123,7 +135,7 @@ impl Codec {
 
     fn encode_record<T: Serialize>(&self, kind: RecordKind, record: &T) -> Result<Vec<u8>, CodecError> {
         match self.encoding {
-            Encoding::Json => serde_json::to_vec(record).map_err(|e| CodecError::Encode(e.to_string())),
+            Encoding::Json => json_writer::to_vec_with_capacity(record, json_capacity(kind)),
             Encoding::Avro => {
                 let json = serde_json::to_value(record).map_err(|e| CodecError::Encode(e.to_string()))?;
                 self.schemas.encode(kind, &json)

@@ -316,30 +316,64 @@ fn err(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
     InputError { reason, detail: detail.into() }
 }
 
-fn required_id(obj: &Map<String, Value>, key: &str) -> Result<String, InputError> {
-    match obj.get(key) {
+fn required_id(value: Option<Value>, key: &str) -> Result<String, InputError> {
+    match value {
         None | Some(Value::Null) => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is missing"))),
         Some(Value::String(s)) if s.is_empty() => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty"))),
         Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
             Err(err(DeadLetterReason::BadFieldType, format!("`{key}` is longer than {MAX_ID_CHARS} characters")))
         }
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(other)))),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(&other)))),
     }
 }
 
-fn optional_str(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, InputError> {
-    match obj.get(key) {
+fn optional_str(value: Option<Value>, key: &str) -> Result<Option<String>, InputError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(other)))),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(&other)))),
     }
 }
 
-fn optional_enum<T>(obj: &Map<String, Value>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
-    match optional_str(obj, key)? {
+fn optional_enum<T>(value: Option<Value>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
+    match optional_str(value, key)? {
         None => Ok(None),
         Some(text) => parse(&text).map(Some).ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
+    }
+}
+
+/// The envelope fields of an input object, each still untyped: the
+/// checks below give every field its own dead-letter reason. JSON input is
+/// read straight into it, without building a map of the whole object.
+#[derive(Debug, Default, Deserialize)]
+struct Envelope {
+    event_id: Option<Value>,
+    session_id: Option<Value>,
+    #[serde(rename = "type")]
+    event_type: Option<Value>,
+    occurred_at: Option<Value>,
+    channel: Option<Value>,
+    direction: Option<Value>,
+    tenant: Option<Value>,
+    source: Option<Value>,
+    attributes: Option<Value>,
+}
+
+impl Envelope {
+    fn from_map(mut obj: Map<String, Value>) -> Envelope {
+        let mut take = |key: &str| obj.remove(key);
+        Envelope {
+            event_id: take("event_id"),
+            session_id: take("session_id"),
+            event_type: take("type"),
+            occurred_at: take("occurred_at"),
+            channel: take("channel"),
+            direction: take("direction"),
+            tenant: take("tenant"),
+            source: take("source"),
+            attributes: take("attributes"),
+        }
     }
 }
 
@@ -361,38 +395,43 @@ impl Event {
     /// form cannot carry them, and both encodings must carry the same fields);
     /// unknown attributes are kept.
     pub fn from_json(value: Value) -> Result<Event, InputError> {
-        let Value::Object(mut obj) = value else {
+        let Value::Object(obj) = value else {
             return Err(err(DeadLetterReason::DecodeError, format!("the value is {}, not a JSON object", json_type(&value))));
         };
-        let event_id = required_id(&obj, "event_id")?;
-        let session_id = required_id(&obj, "session_id")?;
-        let event_type = match obj.get("type") {
+        Event::from_envelope(Envelope::from_map(obj))
+    }
+
+    fn from_envelope(envelope: Envelope) -> Result<Event, InputError> {
+        let Envelope { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = envelope;
+        let event_id = required_id(event_id, "event_id")?;
+        let session_id = required_id(session_id, "session_id")?;
+        let event_type = match event_type {
             None | Some(Value::Null) => return Err(err(DeadLetterReason::MissingField, "required field `type` is missing")),
             Some(Value::String(s)) if s.is_empty() => {
                 return Err(err(DeadLetterReason::MissingField, "required field `type` is empty"));
             }
-            Some(Value::String(s)) => EventType::parse(s),
+            Some(Value::String(s)) => EventType::parse(&s),
             Some(other) => {
-                return Err(err(DeadLetterReason::BadFieldType, format!("`type` must be a string, got {}", json_type(other))));
+                return Err(err(DeadLetterReason::BadFieldType, format!("`type` must be a string, got {}", json_type(&other))));
             }
         };
-        let occurred_at = match obj.get("occurred_at") {
+        let occurred_at = match occurred_at {
             None | Some(Value::Null) => {
                 return Err(err(DeadLetterReason::MissingField, "required field `occurred_at` is missing"));
             }
-            Some(Value::String(s)) => Millis::parse_rfc3339(s).map_err(|e| err(DeadLetterReason::BadTimestamp, format!("`occurred_at`: {e}")))?,
+            Some(Value::String(s)) => Millis::parse_rfc3339(&s).map_err(|e| err(DeadLetterReason::BadTimestamp, format!("`occurred_at`: {e}")))?,
             Some(other) => {
-                return Err(err(DeadLetterReason::BadTimestamp, format!("`occurred_at` must be an RFC 3339 string, got {}", json_type(other))));
+                return Err(err(DeadLetterReason::BadTimestamp, format!("`occurred_at` must be an RFC 3339 string, got {}", json_type(&other))));
             }
         };
-        let channel = optional_enum(&obj, "channel", Channel::parse, "voice, chat, messaging, email, video, sms")?;
+        let channel = optional_enum(channel, "channel", Channel::parse, "voice, chat, messaging, email, video, sms")?;
         if channel.is_none() && event_type == EventType::SessionStarted {
             return Err(err(DeadLetterReason::MissingField, "`channel` is required on `session.started`"));
         }
-        let direction = optional_enum(&obj, "direction", Direction::parse, "inbound, outbound")?;
-        let tenant = optional_str(&obj, "tenant")?;
-        let source = optional_str(&obj, "source")?;
-        let attributes = match obj.remove("attributes") {
+        let direction = optional_enum(direction, "direction", Direction::parse, "inbound, outbound")?;
+        let tenant = optional_str(tenant, "tenant")?;
+        let source = optional_str(source, "source")?;
+        let attributes = match attributes {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(map)) => map,
             Some(other) => {
@@ -412,6 +451,16 @@ impl Event {
 
     /// Decodes and validates one JSON input value.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Event, InputError> {
+        // The common case, read straight into the envelope. Anything it
+        // refuses (not an object, a repeated key, bad JSON) takes the general
+        // path, which gives the precise error or, for a repeated key, the
+        // same last-one-wins reading as any JSON object.
+        // (A derived struct would also accept an array, by position.)
+        if bytes.trim_ascii_start().first() == Some(&b'{')
+            && let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes)
+        {
+            return Event::from_envelope(envelope);
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| err(DeadLetterReason::DecodeError, format!("invalid JSON: {e}")))?;
         Event::from_json(value)
     }
@@ -469,6 +518,22 @@ mod tests {
         assert_eq!(reason_of(json!([1, 2])), DeadLetterReason::DecodeError);
         let start = json!({"event_id": "e1", "session_id": "s1", "type": "session.started", "occurred_at": "2024-07-02T19:06:15Z"});
         assert_eq!(reason_of(start), DeadLetterReason::MissingField);
+    }
+
+    #[test]
+    fn bytes_decode_as_their_json_value_does() {
+        let text = |v: &Value| serde_json::to_vec(v).unwrap();
+        let mut unknown_field = base();
+        unknown_field["extra_envelope_field"] = json!({"nested": [1, 2]});
+        let mut null_channel = base();
+        null_channel["channel"] = Value::Null;
+        for v in [base(), unknown_field, null_channel, json!([1, 2]), json!(["e1", "s1", "queue.entered", "2024-07-02T19:06:15Z"]), json!("text")] {
+            assert_eq!(Event::from_json_slice(&text(&v)), Event::from_json(v.clone()), "{v}");
+        }
+        // A repeated key: the last one wins, as in any JSON object.
+        let repeated = br#"{"event_id": "e1", "event_id": "e2", "session_id": "s1", "type": "hold.started", "occurred_at": "2024-07-02T19:06:15Z"}"#;
+        assert_eq!(Event::from_json_slice(repeated).unwrap().event_id, "e2");
+        assert_eq!(Event::from_json_slice(b"{not json").unwrap_err().reason, DeadLetterReason::DecodeError);
     }
 
     #[test]

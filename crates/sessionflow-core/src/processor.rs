@@ -15,6 +15,7 @@ use crate::privacy::PrivacyPolicy;
 use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
 use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 use crate::time::Millis;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MINUTE: i64 = 60_000;
@@ -169,6 +170,13 @@ pub struct BatchResult {
     pub stats: BatchStats,
 }
 
+/// A hash map's entries in key order.
+fn sorted<V>(map: FxHashMap<String, V>) -> Vec<(String, V)> {
+    let mut entries: Vec<(String, V)> = map.into_iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
 /// One batch of one partition, over a committed state and an overlay of the
 /// batch's own changes.
 #[derive(Debug)]
@@ -177,12 +185,13 @@ pub struct Batch<'a, S: StateRead> {
     store: &'a S,
     meta: PartitionMeta,
     now: Millis,
-    /// `None` means deleted in this batch.
-    sessions: BTreeMap<String, Option<SessionEntry>>,
-    new_events: BTreeMap<String, Vec<Event>>,
+    /// `None` means deleted in this batch. Hash maps: looked up per event,
+    /// sorted once in `finish` so the writes come out in a stable order.
+    sessions: FxHashMap<String, Option<Box<SessionEntry>>>,
+    new_events: FxHashMap<String, Vec<Event>>,
     deleted_events: BTreeSet<String>,
     event_deletes: Vec<(String, String)>,
-    markers: BTreeMap<String, Option<Marker>>,
+    markers: FxHashMap<String, Option<Marker>>,
     timers_added: BTreeSet<Timer>,
     timers_removed: BTreeSet<Timer>,
     /// Earliest timer that may be due: `None` until looked up (a fresh
@@ -201,11 +210,11 @@ impl<'a, S: StateRead> Batch<'a, S> {
             store,
             meta,
             now,
-            sessions: BTreeMap::new(),
-            new_events: BTreeMap::new(),
+            sessions: FxHashMap::default(),
+            new_events: FxHashMap::default(),
             deleted_events: BTreeSet::new(),
             event_deletes: Vec::new(),
-            markers: BTreeMap::new(),
+            markers: FxHashMap::default(),
             timers_added: BTreeSet::new(),
             timers_removed: BTreeSet::new(),
             next_due: None,
@@ -263,23 +272,23 @@ impl<'a, S: StateRead> Batch<'a, S> {
 
     /// Ends the batch.
     pub fn finish(self) -> BatchResult {
-        let mut writes = Vec::new();
-        for (id, entry) in self.sessions {
+        let mut writes = Vec::with_capacity(self.sessions.len() + self.new_events.values().map(Vec::len).sum::<usize>() + 8);
+        for (id, entry) in sorted(self.sessions) {
             match entry {
-                Some(entry) => writes.push(Write::PutSession(id, Box::new(entry))),
+                Some(entry) => writes.push(Write::PutSession(id, entry)),
                 None => writes.push(Write::DeleteSession(id)),
             }
         }
         for (session_id, event_id) in self.event_deletes {
             writes.push(Write::DeleteEvent { session_id, event_id });
         }
-        for (session_id, events) in self.new_events {
+        for (session_id, events) in sorted(self.new_events) {
             for event in events {
                 debug_assert_eq!(event.session_id, session_id);
                 writes.push(Write::PutEvent(Box::new(event)));
             }
         }
-        for (id, marker) in self.markers {
+        for (id, marker) in sorted(self.markers) {
             match marker {
                 Some(marker) => writes.push(Write::PutMarker(id, marker)),
                 None => writes.push(Write::DeleteMarker(id)),
@@ -310,10 +319,22 @@ impl<'a, S: StateRead> Batch<'a, S> {
         })));
     }
 
-    fn load_session(&mut self, id: &str) -> Result<Option<SessionEntry>, S::Error> {
-        match self.sessions.get(id) {
-            Some(entry) => Ok(entry.clone()),
-            None => self.store.session(id),
+    /// Moves a session's entry out of the overlay (or reads it from the
+    /// store): the caller puts it back with `put_session` or deletes it.
+    /// Boxed: an entry is large, and moves of it are per event.
+    fn take_session(&mut self, id: &str) -> Result<Option<Box<SessionEntry>>, S::Error> {
+        match self.sessions.get_mut(id) {
+            Some(slot) => Ok(slot.take()),
+            None => Ok(self.store.session(id)?.map(Box::new)),
+        }
+    }
+
+    fn put_session(&mut self, id: String, entry: Box<SessionEntry>) {
+        match self.sessions.get_mut(&id) {
+            Some(slot) => *slot = Some(entry),
+            None => {
+                self.sessions.insert(id, Some(entry));
+            }
         }
     }
 
@@ -344,7 +365,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
 
     fn accept(&mut self, mut event: Event, key: Option<&[u8]>, value: Option<&[u8]>, position: InputPosition) -> Result<(), S::Error> {
         let session_id = event.session_id.clone();
-        let existing = self.load_session(&session_id)?;
+        let existing = self.take_session(&session_id)?;
         if existing.is_none() {
             match self.load_marker(&session_id)? {
                 Some(Marker::Erased) => {
@@ -368,13 +389,13 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
         }
         if event.event_type == EventType::SessionErased {
-            return self.erase(&session_id, event.occurred_at, existing.as_ref());
+            return self.erase(&session_id, event.occurred_at, existing.as_deref());
         }
         let mut entry = existing.unwrap_or_default();
         if self.has_event(&session_id, &event.event_id)? {
             entry.duplicate_count += 1;
             self.stats.duplicates += 1;
-            self.sessions.insert(session_id, Some(entry));
+            self.put_session(session_id, entry);
             return Ok(());
         }
         self.config.privacy.apply(&mut event);
@@ -436,9 +457,14 @@ impl<'a, S: StateRead> Batch<'a, S> {
         } else if entry.last_emitted != Some(state_after) {
             self.emit(&session_id, &mut entry, None);
         }
-        self.new_events.entry(session_id.clone()).or_default().push(event);
+        match self.new_events.get_mut(&session_id) {
+            Some(events) => events.push(event),
+            None => {
+                self.new_events.insert(session_id.clone(), vec![event]);
+            }
+        }
         self.rearm(&session_id, &mut entry);
-        self.sessions.insert(session_id, Some(entry));
+        self.put_session(session_id, entry);
         Ok(())
     }
 
@@ -610,11 +636,13 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
             return Ok(());
         }
-        let Some(mut entry) = self.load_session(&id)? else { return Ok(()) };
+        let Some(mut entry) = self.take_session(&id)? else { return Ok(()) };
         if entry.timer.as_ref() != Some(&timer) {
             // A stored key the session's timer moved on from (see `rearm`):
             // it stood in for the wanted one, which now takes its place.
-            match entry.timer.clone() {
+            let wanted = entry.timer.clone();
+            self.put_session(id, entry);
+            match wanted {
                 Some(wanted) if wanted.due <= timer.due => return self.fire(wanted),
                 Some(wanted) => self.add_timer(wanted),
                 None => {}
@@ -638,7 +666,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                     self.stats.finalized.push(Finalized { outcome, channel: record.channel, queue_wait_ms: record.queue_wait_ms, handle_ms: record.handle_ms });
                 }
                 self.rearm(&id, &mut entry);
-                self.sessions.insert(id, Some(entry));
+                self.put_session(id, entry);
             }
             TimerKind::Retire => {
                 self.track_state(entry.public_state(), None);

@@ -36,6 +36,55 @@ impl Millis {
 
     /// Appends the UTC RFC 3339 form to `out`.
     pub fn write_rfc3339(self, out: &mut String) {
+        match self.rfc3339_bytes() {
+            Some(bytes) => out.push_str(std::str::from_utf8(&bytes).expect("ASCII digits")),
+            None => self.write_rfc3339_wide(out),
+        }
+    }
+
+    /// The form for years 0–9999 (every timestamp seen in practice), built
+    /// without the formatting machinery: it is written for every time field
+    /// of every JSON output record.
+    fn rfc3339_bytes(self) -> Option<[u8; 24]> {
+        let secs = self.0.div_euclid(1000);
+        let ms = self.0.rem_euclid(1000) as u32;
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (h, mi, s) = (sod / 3600, (sod % 3600) / 60, sod % 60);
+        let y = y as u32;
+        let digit = |n: u32| b'0' + n as u8;
+        Some([
+            digit(y / 1000),
+            digit(y / 100 % 10),
+            digit(y / 10 % 10),
+            digit(y % 10),
+            b'-',
+            digit(mo / 10),
+            digit(mo % 10),
+            b'-',
+            digit(d / 10),
+            digit(d % 10),
+            b'T',
+            digit(h / 10),
+            digit(h % 10),
+            b':',
+            digit(mi / 10),
+            digit(mi % 10),
+            b':',
+            digit(s / 10),
+            digit(s % 10),
+            b'.',
+            digit(ms / 100),
+            digit(ms / 10 % 10),
+            digit(ms % 10),
+            b'Z',
+        ])
+    }
+
+    fn write_rfc3339_wide(self, out: &mut String) {
         use std::fmt::Write;
         let secs = self.0.div_euclid(1000);
         let ms = self.0.rem_euclid(1000);
@@ -76,7 +125,13 @@ impl fmt::Display for Millis {
 /// state store, Avro `timestamp-millis`) carry the integer.
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() { serializer.serialize_str(&self.to_rfc3339()) } else { serializer.serialize_i64(self.0) }
+        if !serializer.is_human_readable() {
+            return serializer.serialize_i64(self.0);
+        }
+        match self.rfc3339_bytes() {
+            Some(bytes) => serializer.serialize_str(std::str::from_utf8(&bytes).expect("ASCII digits")),
+            None => serializer.serialize_str(&self.to_rfc3339()),
+        }
     }
 }
 
@@ -135,6 +190,16 @@ mod tests {
             );
             assert_eq!(Millis(ms).to_rfc3339(), expected);
             assert_eq!(Millis::parse_rfc3339(&expected).unwrap(), Millis(ms));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_digit_formatter_agrees_with_the_formatting_machinery(ms in -400_000_000_000_000_i64..400_000_000_000_000) {
+            let mut wide = String::new();
+            Millis(ms).write_rfc3339_wide(&mut wide);
+            proptest::prop_assert_eq!(Millis(ms).to_rfc3339(), wide.clone());
+            proptest::prop_assert_eq!(serde_json::to_string(&Millis(ms)).unwrap(), format!("{wide:?}"));
         }
     }
 }

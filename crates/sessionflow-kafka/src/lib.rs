@@ -2,6 +2,7 @@
 //! a changelog, state restore on assignment, timers, metrics, health.
 
 pub mod config;
+pub mod delivery;
 pub mod embedded;
 pub mod http;
 pub mod metrics;

@@ -38,20 +38,18 @@ pub fn run(config: &DaemonConfig, output: &str, records: u64, timeout: Duration)
     let deadline = Instant::now() + timeout;
     let mut copied = 0u64;
     let mut first: Option<Instant> = None;
+    let mut last_cut = Instant::now();
     while copied < records {
         if Instant::now() > deadline {
             bail!("passthrough copied {copied} of {records} records before the timeout");
         }
-        let batch_deadline = Instant::now() + commit_interval;
+        // Cut like the pipeline's batches: one commit interval after the previous cut.
+        let batch_deadline = last_cut + commit_interval;
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut in_batch = 0usize;
         let mut began = false;
         while in_batch < config.kafka.max_batch_records {
-            let now = Instant::now();
-            if now >= batch_deadline {
-                break;
-            }
-            match consumer.poll(batch_deadline - now) {
+            match consumer.poll(batch_deadline.saturating_duration_since(Instant::now())) {
                 Some(Ok(m)) => {
                     first.get_or_insert_with(Instant::now);
                     if exactly_once && !began {
@@ -71,6 +69,7 @@ pub fn run(config: &DaemonConfig, output: &str, records: u64, timeout: Duration)
                 None => break,
             }
         }
+        last_cut = Instant::now();
         if in_batch == 0 {
             continue;
         }
@@ -80,9 +79,9 @@ pub fn run(config: &DaemonConfig, output: &str, records: u64, timeout: Duration)
         }
         if exactly_once {
             producer.send_offsets_to_transaction(&list, &consumer.group_metadata().context("group metadata")?, TXN_TIMEOUT)?;
-            producer.commit_transaction(TXN_TIMEOUT)?;
+            crate::delivery::commit_transaction(&producer, TXN_TIMEOUT)?;
         } else {
-            producer.flush(TXN_TIMEOUT)?;
+            crate::delivery::wait_delivered(&producer, TXN_TIMEOUT)?;
             consumer.commit(&list, CommitMode::Sync)?;
         }
         copied += in_batch as u64;

@@ -33,6 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the local store's memtables are flushed to disk.
+const STATE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Header of changelog records naming the batch that wrote them.
 pub const CHANGELOG_BATCH_HEADER: &str = "sessionflow.batch";
@@ -115,14 +117,11 @@ impl ConsumerContext for PipelineContext {
                 self.shared.metrics.rebalance("assign", list.count());
                 self.shared.ready.store(false, Ordering::SeqCst);
                 let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
-                for task in tasks {
-                    if self.sessions_by_task.lock().expect("lock").contains_key(&task) {
-                        continue;
-                    }
-                    if let Err(e) = self.restore(task) {
-                        tracing::error!(partition = task, error = %e, "restoring state from the changelog failed");
-                        *self.restore_error.lock().expect("lock") = Some(format!("partition {task}: {e:#}"));
-                    }
+                let owned = self.sessions_by_task.lock().expect("lock").keys().copied().collect::<BTreeSet<i32>>();
+                let new_tasks: Vec<i32> = tasks.difference(&owned).copied().collect();
+                if let Err(e) = self.restore(&new_tasks) {
+                    tracing::error!(partitions = ?new_tasks, error = %e, "restoring state from the changelog failed");
+                    *self.restore_error.lock().expect("lock") = Some(format!("partitions {new_tasks:?}: {e:#}"));
                 }
                 self.resume_from_state(list);
             }
@@ -163,20 +162,24 @@ impl PipelineContext {
         }
     }
 
-    /// Brings a task's local state up to date from its changelog partition.
-    fn restore(&self, task: i32) -> anyhow::Result<()> {
-        restore_partition(&self.restore_consumer, &self.changelog_topic, &self.store, task, &self.shared.metrics)?;
-        let store_partition = task as u32;
-        let metrics = &self.shared.metrics;
-        // Sessions by state, for the gauges.
-        let mut counts: BTreeMap<State, i64> = BTreeMap::new();
-        for (_, entry) in self.store.partition(store_partition).sessions()? {
-            if let Some(state) = entry.public_state() {
-                *counts.entry(state).or_default() += 1;
-            }
+    /// Brings newly assigned tasks' local state up to date from their changelog partitions.
+    fn restore(&self, tasks: &[i32]) -> anyhow::Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
         }
-        metrics.add_sessions(&counts);
-        self.sessions_by_task.lock().expect("lock").insert(task, counts);
+        restore_partitions(&self.restore_consumer, &self.changelog_topic, &self.store, tasks, &self.shared.metrics)?;
+        let metrics = &self.shared.metrics;
+        for &task in tasks {
+            // Sessions by state, for the gauges.
+            let mut counts: BTreeMap<State, i64> = BTreeMap::new();
+            for (_, entry) in self.store.partition(task as u32).sessions()? {
+                if let Some(state) = entry.public_state() {
+                    *counts.entry(state).or_default() += 1;
+                }
+            }
+            metrics.add_sessions(&counts);
+            self.sessions_by_task.lock().expect("lock").insert(task, counts);
+        }
         Ok(())
     }
 }
@@ -219,91 +222,146 @@ pub fn restore_client_config(config: &DaemonConfig) -> ClientConfig {
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // A restore reads whole partitions: larger fetches, fewer round trips.
+        .set("max.partition.fetch.bytes", "8388608");
     restore_config
 }
 
-/// Brings one partition of the local store up to date from its changelog
-/// partition, from the position the store recorded. Returns the records
+/// One changelog partition being read by [`restore_partitions`].
+struct Restoring {
+    /// Next changelog offset the store reflects (the end of the last whole batch read).
+    position: i64,
+    /// Next offset to read.
+    read: i64,
+    /// End of the changelog when the restore began.
+    high: i64,
+    /// Records of the batch being read: applied when its progress record
+    /// arrives, dropped when another batch starts first (a batch cut short
+    /// by a crash in at-least-once mode).
+    batch: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    batch_id: Option<Vec<u8>>,
+    /// Whole batches read, not yet written to the store.
+    chunk: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    applied: u64,
+    skipped: u64,
+}
+
+/// Records buffered per partition before one store write.
+const RESTORE_CHUNK: usize = 50_000;
+
+/// Brings partitions of the local store up to date from their changelog
+/// partitions, each from the position the store recorded. All are read
+/// at once, so the client fetches them in parallel. Returns the records
 /// applied.
-pub fn restore_partition(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, task: i32, metrics: &Metrics) -> anyhow::Result<u64> {
+pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<u64> {
     let started = Instant::now();
-    let store_partition = task as u32;
-    let (low, high) = consumer.fetch_watermarks(changelog_topic, task, Duration::from_secs(10))?;
-    let mut position = store.changelog_position(store_partition)?;
-    if position < low {
-        tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
-        store.drop_partition(store_partition)?;
-        position = low;
+    let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
+    let mut list = TopicPartitionList::new();
+    for &task in tasks {
+        let (low, high) = consumer.fetch_watermarks(changelog_topic, task, Duration::from_secs(10))?;
+        let mut position = store.changelog_position(task as u32)?;
+        if position < low {
+            tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
+            store.drop_partition(task as u32)?;
+            position = low;
+        }
+        if position < high {
+            metrics.restore_started();
+            tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
+            list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
+            restoring.insert(task, Restoring { position, read: position, high, batch: Vec::new(), batch_id: None, chunk: Vec::new(), applied: 0, skipped: 0 });
+        }
     }
-    let mut applied = 0u64;
-    if position < high {
-        metrics.restore_started();
-        tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
-        consumer.assign(&list)?;
-        // Records of the batch being read; applied when its progress
-        // record arrives, dropped when another batch starts first (a
-        // batch cut short by a crash in at-least-once mode).
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        let mut batch_id: Option<Vec<u8>> = None;
-        let mut chunk: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        let mut read = position;
-        let mut skipped = 0u64;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            match consumer.poll(Duration::from_millis(500)) {
-                Some(Ok(m)) => {
-                    read = m.offset() + 1;
+    if restoring.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&list)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut total = 0u64;
+    while !restoring.is_empty() {
+        let mut touched: Option<i32> = None;
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                let task = m.partition();
+                if let Some(r) = restoring.get_mut(&task) {
+                    touched = Some(task);
+                    r.read = m.offset() + 1;
                     if let Some(key) = m.key() {
-                        let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value.map(<[u8]>::to_vec)));
-                        if id != batch_id {
-                            skipped += batch.len() as u64;
-                            batch.clear();
-                            batch_id = id;
+                        let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value));
+                        if id != r.batch_id.as_deref() {
+                            r.skipped += r.batch.len() as u64;
+                            r.batch.clear();
+                            r.batch_id = id.map(<[u8]>::to_vec);
                         }
-                        batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        r.batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
                         if Store::is_batch_end(key) {
-                            chunk.append(&mut batch);
-                            batch_id = None;
-                            position = read;
+                            r.chunk.append(&mut r.batch);
+                            r.batch_id = None;
+                            r.position = r.read;
                         }
-                    }
-                }
-                // The end: on Kafka the last offsets may be transaction markers, never returned.
-                Some(Err(KafkaError::PartitionEOF(_))) => read = read.max(high),
-                Some(Err(e)) => return Err(e.into()),
-                None => {
-                    if consumer.position()?.elements().iter().any(|e| matches!(e.offset(), Offset::Offset(o) if o >= high)) {
-                        read = read.max(high);
                     }
                 }
             }
-            let done = read >= high;
-            if chunk.len() >= 50_000 || done {
-                applied += chunk.len() as u64;
-                let n = chunk.len() as u64;
-                store.commit_raw(store_partition, std::mem::take(&mut chunk), Some(position.max(store.changelog_position(store_partition)?)))?;
-                metrics.restore_progress(task, n, high - read);
+            // The end: on Kafka the last offsets may be transaction markers, never returned.
+            Some(Err(KafkaError::PartitionEOF(task))) => {
+                if let Some(r) = restoring.get_mut(&task) {
+                    r.read = r.read.max(r.high);
+                    touched = Some(task);
+                }
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                for e in consumer.position()?.elements() {
+                    if let (Some(r), Offset::Offset(o)) = (restoring.get_mut(&e.partition()), e.offset())
+                        && o >= r.high
+                    {
+                        r.read = r.read.max(r.high);
+                    }
+                }
+            }
+        }
+        let candidates: Vec<i32> = match touched {
+            Some(task) => vec![task],
+            None => restoring.keys().copied().collect(),
+        };
+        for task in candidates {
+            let Some(r) = restoring.get_mut(&task) else { continue };
+            let done = r.read >= r.high;
+            if r.chunk.len() >= RESTORE_CHUNK || (done && !r.chunk.is_empty()) {
+                let n = r.chunk.len() as u64;
+                r.applied += n;
+                total += n;
+                let position = r.position.max(store.changelog_position(task as u32)?);
+                store.commit_raw(task as u32, std::mem::take(&mut r.chunk), Some(position))?;
+                metrics.restore_progress(task, n, r.high - r.read);
             }
             if done {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("restore of partition {task} did not reach offset {high} in 10 minutes");
+                let r = restoring.remove(&task).expect("present");
+                let mut finished = TopicPartitionList::new();
+                finished.add_partition(changelog_topic, task);
+                consumer.pause(&finished)?;
+                let skipped = r.skipped + r.batch.len() as u64;
+                if skipped > 0 {
+                    tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
+                }
+                metrics.restore_finished(task);
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    partition = task,
+                    records = r.applied,
+                    seconds = secs,
+                    records_per_second = r.applied as f64 / secs.max(1e-9),
+                    "restore finished"
+                );
             }
         }
-        consumer.unassign()?;
-        skipped += batch.len() as u64;
-        if skipped > 0 {
-            tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
+        if Instant::now() > deadline {
+            bail!("restore of partitions {:?} did not reach the changelog's end in 10 minutes", restoring.keys().collect::<Vec<_>>());
         }
-        metrics.restore_finished(task);
-        let secs = started.elapsed().as_secs_f64();
-        tracing::info!(partition = task, records = applied, seconds = secs, records_per_second = applied as f64 / secs.max(1e-9), "restore finished");
     }
-    Ok(applied)
+    consumer.unassign()?;
+    Ok(total)
 }
 
 /// Producer context: remembers the last changelog offset delivered per partition.
@@ -442,16 +500,17 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
     // Batch ids are unique across restarts of this instance.
     let run_id = wall_millis().0;
     let mut batch_seq = 0u64;
+    let mut last_state_flush = Instant::now();
 
+    let mut last_cut = Instant::now();
     while !shared.shutdown.load(Ordering::SeqCst) {
-        // Collect a batch.
-        let deadline = Instant::now() + commit_interval;
+        // Collect a batch: batches are cut every commit interval, counted from
+        // the previous cut (as Kafka Streams commits), so records that arrived
+        // while the previous batch was processed wait one interval, not that
+        // batch's processing time on top. Past the cut, take what is there.
+        let deadline = last_cut + commit_interval;
         while pending.len() < config.kafka.max_batch_records {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            match consumer.poll(deadline - now) {
+            match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
                 Some(Ok(m)) => pending.push(Received { message: m.detach() }),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
@@ -461,6 +520,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
                 break;
             }
         }
+        last_cut = Instant::now();
         if let Some(e) = consumer.context().restore_error.lock().expect("lock").take() {
             bail!("state restore failed: {e}");
         }
@@ -518,6 +578,13 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
                 shared.metrics.batch(&outcome.stats);
                 shared.metrics.batch_duration(batch_started.elapsed().as_secs_f64());
                 shared.batches.fetch_add(1, Ordering::Relaxed);
+                if last_state_flush.elapsed() >= STATE_FLUSH_INTERVAL {
+                    // Without a write-ahead log, a crash takes the store back
+                    // to its last flush; flushing bounds what the changelog
+                    // must replay then.
+                    store.flush_in_background()?;
+                    last_state_flush = Instant::now();
+                }
             }
             Err(e) => {
                 totals.aborted += 1;
@@ -708,7 +775,7 @@ fn process_batch(
             let group = consumer.group_metadata().context("no consumer group metadata")?;
             producer.send_offsets_to_transaction(&list, &group, TXN_TIMEOUT)?;
         }
-        producer.commit_transaction(TXN_TIMEOUT)?;
+        crate::delivery::commit_transaction(producer, TXN_TIMEOUT)?;
     } else {
         flush_delivered(producer)?;
         if !offsets.is_empty() {
@@ -754,7 +821,7 @@ struct OutRecord<'a> {
 
 /// Waits until every record sent is delivered; an error if any was not.
 fn flush_delivered(producer: &BaseProducer<DeliveryTracker>) -> anyhow::Result<()> {
-    producer.flush(TXN_TIMEOUT)?;
+    crate::delivery::wait_delivered(producer, TXN_TIMEOUT)?;
     let failures = producer.context().failures.swap(0, Ordering::Relaxed);
     if failures > 0 {
         bail!("{failures} records were not delivered");

@@ -15,7 +15,9 @@
 mod keys;
 
 use keys::Kind;
-use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+};
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use std::path::{Path, PathBuf};
@@ -48,11 +50,16 @@ pub struct StoreConfig {
     /// `fsync` the write-ahead log on every batch (survives power loss, not
     /// only process crashes). Default false.
     pub sync_writes: bool,
+    /// Write RocksDB's write-ahead log. Default true. Off where a changelog
+    /// holds the state (the daemon): after a crash the store reopens at its
+    /// last memtable flush, which is a batch boundary with its changelog
+    /// position, and the changelog brings it up to date from there.
+    pub write_ahead_log: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { memory_budget_bytes: 256 << 20, write_buffer_ratio_percent: 50, sync_writes: false }
+        StoreConfig { memory_budget_bytes: 256 << 20, write_buffer_ratio_percent: 50, sync_writes: false, write_ahead_log: true }
     }
 }
 
@@ -118,6 +125,11 @@ impl Store {
         options.set_write_buffer_manager(&write_buffers);
         options.set_write_buffer_size((write_budget / 4).clamp(4 << 20, 64 << 20));
         options.set_max_write_buffer_number(4);
+        // Most lookups miss (a new event id, a session without a marker): a
+        // bloom filter over the memtable's keys answers those without a
+        // skip-list search, as the table filters do for files.
+        options.set_memtable_whole_key_filtering(true);
+        options.set_memtable_prefix_bloom_ratio(0.05);
         options.set_compression_type(DBCompressionType::Lz4);
         options.set_max_background_jobs(2);
         options.set_max_open_files(512);
@@ -126,6 +138,7 @@ impl Store {
         let db = DB::open(&options, path.as_ref())?;
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync_writes);
+        write_options.disable_wal(!config.write_ahead_log && !config.sync_writes);
         Ok(Store { db, cache, write_buffers, write_options, path: path.as_ref().to_owned() })
     }
 
@@ -241,6 +254,14 @@ impl Store {
     /// Flushes memtables to disk (on shutdown, so the next start reads less WAL).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Starts a flush of the memtables and returns without waiting for it.
+    pub fn flush_in_background(&self) -> Result<(), StoreError> {
+        let mut options = FlushOptions::default();
+        options.set_wait(false);
+        self.db.flush_opt(&options)?;
         Ok(())
     }
 

@@ -131,7 +131,9 @@ pub struct StoreSection {
     pub path: String,
     /// RocksDB memory budget in MiB (block cache, memtables charged to it).
     pub memory_budget_mib: usize,
-    /// `fsync` the write-ahead log on every batch.
+    /// Write RocksDB's write-ahead log and `fsync` it on every batch. The
+    /// daemon otherwise runs without the log: the changelog is the durable
+    /// copy of the state (docs/daemon.md).
     pub sync_writes: bool,
 }
 
@@ -371,9 +373,17 @@ impl Config {
         Ok(sessionflow_codec::Codec::new(self.encoding.output, self.encoding.schema_ids, self.encoding.max_event_bytes)?)
     }
 
-    /// The store settings.
+    /// The store settings of the offline replay (no changelog: RocksDB's
+    /// write-ahead log keeps its state across crashes).
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig { memory_budget_bytes: self.store.memory_budget_mib << 20, sync_writes: self.store.sync_writes, ..StoreConfig::default() }
+    }
+
+    /// The store settings of the daemon: the changelog is the durable copy
+    /// of the state, so RocksDB's write-ahead log is off (as Kafka Streams
+    /// runs its stores) unless `store.sync_writes` asks for local durability.
+    pub fn daemon_store_config(&self) -> StoreConfig {
+        StoreConfig { write_ahead_log: false, ..self.store_config() }
     }
 }
 

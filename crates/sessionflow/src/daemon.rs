@@ -51,7 +51,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     if daemon.kafka.create_topics {
         sessionflow_kafka::pipeline::create_topics(&daemon).context("creating topics (set kafka.create_topics = false to manage them yourself)")?;
     }
-    let store = Arc::new(Store::open(&config.store.path, &config.store_config()).with_context(|| format!("opening the state store at {}", config.store.path))?);
+    let store =
+        Arc::new(Store::open(&config.store.path, &config.daemon_store_config()).with_context(|| format!("opening the state store at {}", config.store.path))?);
     let shared = Arc::new(Shared::default());
     let rt = runtime()?;
     serve_metrics(&rt, &config.metrics.addr, shared.clone())?;
@@ -146,7 +147,7 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     );
 
     let state_dir = tempfile::Builder::new().prefix("sessionflow-demo-").tempdir()?;
-    let store = Arc::new(Store::open(state_dir.path(), &config.store_config())?);
+    let store = Arc::new(Store::open(state_dir.path(), &config.daemon_store_config())?);
     let shared = Arc::new(Shared::default());
     let rt = runtime()?;
     serve_metrics(&rt, &options.metrics_addr, shared.clone())?;

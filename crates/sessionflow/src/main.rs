@@ -178,6 +178,14 @@ enum Command {
         #[arg(long, hide = true)]
         engine_only: bool,
     },
+    /// The engine on the simulator's JSON traffic alone: a fixed workload
+    /// for profilers (`valgrind --tool=callgrind --toggle-collect='*Engine*process*'`).
+    #[command(hide = true)]
+    BenchEngine {
+        /// Events to process.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+    },
     /// The live-sessions phase of `bench`, run by it in a process of its own.
     #[command(hide = true)]
     BenchLiveSessions {
@@ -275,6 +283,7 @@ fn main() -> ExitCode {
         Command::Bench { out, brokers, replication_factor, quick, engine_only } => {
             bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only })
         }
+        Command::BenchEngine { events } => bench::engine_phase(events),
         Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),
         Command::CheckConfig => toml::to_string_pretty(&config).map(|text| print!("# effective configuration: OK\n{text}")).map_err(Into::into),
     };

@@ -146,7 +146,8 @@ pub struct Engine {
 impl Engine {
     pub fn new(output: Codec, memory_budget_bytes: Option<usize>) -> anyhow::Result<Engine> {
         let dir = tempfile::tempdir()?;
-        let mut config = StoreConfig::default();
+        // As the daemon runs its store: the changelog, not a WAL, keeps it.
+        let mut config = StoreConfig { write_ahead_log: false, ..StoreConfig::default() };
         if let Some(budget) = memory_budget_bytes {
             config.memory_budget_bytes = budget;
         }

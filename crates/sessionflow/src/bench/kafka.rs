@@ -111,7 +111,7 @@ struct Daemon {
 impl Daemon {
     fn start(config: &DaemonConfig) -> anyhow::Result<Daemon> {
         let dir = tempfile::tempdir()?;
-        let store = Arc::new(Store::open(dir.path(), &StoreConfig::default())?);
+        let store = Arc::new(Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() })?);
         let shared = Arc::new(Shared::default());
         let thread = {
             let (config, shared) = (config.clone(), shared.clone());
@@ -294,15 +294,13 @@ pub struct Restore {
 /// Rebuilds every partition of a run's changelog into a fresh store.
 pub fn restore(config: &DaemonConfig, partitions: i32) -> anyhow::Result<Restore> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path(), &StoreConfig::default())?;
+    let store = Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() })?;
     let metrics = sessionflow_kafka::Metrics::new();
     let consumer: BaseConsumer = sessionflow_kafka::pipeline::restore_client_config(config).create()?;
     let changelog = TopicsSection::changelog(&config.kafka.group_id);
     let started = Instant::now();
-    let mut records = 0;
-    for p in 0..partitions {
-        records += sessionflow_kafka::pipeline::restore_partition(&consumer, &changelog, &store, p, &metrics)?;
-    }
+    let tasks: Vec<i32> = (0..partitions).collect();
+    let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(Restore { records, seconds, records_per_second: records as f64 / seconds.max(1e-9) })
 }

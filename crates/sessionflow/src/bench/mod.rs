@@ -143,6 +143,14 @@ fn step(name: &str) {
     eprintln!("== {name}");
 }
 
+/// `sessionflow bench-engine`: JSON simulator traffic through the engine.
+pub fn engine_phase(events: usize) -> anyhow::Result<()> {
+    let workload = engine::realistic(events, &Codec::json())?;
+    let eps = engine::throughput(&workload, Codec::json())?;
+    println!("{} events ({:.1} per session): {eps:.0} events/s", workload.records.len(), workload.events_per_session());
+    Ok(())
+}
+
 /// `sessionflow bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
