@@ -4,8 +4,9 @@
 //! formatter) for every value serde_json serializes, and it fails where and
 //! with the message serde_json fails. It is faster where output records
 //! spend their time: strings (every key and most values) are scanned for
-//! bytes to escape eight at a time and copied in clean runs, and every
-//! write is a plain `Vec` append, with no `io::Write` layer.
+//! bytes to escape and written eight bytes at a time, an object key goes
+//! out with its separators in one append, and every write is a plain `Vec`
+//! append, with no `io::Write` layer.
 //!
 //! Numbers are formatted by the crates serde_json uses, `itoa` for integers
 //! and `zmij` for floats, so they print alike.

@@ -601,7 +601,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         let mut cursor: Option<Timer> = None;
         while let Some(timer) = self.next_timer(cursor.as_ref())? {
             cursor = Some(timer.clone());
-            self.fire(timer)?;
+            self.fire(&timer)?;
         }
         // Every timer due by the watermark has fired: later scans start after it.
         self.meta.timer_floor = self.meta.timer_floor.max(Millis(self.meta.watermark.0.saturating_add(1)));
@@ -627,7 +627,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         })
     }
 
-    fn fire(&mut self, timer: Timer) -> Result<(), S::Error> {
+    fn fire(&mut self, timer: &Timer) -> Result<(), S::Error> {
         self.remove_timer(timer.clone());
         let id = timer.session_id.clone();
         if timer.kind == TimerKind::ForgetMarker {
@@ -637,13 +637,13 @@ impl<'a, S: StateRead> Batch<'a, S> {
             return Ok(());
         }
         let Some(mut entry) = self.take_session(&id)? else { return Ok(()) };
-        if entry.timer.as_ref() != Some(&timer) {
+        if entry.timer.as_ref() != Some(timer) {
             // A stored key the session's timer moved on from (see `rearm`):
             // it stood in for the wanted one, which now takes its place.
             let wanted = entry.timer.clone();
             self.put_session(id, entry);
             match wanted {
-                Some(wanted) if wanted.due <= timer.due => return self.fire(wanted),
+                Some(wanted) if wanted.due <= timer.due => return self.fire(&wanted),
                 Some(wanted) => self.add_timer(wanted),
                 None => {}
             }

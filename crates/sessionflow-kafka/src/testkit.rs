@@ -25,6 +25,20 @@ pub fn produce(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyle
 
 /// `produce` with extra producer properties.
 pub fn produce_with(brokers: &str, topic: &str, sim: SimConfig, records: usize, keyless_one_in: usize, properties: &[(&str, &str)]) -> usize {
+    produce_paced(brokers, topic, sim, records, keyless_one_in, properties, None)
+}
+
+/// `produce_with`, delivering `per_step` records and then pausing `pause`
+/// until all are sent: input that keeps arriving while a test acts.
+pub fn produce_paced(
+    brokers: &str,
+    topic: &str,
+    sim: SimConfig,
+    records: usize,
+    keyless_one_in: usize,
+    properties: &[(&str, &str)],
+    pace: Option<(usize, Duration)>,
+) -> usize {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers).set("linger.ms", "5").set("partitioner", "murmur2_random");
     for (k, v) in properties {
@@ -45,6 +59,12 @@ pub fn produce_with(brokers: &str, topic: &str, sim: SimConfig, records: usize, 
         }
         crate::pipeline::send(&producer, r).expect("send");
         sent += 1;
+        if let Some((per_step, pause)) = pace
+            && sent % per_step.max(1) == 0
+        {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            std::thread::sleep(pause);
+        }
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     sent

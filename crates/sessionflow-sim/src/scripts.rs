@@ -62,8 +62,8 @@ impl Script<'_> {
         if self.channel == Channel::Voice {
             attrs["ani"] = json!(format!("+1555{:07}", self.rng.random_range(0..10_000_000)));
         }
-        if let (Some(into), Some(from)) = (attrs.as_object_mut(), extra.as_object()) {
-            into.extend(from.clone());
+        if let (Some(into), Value::Object(from)) = (attrs.as_object_mut(), extra) {
+            into.extend(from);
         }
         self.event("session.started", attrs);
     }
