@@ -25,18 +25,24 @@ fn sigkill_mid_batch_reopens_at_a_batch_boundary() {
 
     let mut last_offset = 0usize;
     let mut advanced = 0;
-    // Kill times vary, so the kill lands at different points of a batch.
-    let delays_ms = [150u64, 420, 90, 610, 260, 333, 505, 180, 720, 275];
-    for (round, delay) in delays_ms.iter().enumerate() {
+    // Each round kills some microseconds after the writer reports its n-th
+    // commit of the round; both vary so the kill lands at different points
+    // of a batch (mid-write, mid-commit, between batches).
+    let kills: [(usize, u64); 10] = [(3, 150), (11, 420), (1, 90), (17, 610), (6, 2600), (9, 333), (2, 1505), (14, 0), (5, 720), (8, 275)];
+    for (round, (commits, delay_us)) in kills.iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
             .args([dir.path().to_str().unwrap(), &BATCH.to_string(), &TOTAL.to_string(), &SEED.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn writer");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.next().expect("writer output").unwrap();
         assert_eq!(ready.trim(), "ready", "round {round}: writer did not start");
-        std::thread::sleep(Duration::from_millis(*delay));
+        for seen in 0..*commits {
+            let line = lines.next().unwrap_or_else(|| panic!("round {round}: writer ended after {seen} commits")).unwrap();
+            assert!(line.starts_with("committed "), "round {round}: unexpected writer output {line:?}");
+        }
+        std::thread::sleep(Duration::from_micros(*delay_us));
         child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
         let status = child.wait().unwrap();
         assert!(!status.success(), "round {round}: the writer must have been killed, not finished");
@@ -65,6 +71,6 @@ fn sigkill_mid_batch_reopens_at_a_batch_boundary() {
         assert!(stored.sessions == reference.sessions, "round {round}: session state");
         assert!(stored.events == reference.events, "round {round}: stored events");
     }
-    assert!(advanced >= 8, "the writer made progress in only {advanced} of {} rounds", delays_ms.len());
+    assert!(advanced >= 8, "the writer made progress in only {advanced} of {} rounds", kills.len());
     assert!(last_offset > 0 && last_offset < TOTAL, "kills landed mid-stream (offset {last_offset})");
 }

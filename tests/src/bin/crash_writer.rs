@@ -4,6 +4,7 @@
 //! Usage: crash_writer STATE_DIR BATCH_SIZE TOTAL_RECORDS SEED
 
 use sessionflow_core::StateRead;
+use std::io::Write;
 use sessionflow_store::{Store, StoreConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,9 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = sessionflow_tests::test_engine();
     let store = Store::open(dir, &StoreConfig::default())?;
     let state = store.partition(0);
-    // The parent times its kill from here, so every kill lands mid-stream.
-    println!("ready");
-    std::io::Write::flush(&mut std::io::stdout())?;
+    // The parent counts these lines and kills a while after the n-th, so
+    // every kill lands mid-stream however fast this machine writes.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "ready")?;
+    stdout.flush()?;
     loop {
         let next = state.meta()?.next_offset("test") as usize;
         if next >= input.len() {
@@ -27,5 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let end = (next + batch_size).min(input.len());
         let result = sessionflow_tests::process(&engine, &state, &input[next..end], next as i64)?;
         store.commit(0, &result.writes)?;
+        writeln!(stdout, "committed {end}")?;
+        stdout.flush()?;
     }
 }
