@@ -33,6 +33,9 @@ pub struct KafkaSection {
     pub commit_interval_ms: u64,
     /// Most records in one batch.
     pub max_batch_records: usize,
+    /// Threads that fold a batch's partitions in parallel (each partition on
+    /// one thread at a time); unset: one per CPU core.
+    pub processing_threads: Option<usize>,
     /// Partitions of the internal topics when the daemon creates them;
     /// must equal the input topic's partition count.
     pub partitions: Option<i32>,
@@ -62,6 +65,7 @@ impl Default for KafkaSection {
             delivery: Delivery::ExactlyOnce,
             commit_interval_ms: 100,
             max_batch_records: 5_000,
+            processing_threads: None,
             partitions: None,
             replication_factor: 3,
             create_topics: true,
@@ -118,6 +122,13 @@ pub struct DaemonConfig {
     /// Idle partitions advance their watermark with the wall clock after
     /// this long; 0 turns it off.
     pub idle_advance_after_ms: i64,
+}
+
+impl KafkaSection {
+    /// `processing_threads`, or the number of CPU cores when unset.
+    pub fn processing_threads(&self) -> usize {
+        self.processing_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1)
+    }
 }
 
 impl DaemonConfig {

@@ -28,7 +28,7 @@ use sessionflow_codec::Codec;
 use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, State, StateRead};
 use sessionflow_store::Store;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -248,13 +248,59 @@ struct Restoring {
 }
 
 /// Records buffered per partition before one store write.
-const RESTORE_CHUNK: usize = 50_000;
+const RESTORE_CHUNK: usize = 5_000;
 
 /// Brings partitions of the local store up to date from their changelog
 /// partitions, each from the position the store recorded. All are read
 /// at once, so the client fetches them in parallel. Returns the records
 /// applied.
 pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<u64> {
+    // The store is written on its own thread, so reading the changelog never
+    // waits for RocksDB; a few chunks in flight bound the memory.
+    let (writes, chunks) = std::sync::mpsc::sync_channel::<RestoreChunk>(4);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> anyhow::Result<()> {
+            for chunk in chunks {
+                let n = chunk.records.len() as u64;
+                if n > 0 {
+                    let position = chunk.position.max(store.changelog_position(chunk.task as u32)?);
+                    store.commit_raw(chunk.task as u32, chunk.records, Some(position))?;
+                    metrics.restore_progress(chunk.task, n, chunk.behind);
+                }
+                if chunk.last {
+                    metrics.restore_finished(chunk.task);
+                }
+            }
+            Ok(())
+        });
+        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes);
+        drop(writes);
+        let written = writer.join().map_err(|_| anyhow::anyhow!("the restore writer panicked"))?;
+        written.context("writing restored state")?;
+        read
+    })
+}
+
+/// Whole changelog batches of one partition, read and not yet written.
+struct RestoreChunk {
+    task: i32,
+    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The changelog position the partition is at once these are written.
+    position: i64,
+    /// Records still to read when the chunk was cut (for the progress gauge).
+    behind: i64,
+    /// The partition's last chunk: its restore is complete once written.
+    last: bool,
+}
+
+fn read_changelog(
+    consumer: &BaseConsumer,
+    changelog_topic: &str,
+    store: &Store,
+    tasks: &[i32],
+    metrics: &Metrics,
+    writes: &std::sync::mpsc::SyncSender<RestoreChunk>,
+) -> anyhow::Result<u64> {
     let started = Instant::now();
     let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
     let mut list = TopicPartitionList::new();
@@ -328,13 +374,15 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
         for task in candidates {
             let Some(r) = restoring.get_mut(&task) else { continue };
             let done = r.read >= r.high;
-            if r.chunk.len() >= RESTORE_CHUNK || (done && !r.chunk.is_empty()) {
+            if r.chunk.len() >= RESTORE_CHUNK || done {
                 let n = r.chunk.len() as u64;
                 r.applied += n;
                 total += n;
-                let position = r.position.max(store.changelog_position(task as u32)?);
-                store.commit_raw(task as u32, std::mem::take(&mut r.chunk), Some(position))?;
-                metrics.restore_progress(task, n, r.high - r.read);
+                let chunk = RestoreChunk { task, records: std::mem::take(&mut r.chunk), position: r.position, behind: r.high - r.read, last: done };
+                if writes.send(chunk).is_err() {
+                    // The writer stopped on an error, which the caller reports.
+                    return Ok(total);
+                }
             }
             if done {
                 let r = restoring.remove(&task).expect("present");
@@ -345,7 +393,6 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
                 if skipped > 0 {
                     tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
                 }
-                metrics.restore_finished(task);
                 let secs = started.elapsed().as_secs_f64();
                 tracing::info!(
                     partition = task,
@@ -659,7 +706,6 @@ fn process_batch(
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
-    let topics = &config.topics;
     if exactly_once {
         producer.begin_transaction()?;
     }
@@ -670,63 +716,50 @@ fn process_batch(
     for task in idle_advance.keys() {
         by_task.entry(*task).or_default();
     }
+    let tasks: Vec<(i32, Vec<&Received>)> = by_task.into_iter().collect();
+    let now = wall_millis();
+    let run_task = |(task, recs): &(i32, Vec<&Received>)| {
+        process_task(config, engine, codec, store, *task, recs, idle_advance.get(task).copied(), repartition_topic, now, shared)
+    };
+    // Tasks share nothing but the store, so they are computed in parallel;
+    // their records are then sent in task order, as one thread would.
+    let threads = config.kafka.processing_threads().min(tasks.len()).max(1);
+    let computed: Vec<anyhow::Result<TaskOutput<'_>>> = if threads == 1 {
+        tasks.iter().map(run_task).collect()
+    } else {
+        let next = AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<anyhow::Result<TaskOutput<'_>>>>> = tasks.iter().map(|_| Mutex::new(None)).collect();
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(task) = tasks.get(i) else { break };
+                let result = run_task(task);
+                *slots[i].lock().expect("lock") = Some(result);
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(work);
+            }
+            work();
+        });
+        slots.into_iter().map(|slot| slot.into_inner().expect("lock").expect("every task was computed")).collect()
+    };
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
-    let mut commits: Vec<(u32, Vec<(Vec<u8>, Option<Vec<u8>>)>)> = Vec::new();
+    let mut commits: Vec<(u32, Vec<(Vec<u8>, Option<Vec<u8>>)>)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
-    let now = wall_millis();
+    let mut out: Vec<OutRecord<'_>> = Vec::new();
+    for result in computed {
+        let task = result?;
+        stats.merge(&task.stats);
+        repartitioned += task.repartitioned;
+        out.extend(task.out);
+        commits.push((task.task, task.raw));
+    }
     // Every record is computed and encoded first, then all are handed to the
     // producer in one tight loop: a batch's records leave together instead
     // of trickling out while later tasks are processed.
-    let mut out: Vec<OutRecord<'_>> = Vec::new();
-    for (task, recs) in &by_task {
-        let state = store.partition(*task as u32);
-        let mut batch = Batch::new(engine, &state, now)?;
-        for r in recs {
-            let m = &r.message;
-            shared.metrics.consumed(m.topic(), 1);
-            let event = codec.decode_event(m.payload());
-            let from_input = m.topic() != repartition_topic;
-            if from_input
-                && let Ok(e) = &event
-                && m.key() != Some(e.session_id.as_bytes())
-            {
-                // Not keyed by session: re-key through the repartition topic.
-                out.push(OutRecord {
-                    topic: repartition_topic,
-                    key: Some(e.session_id.as_bytes().to_vec()),
-                    value: m.payload().map(<[u8]>::to_vec),
-                    headers: None,
-                });
-                repartitioned += 1;
-                continue;
-            }
-            let position = InputPosition { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() };
-            batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
-        }
-        if let Some(to) = idle_advance.get(task) {
-            batch.advance_watermark(*to)?;
-        }
-        let result = batch.finish();
-        shared.metrics.watermark(*task, result.meta.watermark.0.max(0));
-        for output in result.outputs {
-            let key = output.key().map(<[u8]>::to_vec);
-            out.push(match &output {
-                Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: codec.encode_output(&output)?, headers: None },
-                Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: codec.encode_output(&output)?, headers: None },
-                Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
-                Output::DeadLetter(d) => {
-                    let mut headers = OwnedHeaders::new();
-                    for (k, v) in d.headers() {
-                        headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
-                    }
-                    OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers) }
-                }
-            });
-        }
-        commits.push((*task as u32, Store::raw_writes(*task as u32, &result.writes)));
-        stats.merge(&result.stats);
-    }
     for record in out {
         let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
         if let Some(k) = record.key.as_deref() {
@@ -782,14 +815,9 @@ fn process_batch(
             consumer.commit(&list, CommitMode::Sync)?;
         }
     }
+    // Both paths above waited for every delivery report, so the changelog
+    // offsets they carry are all known.
     shared.metrics.transaction_duration(txn_started.elapsed().as_secs_f64());
-    // Drain delivery reports: they carry the changelog offsets.
-    for _ in 0..100 {
-        producer.poll(Duration::ZERO);
-        if producer.in_flight_count() == 0 {
-            break;
-        }
-    }
     for (topic, n) in produced {
         shared.metrics.produced(topic, n);
     }
@@ -809,6 +837,82 @@ fn process_batch(
         shared.metrics.committed(topic, *partition, *next);
     }
     Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// One task's share of a batch: computed and encoded, not yet sent.
+struct TaskOutput<'a> {
+    task: u32,
+    out: Vec<OutRecord<'a>>,
+    /// The store writes, as changelog records.
+    raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    stats: BatchStats,
+    repartitioned: u64,
+}
+
+/// Folds one task's records of a batch against its committed state and
+/// encodes what they produce. Reads the store, writes nothing.
+#[allow(clippy::too_many_arguments)]
+fn process_task<'a>(
+    config: &'a DaemonConfig,
+    engine: &EngineConfig,
+    codec: &Codec,
+    store: &Store,
+    task: i32,
+    records: &[&Received],
+    idle_advance: Option<Millis>,
+    repartition_topic: &'a str,
+    now: Millis,
+    shared: &Shared,
+) -> anyhow::Result<TaskOutput<'a>> {
+    let topics = &config.topics;
+    let state = store.partition(task as u32);
+    let mut batch = Batch::new(engine, &state, now)?;
+    let mut out: Vec<OutRecord<'a>> = Vec::new();
+    let mut repartitioned = 0u64;
+    for r in records {
+        let m = &r.message;
+        shared.metrics.consumed(m.topic(), 1);
+        let event = codec.decode_event(m.payload());
+        let from_input = m.topic() != repartition_topic;
+        if from_input
+            && let Ok(e) = &event
+            && m.key() != Some(e.session_id.as_bytes())
+        {
+            // Not keyed by session: re-key through the repartition topic.
+            out.push(OutRecord {
+                topic: repartition_topic,
+                key: Some(e.session_id.as_bytes().to_vec()),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers: None,
+            });
+            repartitioned += 1;
+            continue;
+        }
+        let position = InputPosition { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() };
+        batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
+    }
+    if let Some(to) = idle_advance {
+        batch.advance_watermark(to)?;
+    }
+    let result = batch.finish();
+    shared.metrics.watermark(task, result.meta.watermark.0.max(0));
+    out.reserve(result.outputs.len());
+    for output in result.outputs {
+        let key = output.key().map(<[u8]>::to_vec);
+        out.push(match &output {
+            Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: codec.encode_output(&output)?, headers: None },
+            Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: codec.encode_output(&output)?, headers: None },
+            Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
+            Output::DeadLetter(d) => {
+                let mut headers = OwnedHeaders::new();
+                for (k, v) in d.headers() {
+                    headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                }
+                OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers) }
+            }
+        });
+    }
+    Ok(TaskOutput { task: task as u32, out, raw: Store::raw_writes(task as u32, &result.writes), stats: result.stats, repartitioned })
 }
 
 /// An output record computed, not yet handed to the producer.

@@ -319,6 +319,9 @@ impl Config {
         if self.kafka.commit_interval_ms == 0 || self.kafka.max_batch_records == 0 {
             return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 5000"));
         }
+        if self.kafka.processing_threads == Some(0) {
+            return Err(ConfigError::new("kafka.processing_threads", "is 0", "use 1 or more, or leave it unset for one thread per CPU core"));
+        }
         for (section, props) in [
             ("properties", &self.kafka.properties),
             ("consumer_properties", &self.kafka.consumer_properties),
@@ -419,6 +422,11 @@ mod tests {
         let config = Config::from_toml("[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n").unwrap();
         config.validate().unwrap();
         assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
+        let err = Config::from_toml("[kafka]\nprocessing_threads = 0\n").unwrap().validate().unwrap_err();
+        assert_eq!(err.key, "kafka.processing_threads");
+        let config = Config::from_toml("[kafka]\nprocessing_threads = 3\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.kafka.processing_threads(), 3);
     }
 
     #[test]
