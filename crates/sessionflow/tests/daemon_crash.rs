@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, start_daemon, start_embedded_broker, wait_ready};
+use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::time::{Duration, Instant};
@@ -24,28 +24,18 @@ const PARTITIONS: i32 = 1;
 fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sessionflow.toml");
-    std::fs::write(
+    common::write_daemon_config(
         &config,
-        format!(
-            r#"{ENGINE_TOML}
-[store]
-path = "{}"
-
-[kafka]
+        &dir.path().join("state"),
+        r#"
 group_id = "crash"
 instance_id = "crash-1"
 commit_interval_ms = 50
 max_batch_records = 100
 create_topics = false
-
-[kafka.consumer_properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
 "#,
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+        common::FAST_REBALANCE,
+    );
     let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
     // The input keeps arriving through the kills (50 records a second), so
     // kills land mid-stream however fast the daemon is.

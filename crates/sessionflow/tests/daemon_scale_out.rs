@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, metric, start_daemon, start_embedded_broker, wait_ready};
+use common::{INPUT, committed_offsets, end_offsets, metric, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::path::{Path, PathBuf};
@@ -19,28 +19,16 @@ const PARTITIONS: i32 = 2;
 
 fn write_config(dir: &Path, instance: &str) -> PathBuf {
     let path = dir.join(format!("{instance}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"{ENGINE_TOML}
-[store]
-path = "{}"
-
-[kafka]
+    let kafka = format!(
+        r#"
 group_id = "scale"
 instance_id = "{instance}"
 commit_interval_ms = 50
 max_batch_records = 200
 create_topics = false
-
-[kafka.consumer_properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
-"#,
-            dir.join(format!("state-{instance}")).display()
-        ),
-    )
-    .unwrap();
+"#
+    );
+    common::write_daemon_config(&path, &dir.join(format!("state-{instance}")), &kafka, common::FAST_REBALANCE);
     path
 }
 

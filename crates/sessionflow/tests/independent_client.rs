@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, engine, start_daemon, start_embedded_broker, wait_ready};
+use common::{INPUT, committed_offsets, end_offsets, engine, start_daemon, start_embedded_broker, wait_ready};
 use sessionflow_kafka::testkit::{self, BySession};
 use sessionflow_sim::SimConfig;
 use std::collections::BTreeMap;
@@ -31,26 +31,20 @@ struct ReadByPython {
 fn confluent_kafka_and_fastavro_read_the_avro_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sessionflow.toml");
-    std::fs::write(
+    common::write_daemon_config(
         &config,
-        format!(
-            r#"{ENGINE_TOML}
-[store]
-path = "{}"
-
-[encoding]
-output = "avro"
-schema_ids = {{ event = 1, timeline = 41, metadata = 42 }}
-
-[kafka]
+        &dir.path().join("state"),
+        r#"
 group_id = "independent"
 commit_interval_ms = 50
 create_topics = false
 "#,
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+        r#"
+[encoding]
+output = "avro"
+schema_ids = { event = 1, timeline = 41, metadata = 42 }
+"#,
+    );
     let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
     let sent = testkit::produce(&brokers, INPUT, SimConfig { seed: 31, malformed_rate: 0.01, erasure_rate: 0.02, ..SimConfig::default() }, 2_500, 0);
     let input = testkit::read_all(&brokers, INPUT, PARTITIONS);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{ENGINE_TOML, INPUT, committed_offsets, end_offsets, start_daemon, start_tansu, wait_ready};
+use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_tansu, wait_ready};
 use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
@@ -23,32 +23,18 @@ const ONE_RECORD_PER_BATCH: (&str, &str) = ("batch.num.messages", "1");
 /// A daemon config whose state lives in `<dir>/state-<name>`.
 fn write_config(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"{ENGINE_TOML}
-[store]
-path = "{}"
-
-[kafka]
+    let kafka = format!(
+        r#"
 group_id = "alo"
 delivery = "at_least_once"
 commit_interval_ms = 50
 max_batch_records = 100
 partitions = {PARTITIONS}
 replication_factor = 1
-
-[kafka.consumer_properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
-
-[kafka.producer_properties]
-"batch.num.messages" = "1"
-"#,
-            dir.join(format!("state-{name}")).display()
-        ),
-    )
-    .unwrap();
+"#
+    );
+    let sections = format!("{}\n[kafka.producer_properties]\n\"batch.num.messages\" = \"1\"\n", common::FAST_REBALANCE);
+    common::write_daemon_config(&path, &dir.join(format!("state-{name}")), &kafka, &sections);
     path
 }
 

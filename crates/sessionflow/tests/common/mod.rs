@@ -31,6 +31,20 @@ retain_after_final = "10m"
 idle_advance_after = "0s"
 "#;
 
+/// Consumer settings that let a killed member leave the group in seconds.
+pub const FAST_REBALANCE: &str = r#"
+[kafka.consumer_properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#;
+
+/// Writes a daemon config file: the tests' `[engine]`, the store at
+/// `state`, the given `[kafka]` keys, then `sections` (whole TOML tables).
+pub fn write_daemon_config(path: &Path, state: &Path, kafka: &str, sections: &str) {
+    let text = format!("{ENGINE_TOML}\n[store]\npath = {:?}\n\n[kafka]\n{}\n{sections}", state.display().to_string(), kafka.trim());
+    std::fs::write(path, text).expect("writing the daemon config");
+}
+
 /// A child process, SIGKILLed when dropped. Its stdout, when piped, stays
 /// open so it never writes to a closed pipe.
 pub struct Proc {
