@@ -91,12 +91,15 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn corrupt(key: &[u8], detail: impl ToString) -> StoreError {
+/// A stored key and value, as an iterator yields them.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+fn corrupt(key: &[u8], detail: &dyn std::fmt::Display) -> StoreError {
     StoreError::Corrupt { key: key.escape_ascii().to_string(), detail: detail.to_string() }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| corrupt(key, e))
+    postcard::from_bytes(bytes).map_err(|e| corrupt(key, &e))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -189,7 +192,7 @@ impl Store {
         let mut batch = WriteBatch::default();
         for (key, value) in records {
             if keys::partition_of(&key) != Some(partition) {
-                return Err(corrupt(&key, format!("record outside partition {partition}")));
+                return Err(corrupt(&key, &format!("record outside partition {partition}")));
             }
             match value {
                 Some(value) => batch.put(key, value),
@@ -208,7 +211,7 @@ impl Store {
     pub fn changelog_position(&self, partition: u32) -> Result<i64, StoreError> {
         let key = keys::changelog_position(partition);
         Ok(match self.get(&key)? {
-            Some(v) => i64::from_be_bytes(v.as_ref().try_into().map_err(|_| corrupt(&key, "not an i64"))?),
+            Some(v) => i64::from_be_bytes(v.as_ref().try_into().map_err(|_| corrupt(&key, &"not an i64"))?),
             None => 0,
         })
     }
@@ -269,10 +272,10 @@ impl Store {
         Ok(self.db.get_pinned(key)?)
     }
 
-    fn scan(&self, from: Vec<u8>, until: Vec<u8>) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), StoreError>> + '_ {
+    fn scan(&self, from: &[u8], until: Vec<u8>) -> impl Iterator<Item = Result<KeyValue, StoreError>> + '_ {
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(until);
-        self.db.iterator_opt(IteratorMode::From(&from, Direction::Forward), read).map(|r| r.map_err(StoreError::from))
+        self.db.iterator_opt(IteratorMode::From(from, Direction::Forward), read).map(|r| r.map_err(StoreError::from))
     }
 }
 
@@ -289,10 +292,10 @@ impl PartitionState<'_> {
     pub fn sessions(&self) -> Result<Vec<(String, SessionEntry)>, StoreError> {
         let (from, until) = keys::kind_range(self.partition, Kind::Session);
         self.store
-            .scan(from, until)
+            .scan(&from, until)
             .map(|item| {
                 let (key, value) = item?;
-                let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, "bad session key"))?;
+                let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, &"bad session key"))?;
                 Ok((id, decode(&key, &value)?))
             })
             .collect()
@@ -309,15 +312,15 @@ impl PartitionState<'_> {
         let mut mem = MemState { meta: self.meta()?, ..MemState::default() };
         mem.sessions = self.sessions()?.into_iter().collect();
         let (from, until) = keys::kind_range(self.partition, Kind::Event);
-        for item in self.store.scan(from, until) {
+        for item in self.store.scan(&from, until) {
             let (key, value) = item?;
             let event: Event = decode(&key, &value)?;
             mem.events.insert((event.session_id.clone(), event.event_id.clone()), event);
         }
         let (from, until) = keys::kind_range(self.partition, Kind::Marker);
-        for item in self.store.scan(from, until) {
+        for item in self.store.scan(&from, until) {
             let (key, value) = item?;
-            let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, "bad marker key"))?;
+            let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, &"bad marker key"))?;
             mem.markers.insert(id, decode(&key, &value)?);
         }
         mem.timers = self.timers()?.into_iter().collect();
@@ -340,7 +343,7 @@ impl StateRead for PartitionState<'_> {
     fn events(&self, session_id: &str) -> Result<Vec<Event>, StoreError> {
         let (from, until) = keys::session_events_range(self.partition, session_id);
         self.store
-            .scan(from, until)
+            .scan(&from, until)
             .map(|item| {
                 let (key, value) = item?;
                 decode(&key, &value)
@@ -352,10 +355,10 @@ impl StateRead for PartitionState<'_> {
         let (from, until) = keys::session_events_range(self.partition, session_id);
         let skip = from.len();
         self.store
-            .scan(from, until)
+            .scan(&from, until)
             .map(|item| {
                 let (key, _) = item?;
-                String::from_utf8(key[skip..].to_vec()).map_err(|e| corrupt(&key, e))
+                String::from_utf8(key[skip..].to_vec()).map_err(|e| corrupt(&key, &e))
             })
             .collect()
     }
@@ -378,12 +381,12 @@ impl StateRead for PartitionState<'_> {
             None => floor,
         };
         let mut out = Vec::new();
-        for item in self.store.scan(from, until) {
+        for item in self.store.scan(&from, until) {
             if out.len() >= limit {
                 break;
             }
             let (key, _) = item?;
-            let timer = keys::timer_of(&key).ok_or_else(|| corrupt(&key, "bad timer key"))?;
+            let timer = keys::timer_of(&key).ok_or_else(|| corrupt(&key, &"bad timer key"))?;
             if timer.due > upto {
                 break;
             }
