@@ -26,7 +26,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
 use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, State, StateRead};
-use sessionflow_store::Store;
+use sessionflow_store::{RawRecord, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -245,10 +245,10 @@ struct Restoring {
     /// Records of the batch being read: applied when its progress record
     /// arrives, dropped when another batch starts first (a batch cut short
     /// by a crash in at-least-once mode).
-    batch: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    batch: Vec<RawRecord>,
     batch_id: Option<Vec<u8>>,
     /// Whole batches read, not yet written to the store.
-    chunk: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    chunk: Vec<RawRecord>,
     applied: u64,
     skipped: u64,
 }
@@ -290,7 +290,7 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
 /// Whole changelog batches of one partition, read and not yet written.
 struct RestoreChunk {
     task: i32,
-    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    records: Vec<RawRecord>,
     /// The changelog position the partition is at once these are written.
     position: i64,
     /// Records still to read when the chunk was cut (for the progress gauge).
@@ -373,11 +373,19 @@ fn read_changelog(
                 }
             }
         }
-        let candidates: Vec<i32> = match touched {
-            Some(task) => vec![task],
-            None => restoring.keys().copied().collect(),
+        // The partition a record came from, or all of them after a timeout.
+        let (one, all): ([i32; 1], Vec<i32>);
+        let candidates: &[i32] = match touched {
+            Some(task) => {
+                one = [task];
+                &one
+            }
+            None => {
+                all = restoring.keys().copied().collect();
+                &all
+            }
         };
-        for task in candidates {
+        for &task in candidates {
             let Some(r) = restoring.get_mut(&task) else { continue };
             let done = r.read >= r.high;
             if r.chunk.len() >= RESTORE_CHUNK || done {
@@ -514,7 +522,7 @@ struct Received {
 }
 
 /// Runs the pipeline until `shared.shutdown` is set. Blocking.
-pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: Arc<Store>, shared: Arc<Shared>) -> anyhow::Result<RunTotals> {
+pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &Arc<Store>, shared: &Arc<Shared>) -> anyhow::Result<RunTotals> {
     let group = config.kafka.group_id.clone();
     let changelog_topic = TopicsSection::changelog(&group);
     let repartition_topic = TopicsSection::repartition(&group);
@@ -612,7 +620,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
             config,
             engine,
             codec,
-            &store,
+            store,
             &consumer,
             &producer,
             &records,
@@ -620,7 +628,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
             &repartition_topic,
             &changelog_topic,
             &batch_id,
-            &shared,
+            shared,
         ) {
             Ok(outcome) => {
                 for r in &records {
@@ -643,13 +651,11 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: A
                 totals.aborted += 1;
                 shared.metrics.aborted();
                 tracing::warn!(error = %format!("{e:#}"), records = records.len(), "batch failed; rewinding to its first offsets");
-                if exactly_once {
-                    if let Err(abort) = producer.abort_transaction(TXN_TIMEOUT) {
-                        if matches!(&abort, KafkaError::Transaction(t) if t.is_fatal()) {
-                            return Err(abort).context("aborting the transaction (fatal: another instance may have the same transactional.id)");
-                        }
-                        tracing::warn!(error = %abort, "abort failed");
+                if exactly_once && let Err(abort) = producer.abort_transaction(TXN_TIMEOUT) {
+                    if matches!(&abort, KafkaError::Transaction(t) if t.is_fatal()) {
+                        return Err(abort).context("aborting the transaction (fatal: another instance may have the same transactional.id)");
                     }
+                    tracing::warn!(error = %abort, "abort failed");
                 }
                 rewind(&consumer, &records)?;
                 std::thread::sleep(Duration::from_millis(200));
@@ -753,7 +759,7 @@ fn process_batch(
     };
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
-    let mut commits: Vec<(u32, Vec<(Vec<u8>, Option<Vec<u8>>)>)> = Vec::with_capacity(computed.len());
+    let mut commits: Vec<(u32, Vec<RawRecord>)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
     let mut out: Vec<OutRecord<'_>> = Vec::new();
     for result in computed {
@@ -850,7 +856,7 @@ struct TaskOutput<'a> {
     task: u32,
     out: Vec<OutRecord<'a>>,
     /// The store writes, as changelog records.
-    raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    raw: Vec<RawRecord>,
     stats: BatchStats,
     repartitioned: u64,
 }

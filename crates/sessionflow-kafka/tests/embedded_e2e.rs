@@ -56,7 +56,7 @@ fn run_daemon(config: &DaemonConfig, engine: &EngineConfig, sent: usize, expect_
     let shared = Arc::new(Shared::default());
     let daemon = {
         let (config, engine, store, shared) = (config.clone(), engine.clone(), store.clone(), shared.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine, &Codec::json(), store, shared))
+        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine, &Codec::json(), &store, &shared))
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

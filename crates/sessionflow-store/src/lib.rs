@@ -91,6 +91,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A raw store record as the changelog carries it: key, and value or
+/// `None` for a delete.
+pub type RawRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// A stored key and value, as an iterator yields them.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
 
@@ -162,7 +166,7 @@ impl Store {
 
     /// The writes as raw key-value records (`None` value = delete): what a
     /// changelog topic carries, and what [`Store::commit_raw`] applies.
-    pub fn raw_writes(partition: u32, writes: &[Write]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    pub fn raw_writes(partition: u32, writes: &[Write]) -> Vec<RawRecord> {
         writes
             .iter()
             .map(|write| match write {
@@ -188,7 +192,7 @@ impl Store {
     /// Applies raw records of `partition` atomically, with the changelog
     /// position they bring the partition to. Records whose key is not in the
     /// partition's key range are refused.
-    pub fn commit_raw(&self, partition: u32, records: Vec<(Vec<u8>, Option<Vec<u8>>)>, changelog_next: Option<i64>) -> Result<(), StoreError> {
+    pub fn commit_raw(&self, partition: u32, records: Vec<RawRecord>, changelog_next: Option<i64>) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for (key, value) in records {
             if keys::partition_of(&key) != Some(partition) {

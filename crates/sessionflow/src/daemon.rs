@@ -60,7 +60,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let (engine, codec) = (config.engine_config(), config.codec()?);
     let pipeline = std::thread::Builder::new().name("pipeline".into()).spawn({
         let shared = shared.clone();
-        move || sessionflow_kafka::run(&daemon, &engine, &codec, store, shared)
+        move || sessionflow_kafka::run(&daemon, &engine, &codec, &store, &shared)
     })?;
     let totals = pipeline.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     tracing::info!(consumed = totals.stats.consumed, timeline = totals.stats.timeline, aborted = totals.aborted, "stopped");
@@ -169,7 +169,7 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let (engine, codec) = (config.engine_config(), config.codec()?);
     let pipeline = std::thread::Builder::new().name("pipeline".into()).spawn({
         let (daemon, store, shared) = (daemon.clone(), store.clone(), shared.clone());
-        move || sessionflow_kafka::run(&daemon, &engine, &codec, store, shared)
+        move || sessionflow_kafka::run(&daemon, &engine, &codec, &store, &shared)
     })?;
 
     let started = Instant::now();

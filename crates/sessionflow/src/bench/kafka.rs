@@ -117,7 +117,7 @@ impl Daemon {
             let (config, shared) = (config.clone(), shared.clone());
             std::thread::Builder::new()
                 .name("pipeline".into())
-                .spawn(move || sessionflow_kafka::run(&config, &EngineConfig::default(), &Codec::json(), store, shared))?
+                .spawn(move || sessionflow_kafka::run(&config, &EngineConfig::default(), &Codec::json(), &store, &shared))?
         };
         Ok(Daemon { shared, thread: Some(thread), _dir: dir })
     }
