@@ -140,7 +140,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(t: &str, attrs: Value) -> Event {
+    fn event(t: &str, attrs: &Value) -> Event {
         Event::from_json(json!({"event_id": "e", "session_id": "s", "type": t, "channel": "voice",
             "occurred_at": "2024-01-01T00:00:00Z", "attributes": attrs}))
         .unwrap()
@@ -149,15 +149,15 @@ mod tests {
     #[test]
     fn hash_drop_keep_per_class() {
         let policy = PrivacyPolicy { contact: FieldAction::Hash, text: FieldAction::Drop, hmac_key: b"k".to_vec() };
-        let mut e = event("email.collected", json!({"email": "a@b.c"}));
+        let mut e = event("email.collected", &json!({"email": "a@b.c"}));
         policy.apply(&mut e);
         assert_eq!(e.attributes.str("email"), Some(policy.hash("a@b.c").as_str()));
         assert_eq!(policy.hash("a@b.c").len(), 64);
-        let mut e = event("rating.received", json!({"rating": 4, "comment": "rude agent"}));
+        let mut e = event("rating.received", &json!({"rating": 4, "comment": "rude agent"}));
         policy.apply(&mut e);
         assert_eq!(e.attributes.0, json!({"rating": 4}));
         let mut e =
-            event("survey.response", json!({"answers": [{"question": "q", "kind": "text", "value": "hi"}, {"question": "c", "kind": "csat", "value": 4}]}));
+            event("survey.response", &json!({"answers": [{"question": "q", "kind": "text", "value": "hi"}, {"question": "c", "kind": "csat", "value": 4}]}));
         policy.apply(&mut e);
         assert_eq!(e.attributes.0["answers"], json!([{"question": "q", "kind": "text"}, {"question": "c", "kind": "csat", "value": 4}]));
     }

@@ -12,6 +12,7 @@ pub fn ev(id: &str, kind: &str, secs: f64, attrs: Value) -> Event {
     ev_in("s1", id, kind, secs, attrs)
 }
 
+#[allow(clippy::needless_pass_by_value)] // callers build the value in place
 pub fn ev_in(session: &str, id: &str, kind: &str, secs: f64, attrs: Value) -> Event {
     let at = sessionflow_core::Millis(T0 + (secs * 1000.0) as i64).to_rfc3339();
     let mut v = json!({"event_id": id, "session_id": session, "type": kind, "occurred_at": at, "attributes": attrs});

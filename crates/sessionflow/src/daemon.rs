@@ -82,6 +82,7 @@ pub struct DemoOptions {
 
 /// Produces simulated traffic at `rate` records/s until `stop` (or the end of
 /// `limit` records); returns how many were produced.
+#[allow(clippy::too_many_arguments)]
 fn produce_traffic(
     brokers: &str,
     topic: &str,

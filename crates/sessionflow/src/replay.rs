@@ -46,8 +46,11 @@ enum Raw {
     Decoded(Result<Event, InputError>),
 }
 
+/// Records with their line or block number, as a replay reads them.
+type Records = Box<dyn Iterator<Item = anyhow::Result<(Raw, u64)>>>;
+
 /// Reads records from JSONL or from an Avro object container file.
-fn records(reader: Box<dyn BufRead>) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<(Raw, u64)>>>> {
+fn records(reader: Box<dyn BufRead>) -> anyhow::Result<Records> {
     let mut reader = reader;
     let head = reader.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
     if head == b"Obj\x01" {

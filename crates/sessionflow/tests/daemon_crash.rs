@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 const PARTITIONS: i32 = 1;
 
 #[test]
+#[allow(clippy::print_stderr)] // reports how many repeats it saw, in the test log
 fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sessionflow.toml");

@@ -56,7 +56,7 @@ fn survivor_takes_over_a_killed_instance_partitions_from_the_changelog() {
     let mut b = start_daemon(&config_b, "b", &brokers, &metrics_b);
     wait_ready(&mut b, &metrics_b, Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while owns(&metrics_a) == 0 || owns(&metrics_b) == 0 || owns(&metrics_a) + owns(&metrics_b) != 2 * PARTITIONS as i64 {
+    while owns(&metrics_a) == 0 || owns(&metrics_b) == 0 || owns(&metrics_a) + owns(&metrics_b) != 2 * i64::from(PARTITIONS) {
         assert!(Instant::now() < deadline, "partitions not shared: a {}, b {}\n{}\n{}", owns(&metrics_a), owns(&metrics_b), a.tail(), b.tail());
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -97,7 +97,7 @@ fn survivor_takes_over_a_killed_instance_partitions_from_the_changelog() {
     }
     let restored = metric(&metrics_a, "sessionflow_restore_records_total", "");
     assert!(restored > 0.0, "a restored nothing from the changelog\n{}", a.tail());
-    assert_eq!(owns(&metrics_a), 2 * PARTITIONS as i64, "a owns every input and repartition partition");
+    assert_eq!(owns(&metrics_a), 2 * i64::from(PARTITIONS), "a owns every input and repartition partition");
     assert!(a.terminate().success(), "graceful shutdown\n{}", a.tail());
 
     // Exact repeats of a batch the kill interrupted can show on the embedded

@@ -39,6 +39,7 @@ replication_factor = 1
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // reports how many repeats it saw, in the test log
 fn at_least_once_across_processes_with_a_sigkill_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, brokers) = start_tansu(dir.path());

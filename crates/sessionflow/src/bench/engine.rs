@@ -71,7 +71,7 @@ fn event(session: &str, n: usize, at: i64, event_type: EventType, attributes: se
 }
 
 fn segment(session: &str, n: usize, at: i64) -> Event {
-    let speaker = if n % 2 == 0 { "agent" } else { "customer" };
+    let speaker = if n.is_multiple_of(2) { "agent" } else { "customer" };
     event(
         session,
         n,

@@ -173,6 +173,11 @@ pub fn pipeline(config: &DaemonConfig, records: u64) -> anyhow::Result<f64> {
     Ok(records as f64 / seconds.max(1e-9))
 }
 
+/// Input record timestamps (ms) by (partition, offset).
+type InputTimes = HashMap<(i32, i64), i64>;
+/// A timeline record's input (partition, offset) and when it became visible (ms).
+type Visible = (i32, i64, f64);
+
 /// End-to-end latency figures, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
@@ -213,7 +218,7 @@ pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u6
         let (brokers, group, input, timeline) =
             (target.brokers.clone(), format!("{}-latency", config.kafka.group_id), config.topics.input[0].clone(), config.topics.timeline.clone());
         let partitions = target.partitions;
-        std::thread::spawn(move || -> anyhow::Result<(HashMap<(i32, i64), i64>, Vec<(i32, i64, f64)>)> {
+        std::thread::spawn(move || -> anyhow::Result<(InputTimes, Vec<Visible>)> {
             let reader: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &brokers)
                 .set("group.id", &group)

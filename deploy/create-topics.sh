@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates sessionflow's topics on an Apache Kafka cluster with Kafka's own
+# tool. Every topic needs the input topic's partition count.
+#
+#   BOOTSTRAP=kafka-1:9093 PARTITIONS=12 COMMAND_CONFIG=client.properties ./create-topics.sh
+set -euo pipefail
+
+: "${BOOTSTRAP:?set BOOTSTRAP, e.g. kafka-1:9093}"
+: "${PARTITIONS:?set PARTITIONS to the partition count of the input topic}"
+GROUP="${GROUP:-sessionflow}"              # kafka.group_id: names the internal topics
+REPLICATION="${REPLICATION:-3}"
+KAFKA_TOPICS="${KAFKA_TOPICS:-kafka-topics.sh}"
+extra=()
+if [[ -n "${COMMAND_CONFIG:-}" ]]; then extra=(--command-config "$COMMAND_CONFIG"); fi
+
+create() { # name, then --config key=value pairs
+  local name="$1"; shift
+  "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" "${extra[@]}" --create --if-not-exists \
+    --topic "$name" --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+    --config min.insync.replicas=2 "$@"
+}
+
+# Outputs.
+create cc.sessions.timeline --config cleanup.policy=delete --config retention.ms=604800000
+create cc.sessions.metadata --config cleanup.policy=compact --config min.compaction.lag.ms=3600000
+create cc.events.dlq --config cleanup.policy=delete --config retention.ms=2592000000
+# Internal: the changelog is the durable copy of the state (never delete it);
+# the repartition topic only carries records between instances.
+create "$GROUP-sessionflow-changelog" --config cleanup.policy=compact
+create "$GROUP-sessionflow-repartition" --config cleanup.policy=delete --config retention.ms=86400000
