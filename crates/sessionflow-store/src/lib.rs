@@ -107,8 +107,9 @@ fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising plain data structs to a Vec cannot fail.
-    postcard::to_allocvec(value).expect("postcard serialises store values")
+    // Serialising plain data structs to a Vec cannot fail. Most values
+    // (events, session entries) are a few hundred bytes: one allocation.
+    postcard::to_extend(value, Vec::with_capacity(512)).expect("postcard serialises store values")
 }
 
 impl Store {
