@@ -9,6 +9,9 @@ set -euo pipefail
 : "${PARTITIONS:?set PARTITIONS to the partition count of the input topic}"
 GROUP="${GROUP:-sessionflow}"              # kafka.group_id: names the internal topics
 REPLICATION="${REPLICATION:-3}"
+# Exactly-once producers write with acks=all: two in-sync replicas when
+# there are three or more, else all of them.
+MIN_ISR="${MIN_ISR:-$(( REPLICATION > 2 ? 2 : REPLICATION ))}"
 KAFKA_TOPICS="${KAFKA_TOPICS:-kafka-topics.sh}"
 extra=()
 if [[ -n "${COMMAND_CONFIG:-}" ]]; then extra=(--command-config "$COMMAND_CONFIG"); fi
@@ -17,7 +20,7 @@ create() { # name, then --config key=value pairs
   local name="$1"; shift
   "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" "${extra[@]}" --create --if-not-exists \
     --topic "$name" --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
-    --config min.insync.replicas=2 "$@"
+    --config "min.insync.replicas=$MIN_ISR" "$@"
 }
 
 # Outputs.
