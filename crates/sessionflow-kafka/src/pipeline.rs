@@ -552,7 +552,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             .init_transactions(TXN_TIMEOUT)
             .context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
     }
-    tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, "pipeline started");
+    // Resolved once: with the setting unset it reads the CPU quota from /proc.
+    let processing_threads = config.kafka.processing_threads();
+    tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, processing_threads, "pipeline started");
 
     let mut totals = RunTotals::default();
     let commit_interval = Duration::from_millis(config.kafka.commit_interval_ms.max(1));
@@ -628,6 +630,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             &repartition_topic,
             &changelog_topic,
             &batch_id,
+            processing_threads,
             shared,
         ) {
             Ok(outcome) => {
@@ -715,6 +718,7 @@ fn process_batch(
     repartition_topic: &str,
     changelog_topic: &str,
     batch_id: &str,
+    processing_threads: usize,
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
@@ -735,7 +739,7 @@ fn process_batch(
     };
     // Tasks share nothing but the store, so they are computed in parallel;
     // their records are then sent in task order, as one thread would.
-    let threads = config.kafka.processing_threads().min(tasks.len()).max(1);
+    let threads = processing_threads.min(tasks.len()).max(1);
     let computed: Vec<anyhow::Result<TaskOutput<'_>>> = if threads == 1 {
         tasks.iter().map(run_task).collect()
     } else {
