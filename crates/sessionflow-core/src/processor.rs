@@ -16,9 +16,11 @@ use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
 use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 use crate::time::Millis;
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MINUTE: i64 = 60_000;
+/// Stored timers read per scan.
+const TIMER_PAGE: usize = 64;
 const HOUR: i64 = 60 * MINUTE;
 
 /// Engine settings (`lifecycle.md`, "Timers"; `outputs.md`, "Privacy").
@@ -197,6 +199,14 @@ pub struct Batch<'a, S: StateRead> {
     /// Earliest timer that may be due: `None` until looked up (a fresh
     /// batch), `Some(None)` when there are no timers.
     next_due: Option<Option<Millis>>,
+    /// Stored timers not yet fired or passed, in timer order, read a page at
+    /// a time: the committed state does not change during a batch, so one
+    /// scan serves many firings instead of a scan per firing.
+    stored_timers: VecDeque<Timer>,
+    /// The next page starts after this timer (at the floor when `None`).
+    stored_timers_cursor: Option<Timer>,
+    /// The last page was short: no stored timers left to read.
+    stored_timers_read: bool,
     outputs: Vec<Output>,
     stats: BatchStats,
 }
@@ -218,6 +228,9 @@ impl<'a, S: StateRead> Batch<'a, S> {
             timers_added: BTreeSet::new(),
             timers_removed: BTreeSet::new(),
             next_due: None,
+            stored_timers: VecDeque::new(),
+            stored_timers_cursor: None,
+            stored_timers_read: false,
             outputs: Vec::new(),
             stats: BatchStats::default(),
         })
@@ -573,18 +586,33 @@ impl<'a, S: StateRead> Batch<'a, S> {
         entry.timer = Some(timer);
     }
 
-    /// The earliest live timer strictly after `after` and due by the watermark.
-    fn next_timer(&self, after: Option<&Timer>) -> Result<Option<Timer>, S::Error> {
-        let upto = self.meta.watermark;
-        let mut cursor = after.cloned();
-        let from_store = loop {
-            let page = self.store.timers_due(cursor.as_ref(), self.meta.timer_floor, upto, 16)?;
-            let Some(last) = page.last().cloned() else { break None };
-            if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
-                break Some(t);
+    /// The first stored timer that is still live and strictly after `after`
+    /// (fired and removed ones are dropped from the page on the way).
+    fn next_stored_timer(&mut self, after: Option<&Timer>) -> Result<Option<&Timer>, S::Error> {
+        loop {
+            while let Some(front) = self.stored_timers.front() {
+                if self.timers_removed.contains(front) || after.is_some_and(|a| front <= a) {
+                    self.stored_timers.pop_front();
+                } else {
+                    return Ok(self.stored_timers.front());
+                }
             }
-            cursor = Some(last);
-        };
+            if self.stored_timers_read {
+                return Ok(None);
+            }
+            let page = self.store.timers_due(self.stored_timers_cursor.as_ref(), self.meta.timer_floor, Millis(i64::MAX), TIMER_PAGE)?;
+            self.stored_timers_read = page.len() < TIMER_PAGE;
+            if let Some(last) = page.last() {
+                self.stored_timers_cursor = Some(last.clone());
+            }
+            self.stored_timers.extend(page);
+        }
+    }
+
+    /// The earliest live timer strictly after `after` and due by the watermark.
+    fn next_timer(&mut self, after: Option<&Timer>) -> Result<Option<Timer>, S::Error> {
+        let upto = self.meta.watermark;
+        let from_store = self.next_stored_timer(after)?.filter(|t| t.due <= upto).cloned();
         let from_overlay = self.timers_added.iter().find(|t| after.is_none_or(|a| *t > a)).filter(|t| t.due <= upto).cloned();
         Ok(match (from_store, from_overlay) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -605,16 +633,8 @@ impl<'a, S: StateRead> Batch<'a, S> {
         Ok(())
     }
 
-    fn earliest_timer(&self) -> Result<Option<Millis>, S::Error> {
-        let mut cursor: Option<Timer> = None;
-        let from_store = loop {
-            let page = self.store.timers_due(cursor.as_ref(), self.meta.timer_floor, Millis(i64::MAX), 16)?;
-            let Some(last) = page.last().cloned() else { break None };
-            if let Some(t) = page.into_iter().find(|t| !self.timers_removed.contains(t)) {
-                break Some(t.due);
-            }
-            cursor = Some(last);
-        };
+    fn earliest_timer(&mut self) -> Result<Option<Millis>, S::Error> {
+        let from_store = self.next_stored_timer(None)?.map(|t| t.due);
         let from_overlay = self.timers_added.iter().next().map(|t| t.due);
         Ok(match (from_store, from_overlay) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -155,6 +155,37 @@ fn outputs_do_not_depend_on_batch_size() {
     }
 }
 
+/// Hundreds of timers pending at once, many firing on one record: the
+/// processor reads stored timers a page at a time, and what fires must not
+/// depend on where batches (and so pages) start.
+#[test]
+fn many_pending_timers_fire_in_order_whatever_the_batch_size() {
+    let sessions = 300;
+    let mut input: Vec<Result<Event, InputError>> = Vec::new();
+    for s in 0..sessions {
+        let sid = format!("m{s:03}");
+        // Starts and ends spread over 300 s: 300 finalization timers, 1 s apart.
+        input.push(Ok(ev_in(&sid, "a", "session.started", f64::from(s), json!({}))));
+        input.push(Ok(ev_in(&sid, "b", "session.ended", f64::from(s) + 0.5, json!({"ended_by": "end_user"}))));
+    }
+    // Clock events: the first fires about a third of them at once, the
+    // second the rest; the last retires them all.
+    for (i, at) in [1_000.0, 1_300.0, 200_000.0].into_iter().enumerate() {
+        input.push(Ok(tick(&format!("t{i}"), at)));
+    }
+    let (one, _) = replay_in_memory(&EngineConfig::default(), &input, 1);
+    let finals = metadata(&one).iter().filter(|m| m.is_final && m.session_id.starts_with('m')).count();
+    assert_eq!(finals, sessions as usize, "every session finalized once");
+    let order: Vec<&str> = metadata(&one).iter().filter(|m| m.is_final && m.session_id.starts_with('m')).map(|m| m.session_id.as_str()).collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(order, sorted, "finalized in timer order");
+    for size in [2, 64, 65, 5_000] {
+        let (other, _) = replay_in_memory(&EngineConfig::default(), &input, size);
+        assert!(one == other, "batch size {size} changed the outputs");
+    }
+}
+
 fn sessionflow_core_test_input() -> Vec<Result<Event, InputError>> {
     let mut events = Vec::new();
     for s in 0..20 {

@@ -82,6 +82,9 @@ pub struct Store {
     cache: Cache,
     write_buffers: WriteBufferManager,
     write_options: WriteOptions,
+    /// Made once: `get_pinned` without options creates and frees a C++
+    /// `ReadOptions` per call, and the processor reads per event.
+    point_read: ReadOptions,
     path: PathBuf,
 }
 
@@ -147,7 +150,7 @@ impl Store {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync_writes);
         write_options.disable_wal(!config.write_ahead_log && !config.sync_writes);
-        Ok(Store { db, cache, write_buffers, write_options, path: path.as_ref().to_owned() })
+        Ok(Store { db, cache, write_buffers, write_options, point_read: ReadOptions::default(), path: path.as_ref().to_owned() })
     }
 
     /// Where the store lives.
@@ -274,7 +277,7 @@ impl Store {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
-        Ok(self.db.get_pinned(key)?)
+        Ok(self.db.get_pinned_opt(key, &self.point_read)?)
     }
 
     fn scan(&self, from: &[u8], until: Vec<u8>) -> impl Iterator<Item = Result<KeyValue, StoreError>> + '_ {
