@@ -3,7 +3,7 @@
 //! the process under test and by the reference run.
 
 use sessionflow_codec::Codec;
-use sessionflow_core::{Batch, BatchResult, EngineConfig, InputPosition, InputRecord, Millis, StateRead};
+use sessionflow_core::{Batch, BatchResult, EngineConfig, InputPosition, InputRecord, Millis, SessionCache, StateRead};
 use sessionflow_sim::{SimConfig, SimRecord, Simulator};
 
 /// One raw input record.
@@ -39,8 +39,22 @@ pub fn test_engine() -> EngineConfig {
 
 /// Processes `records` (starting at input offset `first_offset`) as one batch.
 pub fn process<S: StateRead>(engine: &EngineConfig, state: &S, records: &[RawRecord], first_offset: i64) -> Result<BatchResult, S::Error> {
+    fill(Batch::new(engine, state, Millis(0))?, records, first_offset)
+}
+
+/// As [`process`], taking session entries from `cache` first.
+pub fn process_cached<S: StateRead>(
+    engine: &EngineConfig,
+    state: &S,
+    cache: &mut SessionCache,
+    records: &[RawRecord],
+    first_offset: i64,
+) -> Result<BatchResult, S::Error> {
+    fill(Batch::with_cache(engine, state, Millis(0), cache)?, records, first_offset)
+}
+
+fn fill<S: StateRead>(mut batch: Batch<'_, S>, records: &[RawRecord], first_offset: i64) -> Result<BatchResult, S::Error> {
     let codec = Codec::json();
-    let mut batch = Batch::new(engine, state, Millis(0))?;
     for (i, record) in records.iter().enumerate() {
         let event = codec.decode_event(Some(&record.value));
         batch.record(InputRecord {

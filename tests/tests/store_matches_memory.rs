@@ -1,6 +1,7 @@
 //! The RocksDB store and the in-memory state give the processor the same
 //! answers: same outputs, same state, batch after batch.
 
+use sessionflow_core::SessionCache;
 use sessionflow_core::memstore::MemState;
 use sessionflow_store::{Store, StoreConfig};
 
@@ -26,6 +27,49 @@ fn rocksdb_and_memory_runs_agree() {
     let dumped = store.partition(3).dump().unwrap();
     assert!(dumped == memory, "final state differs");
     assert!(!memory.timers.is_empty() && !memory.markers.is_empty(), "the run exercised timers and markers");
+}
+
+/// The session cache changes no output and no write, also when a batch is
+/// processed and never committed (a failed transaction) and when the store
+/// moves on without it (a restore, or a batch that failed after the store
+/// was written).
+#[test]
+fn the_session_cache_changes_nothing_even_when_batches_fail_or_the_store_moves() {
+    let input = sessionflow_tests::sim_input(11, 20_000);
+    let engine = sessionflow_tests::test_engine();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    // 1 MiB: about 500 sessions, so entries are evicted too.
+    let mut cache = SessionCache::new(1 << 20);
+    let mut memory = MemState::default();
+    let (mut failed, mut moved) = (0, 0);
+    for (i, chunk) in input.chunks(400).enumerate() {
+        let offset = (i * 400) as i64;
+        if i % 7 == 3 {
+            // Processed, then the transaction fails: nothing is committed.
+            sessionflow_tests::process_cached(&engine, &store.partition(3), &mut cache, chunk, offset).unwrap();
+            failed += 1;
+        }
+        let reference = sessionflow_tests::process(&engine, &memory, chunk, offset).unwrap();
+        if i % 11 == 5 {
+            // The store moves on without the cache.
+            let uncached = sessionflow_tests::process(&engine, &store.partition(3), chunk, offset).unwrap();
+            store.commit(3, &uncached.writes).unwrap();
+            memory.apply(reference.writes);
+            moved += 1;
+            continue;
+        }
+        let cached = sessionflow_tests::process_cached(&engine, &store.partition(3), &mut cache, chunk, offset).unwrap();
+        assert_eq!(cached.outputs, reference.outputs, "batch {i}");
+        assert_eq!(cached.writes, reference.writes, "batch {i}");
+        store.commit(3, &cached.writes).unwrap();
+        cache.committed(cached.writes);
+        memory.apply(reference.writes);
+    }
+    let (hits, misses) = cache.hits_and_misses();
+    assert!(hits > misses, "the cache served most sessions: {hits} hits, {misses} misses");
+    assert!(failed > 0 && moved > 0);
+    assert!(store.partition(3).dump().unwrap() == memory, "final state differs");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! No Kafka, no RocksDB, no async: the daemon and the offline replay drive
 //! the same [`processor::Batch`] over their own [`state::StateRead`].
 
+pub mod cache;
 pub mod deadletter;
 pub mod event;
 pub mod fold;
@@ -16,6 +17,7 @@ pub mod records;
 pub mod state;
 pub mod time;
 
+pub use cache::SessionCache;
 pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
 pub use event::{Channel, Direction, Event, EventType};
 pub use fold::{Fold, FoldRules};

@@ -7,6 +7,7 @@
 //! them, so outputs depend on the order of the input records only, not on
 //! how they were cut into batches.
 
+use crate::cache::{KnownEventIds, SessionCache};
 use crate::deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
 use crate::event::{Channel, Event, EventType};
 use crate::fold::{Fold, FoldRules};
@@ -209,6 +210,8 @@ pub struct Batch<'a, S: StateRead> {
     stored_timers_read: bool,
     outputs: Vec<Output>,
     stats: BatchStats,
+    /// Entries of earlier batches, asked before the store.
+    cache: Option<&'a mut SessionCache>,
 }
 
 impl<'a, S: StateRead> Batch<'a, S> {
@@ -233,7 +236,19 @@ impl<'a, S: StateRead> Batch<'a, S> {
             stored_timers_read: false,
             outputs: Vec::new(),
             stats: BatchStats::default(),
+            cache: None,
         })
+    }
+
+    /// Starts a batch that takes session entries from `cache` before the
+    /// store. Once the batch's writes are committed, hand them to
+    /// [`SessionCache::committed`]; a cache that missed a batch empties
+    /// itself here.
+    pub fn with_cache(config: &'a EngineConfig, store: &'a S, now: Millis, cache: &'a mut SessionCache) -> Result<Self, S::Error> {
+        let mut batch = Batch::new(config, store, now)?;
+        cache.check(&batch.meta);
+        batch.cache = Some(cache);
+        Ok(batch)
     }
 
     /// The partition's progress so far.
@@ -336,10 +351,13 @@ impl<'a, S: StateRead> Batch<'a, S> {
     /// store): the caller puts it back with `put_session` or deletes it.
     /// Boxed: an entry is large, and moves of it are per event.
     fn take_session(&mut self, id: &str) -> Result<Option<Box<SessionEntry>>, S::Error> {
-        match self.sessions.get_mut(id) {
-            Some(slot) => Ok(slot.take()),
-            None => Ok(self.store.session(id)?.map(Box::new)),
+        if let Some(slot) = self.sessions.get_mut(id) {
+            return Ok(slot.take());
         }
+        if let Some(entry) = self.cache.as_mut().and_then(|cache| cache.take(id)) {
+            return Ok(Some(entry));
+        }
+        Ok(self.store.session(id)?.map(Box::new))
     }
 
     fn put_session(&mut self, id: String, entry: Box<SessionEntry>) {
@@ -399,8 +417,10 @@ impl<'a, S: StateRead> Batch<'a, S> {
         if event.event_type == EventType::SessionErased {
             return self.erase(&session_id, event.occurred_at, existing.as_deref());
         }
-        let mut entry = existing.unwrap_or_default();
-        if self.has_event(&session_id, &event.event_id)? {
+        // A session without an entry has no stored events either (they go
+        // together): all of its event ids will be known.
+        let mut entry = existing.unwrap_or_else(|| Box::new(SessionEntry { known_event_ids: KnownEventIds::complete_empty(), ..SessionEntry::default() }));
+        if entry.known_event_ids.may_contain(&event.event_id) && self.has_event(&session_id, &event.event_id)? {
             entry.duplicate_count += 1;
             self.stats.duplicates += 1;
             self.put_session(session_id, entry);
@@ -465,6 +485,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         } else if entry.last_emitted != Some(state_after) {
             self.emit(&session_id, &mut entry, None);
         }
+        entry.known_event_ids.insert(&event.event_id);
         match self.new_events.get_mut(&session_id) {
             Some(events) => events.push(event),
             None => {

@@ -1,6 +1,7 @@
 //! What the processor keeps per session and per partition, and the key-level
 //! writes it hands to a store at the end of a batch.
 
+use crate::cache::KnownEventIds;
 use crate::event::Event;
 use crate::fold::Fold;
 use crate::lifecycle::State;
@@ -28,6 +29,9 @@ pub struct SessionEntry {
     pub expired: bool,
     /// The one timer armed for this session.
     pub timer: Option<Timer>,
+    /// In memory only: the ids of its stored events when all are known.
+    #[serde(skip)]
+    pub known_event_ids: KnownEventIds,
 }
 
 impl SessionEntry {

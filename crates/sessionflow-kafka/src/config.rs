@@ -122,6 +122,9 @@ pub struct DaemonConfig {
     /// Idle partitions advance their watermark with the wall clock after
     /// this long; 0 turns it off.
     pub idle_advance_after_ms: i64,
+    /// Memory for session entries kept decoded between batches
+    /// (`store.session_cache_mib`), split over the partitions processed.
+    pub session_cache_bytes: usize,
 }
 
 impl KafkaSection {

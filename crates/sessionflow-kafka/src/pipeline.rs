@@ -25,7 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
-use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, State, StateRead};
+use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
 use sessionflow_store::{RawRecord, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -564,6 +564,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let run_id = wall_millis().0;
     let mut batch_seq = 0u64;
     let mut last_state_flush = Instant::now();
+    // Per task: session entries kept decoded between batches.
+    let mut caches: HashMap<i32, SessionCache> = HashMap::new();
+    let cache_budget = config.session_cache_bytes;
 
     let mut last_cut = Instant::now();
     while !shared.shutdown.load(Ordering::SeqCst) {
@@ -591,6 +594,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
         let revoked = std::mem::take(&mut *consumer.context().revoked.lock().expect("lock"));
         if !revoked.is_empty() {
             pending.retain(|r| !revoked.contains(&(r.message.topic().to_owned(), r.message.partition())));
+            for (_, partition) in &revoked {
+                caches.remove(partition);
+            }
         }
 
         // Idle partitions advance their watermark with the wall clock.
@@ -631,6 +637,8 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             &changelog_topic,
             &batch_id,
             processing_threads,
+            &mut caches,
+            cache_budget,
             shared,
         ) {
             Ok(outcome) => {
@@ -719,6 +727,8 @@ fn process_batch(
     changelog_topic: &str,
     batch_id: &str,
     processing_threads: usize,
+    caches: &mut HashMap<i32, SessionCache>,
+    cache_budget: usize,
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
@@ -732,10 +742,21 @@ fn process_batch(
     for task in idle_advance.keys() {
         by_task.entry(*task).or_default();
     }
-    let tasks: Vec<(i32, Vec<&Received>)> = by_task.into_iter().collect();
+    // One budget split over the tasks with a cache; a task's cache travels
+    // with it to its thread and comes back with its writes.
+    let task_budget = cache_budget / caches.len().max(by_task.len()).max(1);
+    let tasks: Vec<(i32, Vec<&Received>, Mutex<Option<SessionCache>>)> = by_task
+        .into_iter()
+        .map(|(task, recs)| {
+            let mut cache = caches.remove(&task).unwrap_or_else(|| SessionCache::new(task_budget));
+            cache.set_budget(task_budget);
+            (task, recs, Mutex::new(Some(cache)))
+        })
+        .collect();
     let now = wall_millis();
-    let run_task = |(task, recs): &(i32, Vec<&Received>)| {
-        process_task(config, engine, codec, store, *task, recs, idle_advance.get(task).copied(), repartition_topic, now, shared)
+    let run_task = |(task, recs, cache): &(i32, Vec<&Received>, Mutex<Option<SessionCache>>)| {
+        let cache = cache.lock().expect("lock").take().expect("each task runs once");
+        process_task(config, engine, codec, store, *task, recs, idle_advance.get(task).copied(), repartition_topic, now, cache, shared)
     };
     // Tasks share nothing but the store, so they are computed in parallel;
     // their records are then sent in task order, as one thread would.
@@ -764,6 +785,7 @@ fn process_batch(
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
     let mut commits: Vec<(u32, Vec<RawRecord>)> = Vec::with_capacity(computed.len());
+    let mut committed: Vec<(u32, Vec<Write>, SessionCache)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
     let mut out: Vec<OutRecord<'_>> = Vec::new();
     for result in computed {
@@ -772,6 +794,7 @@ fn process_batch(
         repartitioned += task.repartitioned;
         out.extend(task.out);
         commits.push((task.task, task.raw));
+        committed.push((task.task, task.writes, task.cache));
     }
     // Every record is computed and encoded first, then all are handed to the
     // producer in one tight loop: a batch's records leave together instead
@@ -849,6 +872,11 @@ fn process_batch(
         };
         store.commit_raw(partition, raw, position)?;
     }
+    // The store holds the batch: its entries may serve the next one.
+    for (task, writes, mut cache) in committed {
+        cache.committed(writes);
+        caches.insert(task as i32, cache);
+    }
     for ((topic, partition), next) in &offsets {
         shared.metrics.committed(topic, *partition, *next);
     }
@@ -861,6 +889,9 @@ struct TaskOutput<'a> {
     out: Vec<OutRecord<'a>>,
     /// The store writes, as changelog records.
     raw: Vec<RawRecord>,
+    /// The same writes, for the session cache once they are committed.
+    writes: Vec<Write>,
+    cache: SessionCache,
     stats: BatchStats,
     repartitioned: u64,
 }
@@ -878,11 +909,12 @@ fn process_task<'a>(
     idle_advance: Option<Millis>,
     repartition_topic: &'a str,
     now: Millis,
+    mut cache: SessionCache,
     shared: &Shared,
 ) -> anyhow::Result<TaskOutput<'a>> {
     let topics = &config.topics;
     let state = store.partition(task as u32);
-    let mut batch = Batch::new(engine, &state, now)?;
+    let mut batch = Batch::with_cache(engine, &state, now, &mut cache)?;
     let mut out: Vec<OutRecord<'a>> = Vec::new();
     let mut repartitioned = 0u64;
     // Consumed records per topic, reported once per task (a labelled
@@ -937,7 +969,8 @@ fn process_task<'a>(
             }
         });
     }
-    Ok(TaskOutput { task: task as u32, out, raw: Store::raw_writes(task as u32, &result.writes), stats: result.stats, repartitioned })
+    let raw = Store::raw_writes(task as u32, &result.writes);
+    Ok(TaskOutput { task: task as u32, out, raw, writes: result.writes, cache, stats: result.stats, repartitioned })
 }
 
 /// An output record computed, not yet handed to the producer.

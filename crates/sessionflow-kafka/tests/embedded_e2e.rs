@@ -34,6 +34,7 @@ fn daemon_config(brokers: &str, delivery: Delivery) -> DaemonConfig {
         topics: TopicsSection::default(),
         // Deterministic: no wall-clock watermark.
         idle_advance_after_ms: 0,
+        session_cache_bytes: 64 << 20,
     }
 }
 

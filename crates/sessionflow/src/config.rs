@@ -135,11 +135,15 @@ pub struct StoreSection {
     /// daemon otherwise runs without the log: the changelog is the durable
     /// copy of the state (docs/daemon.md).
     pub sync_writes: bool,
+    /// Memory in MiB for session entries kept decoded between batches, in
+    /// front of RocksDB and in addition to its budget (an estimate, split
+    /// over the partitions processed). 0 turns the cache off.
+    pub session_cache_mib: usize,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false }
+        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false, session_cache_mib: 64 }
     }
 }
 
@@ -251,6 +255,10 @@ impl Config {
         if let Some(v) = get("SESSIONFLOW_STORE_MEMORY_BUDGET_MIB") {
             self.store.memory_budget_mib =
                 v.parse().map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
+        }
+        if let Some(v) = get("SESSIONFLOW_STORE_SESSION_CACHE_MIB") {
+            self.store.session_cache_mib =
+                v.parse().map_err(|_| ConfigError::new("store.session_cache_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 64 (0 turns it off)"))?;
         }
         if let Some(v) = get("SESSIONFLOW_KAFKA_BROKERS") {
             self.kafka.brokers = v;
@@ -368,6 +376,7 @@ impl Config {
             kafka: self.kafka.clone(),
             topics: self.topics.clone(),
             idle_advance_after_ms: self.engine.idle_advance_after.millis(),
+            session_cache_bytes: self.store.session_cache_mib << 20,
         }
     }
 
@@ -379,7 +388,12 @@ impl Config {
     /// The store settings of the offline replay (no changelog: RocksDB's
     /// write-ahead log keeps its state across crashes).
     pub fn store_config(&self) -> StoreConfig {
-        StoreConfig { memory_budget_bytes: self.store.memory_budget_mib << 20, sync_writes: self.store.sync_writes, ..StoreConfig::default() }
+        StoreConfig {
+            memory_budget_bytes: self.store.memory_budget_mib << 20,
+            sync_writes: self.store.sync_writes,
+            session_cache_mib: self.store.session_cache_mib,
+            ..StoreConfig::default()
+        }
     }
 
     /// The store settings of the daemon: the changelog is the durable copy

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sessionflow_codec::avro::avro_to_json;
 use sessionflow_codec::files::OutputFiles;
 use sessionflow_codec::{Codec, Encoding};
-use sessionflow_core::{Batch, BatchStats, Event, InputError, InputPosition, InputRecord, Millis, StateRead};
+use sessionflow_core::{Batch, BatchStats, Event, InputError, InputPosition, InputRecord, Millis, SessionCache, StateRead};
 use sessionflow_store::Store;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -115,9 +115,10 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
 
     let mut iter = records(Box::new(BufReader::with_capacity(1 << 20, input)))?.peekable();
     let mut offset: i64 = 0;
+    let mut cache = SessionCache::new(config.store_config().session_cache_bytes());
     loop {
         let meta = state.meta()?;
-        let mut batch = Batch::new(&engine, &state, meta.max_event_time.unwrap_or(Millis(0)))?;
+        let mut batch = Batch::with_cache(&engine, &state, meta.max_event_time.unwrap_or(Millis(0)), &mut cache)?;
         let mut taken = 0;
         while taken < options.batch_size.max(1) {
             let Some(item) = iter.next() else { break };
@@ -148,6 +149,7 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
             files.write(output)?;
         }
         totals.merge(&result.stats);
+        cache.committed(result.writes);
         if at_end {
             break;
         }

@@ -56,6 +56,7 @@ fn at_least_once_across_processes_with_a_sigkill_loses_nothing() {
         },
         topics: TopicsSection::default(),
         idle_advance_after_ms: 0,
+        session_cache_bytes: 64 << 20,
     };
     sessionflow_kafka::pipeline::create_topics(&daemon_config).expect("topics created on tansu");
     let sim = SimConfig { seed: 21, malformed_rate: 0.01, ..SimConfig::default() };

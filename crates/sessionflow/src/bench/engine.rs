@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sessionflow_codec::Codec;
 use sessionflow_core::json::Json;
-use sessionflow_core::{Batch, Channel, Direction, EngineConfig, Event, EventType, InputPosition, InputRecord, Millis};
+use sessionflow_core::{Batch, SessionCache, Channel, Direction, EngineConfig, Event, EventType, InputPosition, InputRecord, Millis};
 use sessionflow_sim::{SimConfig, SimRecord, Simulator};
 use sessionflow_store::{Store, StoreConfig};
 use std::collections::HashSet;
@@ -139,6 +139,8 @@ pub struct Engine {
     pub store: Store,
     pub engine: EngineConfig,
     pub output: Codec,
+    /// As the daemon keeps one per partition.
+    pub cache: SessionCache,
     next_offset: i64,
     _dir: tempfile::TempDir,
 }
@@ -152,7 +154,8 @@ impl Engine {
             config.memory_budget_bytes = budget;
         }
         let store = Store::open(dir.path(), &config).context("opening the bench store")?;
-        Ok(Engine { store, engine: EngineConfig::default(), output, next_offset: 0, _dir: dir })
+        let cache = SessionCache::new(StoreConfig::default().session_cache_bytes());
+        Ok(Engine { store, engine: EngineConfig::default(), output, cache, next_offset: 0, _dir: dir })
     }
 
     /// Processes records in batches of `BATCH`: decode, fold, write the
@@ -165,7 +168,7 @@ impl Engine {
         let codec = Codec::json();
         while records.peek().is_some() {
             let state = self.store.partition(0);
-            let mut batch = Batch::new(&self.engine, &state, Millis(0))?;
+            let mut batch = Batch::with_cache(&self.engine, &state, Millis(0), &mut self.cache)?;
             for record in records.by_ref().take(BATCH) {
                 let record = record.borrow();
                 let event = codec.decode_event(Some(&record.value));
@@ -180,6 +183,7 @@ impl Engine {
             let raw = Store::raw_writes(0, &result.writes);
             black_box(raw.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>());
             self.store.commit_raw(0, raw, None)?;
+            self.cache.committed(result.writes);
         }
         Ok(started.elapsed().as_secs_f64())
     }
