@@ -745,18 +745,19 @@ fn process_batch(
     // One budget split over the tasks with a cache; a task's cache travels
     // with it to its thread and comes back with its writes.
     let task_budget = cache_budget / caches.len().max(by_task.len()).max(1);
-    let tasks: Vec<(i32, Vec<&Received>, Mutex<Option<SessionCache>>)> = by_task
+    let tasks: Vec<TaskInput<'_>> = by_task
         .into_iter()
-        .map(|(task, recs)| {
+        .map(|(task, records)| {
             let mut cache = caches.remove(&task).unwrap_or_else(|| SessionCache::new(task_budget));
             cache.set_budget(task_budget);
-            (task, recs, Mutex::new(Some(cache)))
+            TaskInput { task, records, cache: Mutex::new(Some(cache)) }
         })
         .collect();
     let now = wall_millis();
-    let run_task = |(task, recs, cache): &(i32, Vec<&Received>, Mutex<Option<SessionCache>>)| {
-        let cache = cache.lock().expect("lock").take().expect("each task runs once");
-        process_task(config, engine, codec, store, *task, recs, idle_advance.get(task).copied(), repartition_topic, now, cache, shared)
+    let run_task = |input: &TaskInput<'_>| {
+        let cache = input.cache.lock().expect("lock").take().expect("each task runs once");
+        let task = input.task;
+        process_task(config, engine, codec, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)
     };
     // Tasks share nothing but the store, so they are computed in parallel;
     // their records are then sent in task order, as one thread would.
@@ -881,6 +882,14 @@ fn process_batch(
         shared.metrics.committed(topic, *partition, *next);
     }
     Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// One task's records of a batch, with its session cache (taken by the
+/// thread that computes the task).
+struct TaskInput<'r> {
+    task: i32,
+    records: Vec<&'r Received>,
+    cache: Mutex<Option<SessionCache>>,
 }
 
 /// One task's share of a batch: computed and encoded, not yet sent.

@@ -449,4 +449,16 @@ mod tests {
         config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_FINALIZE_AFTER").then(|| "1m".to_owned())).unwrap();
         assert_eq!(config.engine.finalize_after, Duration(60_000));
     }
+
+    #[test]
+    fn the_session_cache_budget_reaches_the_pipeline() {
+        let mut config = Config::from_toml("[store]
+session_cache_mib = 32
+").unwrap();
+        assert_eq!(config.daemon_config().session_cache_bytes, 32 << 20);
+        config.apply_env(|k| (k == "SESSIONFLOW_STORE_SESSION_CACHE_MIB").then(|| "0".to_owned())).unwrap();
+        assert_eq!(config.daemon_config().session_cache_bytes, 0, "0 turns it off");
+        let err = config.apply_env(|k| (k == "SESSIONFLOW_STORE_SESSION_CACHE_MIB").then(|| "lots".to_owned())).unwrap_err();
+        assert_eq!(err.key, "store.session_cache_mib");
+    }
 }
