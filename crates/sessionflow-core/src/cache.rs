@@ -172,6 +172,11 @@ impl SessionCache {
     /// entries move in, deleted sessions leave, and the partition's progress
     /// (the batch's last write) becomes the one the entries are valid at.
     pub fn committed(&mut self, writes: Vec<Write>) {
+        if self.budget_bytes == 0 {
+            // Turned off: nothing is kept, so there is nothing to keep valid.
+            self.clear();
+            return;
+        }
         self.stamp += 1;
         for write in writes {
             match write {
@@ -263,6 +268,15 @@ mod tests {
         assert!(cache.take("s0-0").is_none(), "the oldest batch went first");
         cache.committed(vec![Write::DeleteSession("s3-1".into()), Write::PutMeta(meta(9))]);
         assert!(cache.take("s3-1").is_none());
+    }
+
+    #[test]
+    fn a_zero_budget_keeps_nothing() {
+        let mut cache = SessionCache::new(0);
+        cache.committed(vec![Write::PutSession("a".into(), entry(1)), Write::PutMeta(meta(1))]);
+        cache.check(&meta(1));
+        assert!(cache.take("a").is_none());
+        assert!(cache.is_empty());
     }
 
     #[test]

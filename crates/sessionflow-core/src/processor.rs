@@ -20,9 +20,9 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
 /// Stored timers read per scan.
 const TIMER_PAGE: usize = 64;
-const HOUR: i64 = 60 * MINUTE;
 
 /// Engine settings (`lifecycle.md`, "Timers"; `outputs.md`, "Privacy").
 #[derive(Debug, Clone, PartialEq, Eq)]
