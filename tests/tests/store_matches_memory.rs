@@ -5,12 +5,18 @@ use sessionflow_core::SessionCache;
 use sessionflow_core::memstore::MemState;
 use sessionflow_store::{Store, StoreConfig};
 
+/// A store in a fresh directory (dropped with it).
+fn fresh_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    (dir, store)
+}
+
 #[test]
 fn rocksdb_and_memory_runs_agree() {
     let input = sessionflow_tests::sim_input(5, 20_000);
     let engine = sessionflow_tests::test_engine();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (_dir, store) = fresh_store();
     let mut memory = MemState::default();
     let mut outputs = 0;
     for (i, chunk) in input.chunks(400).enumerate() {
@@ -37,8 +43,7 @@ fn rocksdb_and_memory_runs_agree() {
 fn the_session_cache_changes_nothing_even_when_batches_fail_or_the_store_moves() {
     let input = sessionflow_tests::sim_input(11, 20_000);
     let engine = sessionflow_tests::test_engine();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (_dir, store) = fresh_store();
     // 1 MiB: about 500 sessions, so entries are evicted too.
     let mut cache = SessionCache::new(1 << 20);
     let mut memory = MemState::default();
@@ -76,8 +81,7 @@ fn the_session_cache_changes_nothing_even_when_batches_fail_or_the_store_moves()
 fn partitions_are_isolated_and_dropped_whole() {
     let input = sessionflow_tests::sim_input(9, 3_000);
     let engine = sessionflow_tests::test_engine();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (_dir, store) = fresh_store();
     for partition in [0u32, 1, 7, u32::MAX] {
         let result = sessionflow_tests::process(&engine, &store.partition(partition), &input, 0).unwrap();
         store.commit(partition, &result.writes).unwrap();

@@ -106,6 +106,9 @@ impl std::fmt::Debug for SessionCache {
 }
 
 impl SessionCache {
+    /// The budget when none is configured (`store.session_cache_mib`).
+    pub const DEFAULT_BUDGET_BYTES: usize = 64 << 20;
+
     /// An empty cache that holds up to about `budget_bytes` of entries (0
     /// keeps nothing).
     pub fn new(budget_bytes: usize) -> Self {

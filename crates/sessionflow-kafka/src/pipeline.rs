@@ -566,7 +566,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let mut last_state_flush = Instant::now();
     // Per task: session entries kept decoded between batches.
     let mut caches: HashMap<i32, SessionCache> = HashMap::new();
-    let cache_budget = config.session_cache_bytes;
 
     let mut last_cut = Instant::now();
     while !shared.shutdown.load(Ordering::SeqCst) {
@@ -638,7 +637,6 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             &batch_id,
             processing_threads,
             &mut caches,
-            cache_budget,
             shared,
         ) {
             Ok(outcome) => {
@@ -728,7 +726,6 @@ fn process_batch(
     batch_id: &str,
     processing_threads: usize,
     caches: &mut HashMap<i32, SessionCache>,
-    cache_budget: usize,
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
@@ -744,7 +741,7 @@ fn process_batch(
     }
     // One budget split over the tasks with a cache; a task's cache travels
     // with it to its thread and comes back with its writes.
-    let task_budget = cache_budget / caches.len().max(by_task.len()).max(1);
+    let task_budget = config.session_cache_bytes / caches.len().max(by_task.len()).max(1);
     let tasks: Vec<TaskInput<'_>> = by_task
         .into_iter()
         .map(|(task, records)| {

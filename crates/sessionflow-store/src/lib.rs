@@ -55,22 +55,11 @@ pub struct StoreConfig {
     /// last memtable flush, which is a batch boundary with its changelog
     /// position, and the changelog brings it up to date from there.
     pub write_ahead_log: bool,
-    /// Memory for session entries kept decoded between batches, in front of
-    /// RocksDB and outside its budget (estimated; split over the partitions
-    /// an instance processes). 0 turns the cache off. Default 64 MiB.
-    pub session_cache_mib: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { memory_budget_bytes: 256 << 20, write_buffer_ratio_percent: 50, sync_writes: false, write_ahead_log: true, session_cache_mib: 64 }
-    }
-}
-
-impl StoreConfig {
-    /// The session cache's budget in bytes.
-    pub fn session_cache_bytes(&self) -> usize {
-        self.session_cache_mib << 20
+        StoreConfig { memory_budget_bytes: 256 << 20, write_buffer_ratio_percent: 50, sync_writes: false, write_ahead_log: true }
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sessionflow_codec::Encoding;
 use sessionflow_codec::avro::SchemaIds;
 use sessionflow_core::privacy::{FieldAction, PrivacyPolicy};
-use sessionflow_core::{EngineConfig, FoldRules};
+use sessionflow_core::{EngineConfig, FoldRules, SessionCache};
 use sessionflow_store::StoreConfig;
 use std::path::Path;
 
@@ -143,7 +143,7 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false, session_cache_mib: 64 }
+        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false, session_cache_mib: SessionCache::DEFAULT_BUDGET_BYTES >> 20 }
     }
 }
 
@@ -376,7 +376,7 @@ impl Config {
             kafka: self.kafka.clone(),
             topics: self.topics.clone(),
             idle_advance_after_ms: self.engine.idle_advance_after.millis(),
-            session_cache_bytes: self.store.session_cache_mib << 20,
+            session_cache_bytes: self.session_cache_bytes(),
         }
     }
 
@@ -385,13 +385,17 @@ impl Config {
         Ok(sessionflow_codec::Codec::new(self.encoding.output, self.encoding.schema_ids, self.encoding.max_event_bytes)?)
     }
 
+    /// The session cache's budget in bytes.
+    pub fn session_cache_bytes(&self) -> usize {
+        self.store.session_cache_mib << 20
+    }
+
     /// The store settings of the offline replay (no changelog: RocksDB's
     /// write-ahead log keeps its state across crashes).
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
             memory_budget_bytes: self.store.memory_budget_mib << 20,
             sync_writes: self.store.sync_writes,
-            session_cache_mib: self.store.session_cache_mib,
             ..StoreConfig::default()
         }
     }

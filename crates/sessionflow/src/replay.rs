@@ -115,7 +115,7 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
 
     let mut iter = records(Box::new(BufReader::with_capacity(1 << 20, input)))?.peekable();
     let mut offset: i64 = 0;
-    let mut cache = SessionCache::new(config.store_config().session_cache_bytes());
+    let mut cache = SessionCache::new(config.session_cache_bytes());
     loop {
         let meta = state.meta()?;
         let mut batch = Batch::with_cache(&engine, &state, meta.max_event_time.unwrap_or(Millis(0)), &mut cache)?;

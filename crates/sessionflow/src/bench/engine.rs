@@ -154,7 +154,7 @@ impl Engine {
             config.memory_budget_bytes = budget;
         }
         let store = Store::open(dir.path(), &config).context("opening the bench store")?;
-        let cache = SessionCache::new(StoreConfig::default().session_cache_bytes());
+        let cache = SessionCache::new(SessionCache::DEFAULT_BUDGET_BYTES);
         Ok(Engine { store, engine: EngineConfig::default(), output, cache, next_offset: 0, _dir: dir })
     }
 

@@ -57,7 +57,7 @@ pub fn run_config(target: &Target, run: &str, delivery: Delivery) -> DaemonConfi
             dead_letter: format!("bench.{run}.dlq"),
         },
         idle_advance_after_ms: 0,
-        session_cache_bytes: sessionflow_store::StoreConfig::default().session_cache_bytes(),
+        session_cache_bytes: sessionflow_core::SessionCache::DEFAULT_BUDGET_BYTES,
     }
 }
 
