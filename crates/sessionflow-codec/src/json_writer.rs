@@ -460,7 +460,10 @@ impl<'a> ser::Serializer for Serializer<'a> {
     }
 
     #[inline]
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a>, Error> {
+        if name == RAW_VALUE_TOKEN {
+            return Ok(Compound { out: self.out, state: State::Raw });
+        }
         self.serialize_map(Some(len))
     }
 
@@ -485,6 +488,8 @@ enum State {
     Empty,
     First,
     Rest,
+    /// serde_json's `RawValue`: its one field is JSON text, written as is.
+    Raw,
 }
 
 /// An array or object being written.
@@ -518,7 +523,7 @@ impl<'a> Compound<'a> {
 
     #[inline]
     fn close(self, close: u8) -> &'a mut Vec<u8> {
-        if self.state != State::Empty {
+        if matches!(self.state, State::First | State::Rest) {
             self.out.push(close);
         }
         self.out
@@ -636,6 +641,9 @@ impl ser::SerializeStruct for Compound<'_> {
 
     #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        if self.state == State::Raw {
+            return value.serialize(RawTextSerializer { out: &mut *self.out });
+        }
         self.field(key, value)
     }
 
@@ -829,9 +837,104 @@ impl ser::Serializer for MapKeySerializer<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Raw JSON text
+
+/// The struct name serde_json's `RawValue` serializes as; serde_json writes
+/// its one field, a string of JSON text, unquoted, and so does this writer.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The field of a `RawValue`: takes its text and writes it as is.
+struct RawTextSerializer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+fn expected_raw_value() -> Error {
+    Error("expected RawValue".to_owned())
+}
+
+/// Serializer methods that refuse anything but a string.
+macro_rules! refuse_all_but_str {
+    ($( $method:ident ( $($arg:ty),* ) -> $ret:ty; )*) => {
+        $( fn $method(self, $(_: $arg),*) -> Result<$ret, Error> { Err(expected_raw_value()) } )*
+    };
+}
+
+impl ser::Serializer for RawTextSerializer<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.out.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+
+    refuse_all_but_str! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_i128(i128) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_u128(u128) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(expected_raw_value())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, _value: &T) -> Result<(), Error> {
+        Err(expected_raw_value())
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _name: &'static str, _index: u32, _variant: &'static str, _value: &T) -> Result<(), Error> {
+        Err(expected_raw_value())
+    }
+
+    fn collect_str<T: Display + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(expected_raw_value())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// serde_json's `RawValue` is written as is, inside any structure.
+    #[test]
+    fn raw_values_are_written_as_serde_json_writes_them() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"a":[1,"x"],"b":{"c":null}}"#.to_owned()).unwrap();
+        let nested = serde_json::json!({"k": 1});
+        let value = (&raw, vec![&raw, &raw], std::collections::BTreeMap::from([("raw", &raw)]), nested);
+        assert_eq!(to_vec(&value).unwrap(), serde_json::to_vec(&value).unwrap());
+    }
 
     /// `load8` reads what a padded copy holds, at every offset of strings
     /// of every short length.

@@ -1,10 +1,11 @@
 //! The canonical input event (`events.md`): envelope, types, typed attributes,
 //! and the validation that sorts good input from dead letters.
 
+use crate::attributes::{Attributes, is_canonical};
 use crate::deadletter::{DeadLetterReason, InputError};
-use crate::json::Json;
 use crate::time::Millis;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 macro_rules! event_types {
@@ -200,7 +201,7 @@ pub struct Event {
     /// Emitting platform.
     pub source: Option<String>,
     /// Type-specific fields; unknown fields kept.
-    pub attributes: Json,
+    pub attributes: Attributes,
 }
 
 /// Longest `event_id` / `session_id`, in characters.
@@ -312,6 +313,19 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
     }
 }
 
+/// Checks the attributes the contract names for `event_type` against their types.
+fn check_typed_attributes(event_type: &EventType, attributes: &Map<String, Value>) -> Result<(), InputError> {
+    for (key, kind) in typed_attributes(event_type) {
+        if let Some(v) = attributes.get(*key).filter(|v| !v.is_null())
+            && !kind.accepts(v)
+        {
+            let reason = if matches!(kind, Kind::Time) { DeadLetterReason::BadTimestamp } else { DeadLetterReason::BadFieldType };
+            return Err(err(reason, format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected())));
+        }
+    }
+    Ok(())
+}
+
 fn err(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
     InputError { reason, detail: detail.into() }
 }
@@ -377,6 +391,54 @@ impl Envelope {
     }
 }
 
+/// The envelope as text borrowed from the input, for the common case (see
+/// `Event::from_envelope_text`). A field of another JSON type, or a repeated
+/// field, fails it.
+#[derive(Deserialize)]
+struct EnvelopeText<'a> {
+    event_id: Option<String>,
+    session_id: Option<String>,
+    // Borrowed: a value with escapes fails, and takes the general path.
+    #[serde(borrow, rename = "type")]
+    event_type: Option<&'a str>,
+    #[serde(borrow)]
+    occurred_at: Option<&'a str>,
+    #[serde(borrow)]
+    channel: Option<&'a str>,
+    #[serde(borrow)]
+    direction: Option<&'a str>,
+    tenant: Option<String>,
+    source: Option<String>,
+    #[serde(borrow)]
+    attributes: Option<&'a RawValue>,
+}
+
+/// The top-level fields of an attributes object, each still JSON text,
+/// in order and repeats included. Keys with escapes fail it.
+struct AttributeFields<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for AttributeFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = AttributeFields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(field) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    fields.push(field);
+                }
+                Ok(AttributeFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
 /// The JSON type name of a value, for error details.
 pub fn json_type(v: &Value) -> &'static str {
     match v {
@@ -438,15 +500,57 @@ impl Event {
                 return Err(err(DeadLetterReason::BadFieldType, format!("`attributes` must be an object, got {}", json_type(&other))));
             }
         };
-        for (key, kind) in typed_attributes(&event_type) {
-            if let Some(v) = attributes.get(*key).filter(|v| !v.is_null())
-                && !kind.accepts(v)
-            {
-                let reason = if matches!(kind, Kind::Time) { DeadLetterReason::BadTimestamp } else { DeadLetterReason::BadFieldType };
-                return Err(err(reason, format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected())));
+        check_typed_attributes(&event_type, &attributes)?;
+        Ok(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes: Attributes::from(Value::Object(attributes)) })
+    }
+
+    /// The common case of JSON input, read without building any JSON value:
+    /// `None` for anything it is not sure of (an error, a repeated key, an
+    /// unusual field type), which the general path then reads.
+    fn from_envelope_text(envelope: EnvelopeText<'_>) -> Option<Event> {
+        let EnvelopeText { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = envelope;
+        let id = |value: Option<String>| value.filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS);
+        let event_id = id(event_id)?;
+        let session_id = id(session_id)?;
+        let event_type = EventType::parse(event_type.filter(|s| !s.is_empty())?);
+        let occurred_at = Millis::parse_rfc3339(occurred_at?).ok()?;
+        let channel = match channel {
+            Some(text) => Some(Channel::parse(text)?),
+            None if event_type == EventType::SessionStarted => return None,
+            None => None,
+        };
+        let direction = match direction {
+            Some(text) => Some(Direction::parse(text)?),
+            None => None,
+        };
+        let attributes = match attributes {
+            None => Attributes::empty_object(),
+            Some(text) => {
+                let fields = serde_json::from_str::<AttributeFields<'_>>(text.get()).ok()?.0;
+                let repeated = fields.iter().enumerate().any(|(i, (key, _))| fields[..i].iter().any(|(k, _)| k == key));
+                if repeated || !is_canonical(text.get().as_bytes()) {
+                    // Written out again: serde_json's spelling, the last of repeated keys.
+                    let Ok(Value::Object(map)) = serde_json::from_str(text.get()) else { return None };
+                    check_typed_attributes(&event_type, &map).ok()?;
+                    Attributes::from(Value::Object(map))
+                } else {
+                    for (key, kind) in typed_attributes(&event_type) {
+                        let Some((_, raw)) = fields.iter().find(|(k, _)| k == key) else { continue };
+                        let raw = raw.get();
+                        let accepted = match kind {
+                            _ if raw == "null" => true,
+                            Kind::Str => raw.starts_with('"'),
+                            kind => serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v)),
+                        };
+                        if !accepted {
+                            return None;
+                        }
+                    }
+                    Attributes::from_canonical_text(text)
+                }
             }
-        }
-        Ok(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes: Json(Value::Object(attributes)) })
+        };
+        Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes })
     }
 
     /// Decodes and validates one JSON input value.
@@ -456,10 +560,15 @@ impl Event {
         // path, which gives the precise error or, for a repeated key, the
         // same last-one-wins reading as any JSON object.
         // (A derived struct would also accept an array, by position.)
-        if bytes.trim_ascii_start().first() == Some(&b'{')
-            && let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes)
-        {
-            return Event::from_envelope(envelope);
+        if bytes.trim_ascii_start().first() == Some(&b'{') {
+            if let Ok(envelope) = serde_json::from_slice::<EnvelopeText<'_>>(bytes)
+                && let Some(event) = Event::from_envelope_text(envelope)
+            {
+                return Ok(event);
+            }
+            if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) {
+                return Event::from_envelope(envelope);
+            }
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| err(DeadLetterReason::DecodeError, format!("invalid JSON: {e}")))?;
         Event::from_json(value)

@@ -4,6 +4,7 @@
 //! No Kafka, no RocksDB, no async: the daemon and the offline replay drive
 //! the same [`processor::Batch`] over their own [`state::StateRead`].
 
+pub mod attributes;
 pub mod cache;
 pub mod deadletter;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod records;
 pub mod state;
 pub mod time;
 
+pub use attributes::Attributes;
 pub use cache::SessionCache;
 pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
 pub use event::{Channel, Direction, Event, EventType};

@@ -110,28 +110,34 @@ impl PrivacyPolicy {
         if self.is_keep_all() {
             return;
         }
-        let Some(attrs) = event.attributes.0.as_object_mut() else { return };
-        for (key, class) in personal_attributes(&event.event_type) {
-            let action = self.action(*class);
-            if let Some(v) = attrs.get_mut(*key)
-                && !self.apply_value(action, v)
-            {
-                attrs.remove(*key);
-            }
+        let personal = personal_attributes(&event.event_type);
+        let survey = event.event_type == EventType::SurveyResponse;
+        // Attributes of other types are never parsed here.
+        if personal.is_empty() && !survey {
+            return;
         }
-        if event.event_type == EventType::SurveyResponse
-            && let Some(Value::Array(answers)) = attrs.get_mut("answers")
-        {
-            for answer in answers.iter_mut().filter_map(Value::as_object_mut) {
-                let free_text = answer.get("kind").and_then(Value::as_str).is_some_and(|k| FREE_TEXT_ANSWER_KINDS.contains(&k));
-                if free_text
-                    && let Some(v) = answer.get_mut("value")
-                    && !self.apply_value(self.text, v)
+        event.attributes.update(|value| {
+            let Some(attrs) = value.as_object_mut() else { return };
+            for (key, class) in personal {
+                let action = self.action(*class);
+                if let Some(v) = attrs.get_mut(*key)
+                    && !self.apply_value(action, v)
                 {
-                    answer.remove("value");
+                    attrs.remove(*key);
                 }
             }
-        }
+            if survey && let Some(Value::Array(answers)) = attrs.get_mut("answers") {
+                for answer in answers.iter_mut().filter_map(Value::as_object_mut) {
+                    let free_text = answer.get("kind").and_then(Value::as_str).is_some_and(|k| FREE_TEXT_ANSWER_KINDS.contains(&k));
+                    if free_text
+                        && let Some(v) = answer.get_mut("value")
+                        && !self.apply_value(self.text, v)
+                    {
+                        answer.remove("value");
+                    }
+                }
+            }
+        });
     }
 }
 

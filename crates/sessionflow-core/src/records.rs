@@ -1,6 +1,7 @@
 //! The output records of `outputs.md`: timeline and metadata. Field order is
 //! the contract's; absent values are `null`, never omitted.
 
+use crate::attributes::Attributes;
 use crate::deadletter::InputPosition;
 use crate::event::{Channel, Direction, EventType};
 use crate::fold::{
@@ -45,7 +46,7 @@ pub struct TimelineRecord {
     /// Current agent after this event.
     pub agent: Option<String>,
     /// Input attributes, after the privacy policy.
-    pub attributes: Json,
+    pub attributes: Attributes,
     /// Provenance of the input record.
     pub input: InputPosition,
 }

@@ -36,7 +36,7 @@ impl Script<'_> {
             direction: first.then_some(self.direction),
             tenant: first.then(|| self.tenant.clone()),
             source: first.then(|| self.source.clone()),
-            attributes: sessionflow_core::json::Json(attributes),
+            attributes: sessionflow_core::Attributes::from(attributes),
         });
     }
 
@@ -438,7 +438,7 @@ pub(crate) fn erasure(session_id: &str, at: Millis) -> Event {
         direction: None,
         tenant: None,
         source: None,
-        attributes: sessionflow_core::json::Json(json!({"reason": "gdpr_request"})),
+        attributes: sessionflow_core::Attributes::from(json!({"reason": "gdpr_request"})),
     }
 }
 

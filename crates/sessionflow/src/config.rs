@@ -143,7 +143,12 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { path: "./sessionflow-state".into(), memory_budget_mib: 256, sync_writes: false, session_cache_mib: SessionCache::DEFAULT_BUDGET_BYTES >> 20 }
+        StoreSection {
+            path: "./sessionflow-state".into(),
+            memory_budget_mib: 256,
+            sync_writes: false,
+            session_cache_mib: SessionCache::DEFAULT_BUDGET_BYTES >> 20,
+        }
     }
 }
 
@@ -257,8 +262,9 @@ impl Config {
                 v.parse().map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
         }
         if let Some(v) = get("SESSIONFLOW_STORE_SESSION_CACHE_MIB") {
-            self.store.session_cache_mib =
-                v.parse().map_err(|_| ConfigError::new("store.session_cache_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 64 (0 turns it off)"))?;
+            self.store.session_cache_mib = v.parse().map_err(|_| {
+                ConfigError::new("store.session_cache_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 64 (0 turns it off)")
+            })?;
         }
         if let Some(v) = get("SESSIONFLOW_KAFKA_BROKERS") {
             self.kafka.brokers = v;
@@ -393,11 +399,7 @@ impl Config {
     /// The store settings of the offline replay (no changelog: RocksDB's
     /// write-ahead log keeps its state across crashes).
     pub fn store_config(&self) -> StoreConfig {
-        StoreConfig {
-            memory_budget_bytes: self.store.memory_budget_mib << 20,
-            sync_writes: self.store.sync_writes,
-            ..StoreConfig::default()
-        }
+        StoreConfig { memory_budget_bytes: self.store.memory_budget_mib << 20, sync_writes: self.store.sync_writes, ..StoreConfig::default() }
     }
 
     /// The store settings of the daemon: the changelog is the durable copy
@@ -456,9 +458,12 @@ mod tests {
 
     #[test]
     fn the_session_cache_budget_reaches_the_pipeline() {
-        let mut config = Config::from_toml("[store]
+        let mut config = Config::from_toml(
+            "[store]
 session_cache_mib = 32
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(config.daemon_config().session_cache_bytes, 32 << 20);
         config.apply_env(|k| (k == "SESSIONFLOW_STORE_SESSION_CACHE_MIB").then(|| "0".to_owned())).unwrap();
         assert_eq!(config.daemon_config().session_cache_bytes, 0, "0 turns it off");

@@ -43,7 +43,7 @@ pub struct ReplaySummary {
 /// One input record: raw bytes, or an event decoded from an Avro container.
 enum Raw {
     Bytes(Vec<u8>),
-    Decoded(Result<Event, InputError>),
+    Decoded(Box<Result<Event, InputError>>),
 }
 
 /// Records with their line or block number, as a replay reads them.
@@ -63,7 +63,7 @@ fn records(reader: Box<dyn BufRead>) -> anyhow::Result<Records> {
                     avro_to_json(v, &schema, false).map_err(|e| InputError { reason: sessionflow_core::DeadLetterReason::DecodeError, detail: e.to_string() })
                 })
                 .and_then(Event::from_json);
-            Ok((Raw::Decoded(decoded), 0))
+            Ok((Raw::Decoded(Box::new(decoded)), 0))
         })));
     }
     Ok(Box::new(reader.split(b'\n').filter_map(|line| match line {
@@ -133,6 +133,7 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
                     batch.record(InputRecord { key: None, value: Some(&bytes), position, event })?;
                 }
                 Raw::Decoded(event) => {
+                    let event = *event;
                     let bytes = event.as_ref().ok().and_then(|e| serde_json::to_vec(e).ok());
                     batch.record(InputRecord { key: None, value: bytes.as_deref(), position, event })?;
                 }

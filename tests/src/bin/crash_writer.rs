@@ -4,8 +4,8 @@
 //! Usage: crash_writer STATE_DIR BATCH_SIZE TOTAL_RECORDS SEED
 
 use sessionflow_core::StateRead;
-use std::io::Write;
 use sessionflow_store::{Store, StoreConfig};
+use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -7,8 +7,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sessionflow_codec::Codec;
-use sessionflow_core::json::Json;
-use sessionflow_core::{Batch, SessionCache, Channel, Direction, EngineConfig, Event, EventType, InputPosition, InputRecord, Millis};
+use sessionflow_core::Attributes;
+use sessionflow_core::{Batch, Channel, Direction, EngineConfig, Event, EventType, InputPosition, InputRecord, Millis, SessionCache};
 use sessionflow_sim::{SimConfig, SimRecord, Simulator};
 use sessionflow_store::{Store, StoreConfig};
 use std::collections::HashSet;
@@ -66,7 +66,7 @@ fn event(session: &str, n: usize, at: i64, event_type: EventType, attributes: se
         direction: starts.then_some(Direction::Inbound),
         tenant: Some("acme".into()),
         source: Some("bench".into()),
-        attributes: Json(attributes),
+        attributes: Attributes::from(attributes),
     }
 }
 

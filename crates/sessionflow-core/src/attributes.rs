@@ -1,0 +1,222 @@
+//! An event's attributes, kept as compact JSON text and parsed only when
+//! something reads them.
+//!
+//! Most events (transcript segments, API calls, …) only pass their
+//! attributes through: to the timeline record and to the state store. For
+//! those, building a JSON map, cloning it and writing it out twice cost more
+//! than the rest of the event. The text kept here is always exactly what
+//! `serde_json` writes for the value it denotes, so outputs are byte for byte
+//! what a parsed map would give.
+
+use crate::json::Json;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+/// Free-form attributes: canonical JSON text, with its parsed form made on
+/// first read (through `Deref` to [`Json`]).
+pub struct Attributes {
+    /// What `serde_json::to_string` writes for the value.
+    text: Box<RawValue>,
+    parsed: OnceLock<Json>,
+}
+
+impl Attributes {
+    /// `{}`.
+    pub fn empty_object() -> Self {
+        Attributes::from(Value::Object(serde_json::Map::new()))
+    }
+
+    /// Text already known to be what `serde_json` writes for its value (see
+    /// [`is_canonical`]), kept without parsing it.
+    pub(crate) fn from_canonical_text(text: &RawValue) -> Self {
+        Attributes { text: text.to_owned(), parsed: OnceLock::new() }
+    }
+
+    /// The compact JSON text.
+    pub fn text(&self) -> &str {
+        self.text.get()
+    }
+
+    /// Changes the value (parsing it first if needed) and rewrites the text.
+    pub fn update(&mut self, change: impl FnOnce(&mut Value)) {
+        let mut json = self.parsed.take().unwrap_or_else(|| parse(self.text.get()));
+        change(&mut json.0);
+        *self = Attributes::from(json.0);
+    }
+}
+
+fn parse(text: &str) -> Json {
+    // The text is valid JSON by construction.
+    Json(serde_json::from_str(text).unwrap_or(Value::Null))
+}
+
+impl From<Value> for Attributes {
+    fn from(value: Value) -> Self {
+        // Serialising a `Value` cannot fail (its keys are strings).
+        let text = serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Attributes { text, parsed: OnceLock::from(Json(value)) }
+    }
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Attributes::empty_object()
+    }
+}
+
+impl Deref for Attributes {
+    type Target = Json;
+
+    fn deref(&self) -> &Json {
+        self.parsed.get_or_init(|| parse(self.text.get()))
+    }
+}
+
+impl Clone for Attributes {
+    /// The text only: a copy headed for an output is never read.
+    fn clone(&self) -> Self {
+        Attributes { text: self.text.clone(), parsed: OnceLock::new() }
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.text.get() == other.text.get() || **self == **other
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.get())
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            // Written as is by serde_json and the codec's JSON writer.
+            self.text.serialize(serializer)
+        } else {
+            // Binary forms carry JSON text, as for `Json`.
+            serializer.serialize_str(self.text.get())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            Value::deserialize(deserializer).map(Attributes::from)
+        } else {
+            // Written by `serialize` above, so already canonical.
+            let text = String::deserialize(deserializer)?;
+            let text = RawValue::from_string(text).map_err(serde::de::Error::custom)?;
+            Ok(Attributes { text, parsed: OnceLock::new() })
+        }
+    }
+}
+
+/// Whether `text`, one valid JSON object, is exactly what `serde_json`
+/// writes for the value it denotes, judged conservatively: no whitespace
+/// between tokens, no escapes in strings, numbers only as integers of up to
+/// 18 digits (no `-0`), no object inside it (its keys could repeat).
+/// Repeated keys at the top level are the caller's to check. Anything
+/// refused is parsed and written out again, which gives the same result.
+pub(crate) fn is_canonical(text: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut objects = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        i += 1;
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => return false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => {
+                objects += 1;
+                if objects > 1 {
+                    return false;
+                }
+            }
+            b' ' | b'\n' | b'\r' | b'\t' => return false,
+            b'-' | b'0'..=b'9' => {
+                let start = i - 1;
+                while i < text.len() && text[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let number = &text[start..i];
+                let fraction_or_exponent = matches!(text.get(i), Some(b'.' | b'e' | b'E'));
+                if fraction_or_exponent || number == b"-0" || number.len() > 18 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_is_what_serde_json_writes_and_binary_forms_carry_it() {
+        let a = Attributes::from(json!({"b": [1, "x", null], "a": 2.5}));
+        assert_eq!(a.text(), r#"{"b":[1,"x",null],"a":2.5}"#);
+        assert_eq!(serde_json::to_string(&a).unwrap(), a.text());
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        let back: Attributes = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.text(), a.text());
+        assert_eq!(back.get("a"), Some(&json!(2.5)));
+    }
+
+    #[test]
+    fn update_rewrites_the_text() {
+        let mut a = Attributes::from(json!({"email": "a@b.c", "n": 1}));
+        a.update(|v| {
+            v.as_object_mut().unwrap().remove("email");
+        });
+        assert_eq!(a.text(), r#"{"n":1}"#);
+        assert_eq!(a.str("email"), None);
+    }
+
+    #[test]
+    fn the_canonical_check_refuses_what_serde_json_would_write_differently() {
+        let canonical = |t: &str| is_canonical(t.as_bytes());
+        assert!(canonical(r#"{"speaker":"agent","text":"Sure, let me check {that}: ok"}"#));
+        assert!(canonical(r#"{"score":42,"n":-7,"ok":true,"x":null,"list":[1,"a"]}"#));
+        assert!(canonical("{}"));
+        for refused in [
+            r#"{"a": 1}"#,
+            "{\"a\":1\n}",
+            r#"{"a":1.0}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456789}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":{"b":1}}"#,
+        ] {
+            assert!(!canonical(refused), "{refused}");
+        }
+        // Whatever it accepts, serde_json writes back unchanged.
+        for text in [r#"{"a":[1,-2,"b",true,false,null,[]],"c":"d e"}"#, r#"{"s":"multi-byte é ✓"}"#] {
+            assert!(canonical(text));
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&value).unwrap(), text);
+        }
+    }
+}
