@@ -94,3 +94,19 @@ fn partitions_are_isolated_and_dropped_whole() {
     assert!(store.partition(1).dump().unwrap() == before, "dropping 7 left 1 untouched");
     assert!(store.partition(0).dump().unwrap() == before, "partitions with the same input hold the same state");
 }
+
+/// `settle` (for benchmarks) leaves the memtables flushed to files and the
+/// state unchanged.
+#[test]
+fn settling_flushes_the_memtables_and_keeps_the_state() {
+    let input = sessionflow_tests::sim_input(9, 5_000);
+    let engine = sessionflow_tests::test_engine();
+    let (_dir, store) = fresh_store();
+    let result = sessionflow_tests::process(&engine, &store.partition(1), &input, 0).unwrap();
+    store.commit(1, &result.writes).unwrap();
+    let before = store.partition(1).dump().unwrap();
+    assert_eq!(store.stats().estimated_live_bytes, 0, "nothing in files yet");
+    store.settle(std::time::Duration::from_secs(60)).unwrap();
+    assert!(store.stats().estimated_live_bytes > 0, "the memtable went to a file");
+    assert!(store.partition(1).dump().unwrap() == before, "settling changed the state");
+}

@@ -561,7 +561,9 @@ impl Event {
         // same last-one-wins reading as any JSON object.
         // (A derived struct would also accept an array, by position.)
         if bytes.trim_ascii_start().first() == Some(&b'{') {
-            if let Ok(envelope) = serde_json::from_slice::<EnvelopeText<'_>>(bytes)
+            // Checked as UTF-8 once, rather than string by string.
+            if let Ok(text) = std::str::from_utf8(bytes)
+                && let Ok(envelope) = serde_json::from_str::<EnvelopeText<'_>>(text)
                 && let Some(event) = Event::from_envelope_text(envelope)
             {
                 return Ok(event);

@@ -276,6 +276,17 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes the memtables and waits until RocksDB's background compactions
+    /// have caught up (at most `timeout`): for benchmarks, so a timed phase
+    /// does not pay for the compaction debt of the load before it.
+    pub fn settle(&self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        let mut options = rocksdb::WaitForCompactOptions::default();
+        options.set_flush(true);
+        options.set_timeout(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX));
+        self.db.wait_for_compact(&options)?;
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
         Ok(self.db.get_pinned_opt(key, &self.point_read)?)
     }
