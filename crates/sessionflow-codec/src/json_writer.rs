@@ -254,6 +254,16 @@ fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, value: I) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
+/// A digit for 0–9 (most counts and many durations of a record), else
+/// the formatter.
+#[inline]
+fn write_count<I: itoa::Integer + TryInto<u8> + Copy>(out: &mut Vec<u8>, value: I) {
+    match value.try_into() {
+        Ok(digit @ 0..=9) => out.push(b'0' + digit),
+        _ => write_int(out, value),
+    }
+}
+
 /// A finite float, as serde_json prints it.
 #[inline]
 fn write_finite<F: zmij::Float>(out: &mut Vec<u8>, value: F) {
@@ -299,13 +309,13 @@ impl<'a> ser::Serializer for Serializer<'a> {
 
     #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        write_int(self.out, v);
+        write_count(self.out, v);
         Ok(())
     }
 
     #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        write_int(self.out, v);
+        write_count(self.out, v);
         Ok(())
     }
 
@@ -328,13 +338,13 @@ impl<'a> ser::Serializer for Serializer<'a> {
 
     #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        write_int(self.out, v);
+        write_count(self.out, v);
         Ok(())
     }
 
     #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        write_int(self.out, v);
+        write_count(self.out, v);
         Ok(())
     }
 

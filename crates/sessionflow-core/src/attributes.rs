@@ -127,22 +127,18 @@ impl<'de> Deserialize<'de> for Attributes {
 /// Repeated keys at the top level are the caller's to check. Anything
 /// refused is parsed and written out again, which gives the same result.
 pub(crate) fn is_canonical(text: &[u8]) -> bool {
-    let mut in_string = false;
     let mut objects = 0;
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
         i += 1;
-        if in_string {
-            match b {
-                b'"' => in_string = false,
-                b'\\' => return false,
-                _ => {}
-            }
-            continue;
-        }
         match b {
-            b'"' => in_string = true,
+            // A string runs to the next quote, unless an escape comes first
+            // (refused): found a word at a time, not byte by byte.
+            b'"' => match memchr::memchr2(b'"', b'\\', &text[i..]) {
+                Some(n) if text[i + n] == b'"' => i += n + 1,
+                _ => return false,
+            },
             b'{' => {
                 objects += 1;
                 if objects > 1 {

@@ -4,6 +4,7 @@
 use crate::event::closed_enum;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 closed_enum! {
     /// Why a record went to the dead-letter topic (`dlq.reason`), a closed list.
@@ -30,8 +31,9 @@ pub struct InputError {
 /// Where an input record came from: provenance for audit and `dlq.*` headers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct InputPosition {
-    /// Input topic (or file name in an offline replay).
-    pub topic: String,
+    /// Input topic (or file name in an offline replay): shared, as every
+    /// record of a topic carries the same name.
+    pub topic: Arc<str>,
     /// Input partition.
     pub partition: i32,
     /// Offset within the partition (record index in a replay).
@@ -62,7 +64,7 @@ impl DeadLetter {
         vec![
             ("dlq.reason", self.reason.as_str().to_owned()),
             ("dlq.detail", self.detail.clone()),
-            ("dlq.topic", self.input.topic.clone()),
+            ("dlq.topic", self.input.topic.to_string()),
             ("dlq.partition", self.input.partition.to_string()),
             ("dlq.offset", self.input.offset.to_string()),
             ("dlq.at", self.at.to_rfc3339()),

@@ -12,6 +12,7 @@ use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Settings the fold itself depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,8 +279,8 @@ pub struct Fold {
 
     pub channel: Option<Channel>,
     pub direction: Option<Direction>,
-    pub tenant: Option<String>,
-    pub source: Option<String>,
+    pub tenant: Option<Arc<str>>,
+    pub source: Option<Arc<str>>,
     pub lang: Option<String>,
 
     pub abandon_phase: Option<State>,
@@ -309,7 +310,7 @@ pub struct Fold {
     pub masking_since: Option<Millis>,
     pub cobrowse_since: Option<Millis>,
 
-    pub queue: Option<String>,
+    pub queue: Option<Arc<str>>,
     pub queues: Vec<QueueVisit>,
     pub visit_open: bool,
     pub menu_path: Option<String>,
@@ -317,8 +318,8 @@ pub struct Fold {
     pub support_number: Option<String>,
     pub outbound_number: Option<String>,
 
-    pub current_agent: Option<String>,
-    pub connected_agent: Option<String>,
+    pub current_agent: Option<Arc<str>>,
+    pub connected_agent: Option<Arc<str>>,
     pub participants: Vec<Participant>,
     pub offers: u32,
     pub declines: u32,
@@ -359,6 +360,13 @@ pub struct Fold {
 
 fn s(attrs: &Json, key: &str) -> Option<String> {
     attrs.str(key).map(str::to_owned)
+}
+
+/// `fill` for the strings a fold shares with its output records.
+fn fill_shared(slot: &mut Option<Arc<str>>, value: Option<&str>) {
+    if slot.is_none() {
+        *slot = value.map(Arc::from);
+    }
 }
 
 fn fill<T: Clone>(slot: &mut Option<T>, value: Option<&T>) {
@@ -487,9 +495,9 @@ impl Fold {
 
     fn open_visit(&mut self, t: Millis, queue: Option<String>, queue_id: Option<String>, priority: Option<i64>) {
         self.close_visit(t, "requeued");
-        let queue = queue.or_else(|| self.queue.clone());
-        if queue.is_some() {
-            self.queue.clone_from(&queue);
+        let queue = queue.or_else(|| self.queue.as_deref().map(str::to_owned));
+        if let Some(name) = &queue {
+            self.queue = Some(Arc::from(name.as_str()));
         }
         self.queues.push(QueueVisit { queue, queue_id, priority, entered_at: t, left_at: None, outcome: None });
         self.visit_open = true;
@@ -533,12 +541,19 @@ impl Fold {
         if first {
             self.last_event_at = t;
         }
-        self.last_key = Some((t, e.event_id.clone()));
+        // Reuses the last id's allocation: this runs for every event.
+        match &mut self.last_key {
+            Some((at, id)) => {
+                *at = t;
+                id.clone_from(&e.event_id);
+            }
+            None => self.last_key = Some((t, e.event_id.clone())),
+        }
         self.event_count += 1;
         fill(&mut self.channel, e.channel.as_ref());
         fill(&mut self.direction, e.direction.as_ref());
-        fill(&mut self.tenant, e.tenant.as_ref());
-        fill(&mut self.source, e.source.as_ref());
+        fill_shared(&mut self.tenant, e.tenant.as_deref());
+        fill_shared(&mut self.source, e.source.as_deref());
 
         let state = self.state.unwrap_or(State::Initiated);
         let (target, mut anomaly) = self.step(e, state, t, rules);
@@ -664,7 +679,7 @@ impl Fold {
                 if target.is_some() && !state.is_terminal() {
                     fill(&mut self.assigned_at, Some(&t));
                     fill(&mut self.handle_started_at, Some(&t));
-                    self.current_agent = s(a, "agent").or_else(|| a.id("agent_id"));
+                    self.current_agent = s(a, "agent").or_else(|| a.id("agent_id")).map(Arc::from);
                 }
                 (target, anomaly)
             }
@@ -684,6 +699,7 @@ impl Fold {
                     let name = s(a, "agent").or_else(|| a.id("agent_id"));
                     let id = a.id("agent_id").or_else(|| name.clone()).unwrap_or_else(|| "agent".to_owned());
                     self.agent_joins(id, t);
+                    let name = name.map(Arc::<str>::from);
                     self.current_agent.clone_from(&name);
                     self.connected_agent = name;
                 }
@@ -742,7 +758,7 @@ impl Fold {
                     (Some(S::Queued), anomaly)
                 } else if let Some(agent) = to_agent {
                     self.agent_leaves(t);
-                    self.current_agent = Some(agent);
+                    self.current_agent = Some(Arc::from(agent));
                     (Some(S::Assigned), anomaly)
                 } else {
                     (None, anomaly)

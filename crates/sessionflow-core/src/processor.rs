@@ -18,6 +18,7 @@ use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerK
 use crate::time::Millis;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -54,6 +55,16 @@ impl Default for EngineConfig {
             retain_after_final_ms: 24 * HOUR,
             marker_retention_ms: 7 * 24 * HOUR,
         }
+    }
+}
+
+/// An event's own value, else its session's: the session's shared copy
+/// when both are the same (the session's usually comes from this event or
+/// one like it).
+fn own_else_session(own: Option<&str>, session: &Option<Arc<str>>) -> Option<Arc<str>> {
+    match own {
+        Some(value) if session.as_deref() != Some(value) => Some(Arc::from(value)),
+        _ => session.clone(),
     }
 }
 
@@ -264,8 +275,15 @@ impl<'a, S: StateRead> Batch<'a, S> {
     /// Processes one input record.
     pub fn record(&mut self, record: InputRecord<'_>) -> Result<(), S::Error> {
         self.stats.consumed += 1;
-        let next = self.meta.next_offsets.entry(record.position.topic.clone()).or_insert(0);
-        *next = (*next).max(record.position.offset + 1);
+        let next_offset = record.position.offset + 1;
+        // Looked up before inserting: the topic is nearly always known, and
+        // `entry` would want its name copied for every record.
+        match self.meta.next_offsets.get_mut(&*record.position.topic) {
+            Some(next) => *next = (*next).max(next_offset),
+            None => {
+                self.meta.next_offsets.insert(record.position.topic.to_string(), next_offset);
+            }
+        }
         let event = match record.event {
             Ok(event) => event,
             Err(error) => {
@@ -464,8 +482,8 @@ impl<'a, S: StateRead> Batch<'a, S> {
             event_type: event.event_type.clone(),
             occurred_at: event.occurred_at,
             channel: event.channel.or(fold.channel),
-            tenant: event.tenant.clone().or_else(|| fold.tenant.clone()),
-            source: event.source.clone().or_else(|| fold.source.clone()),
+            tenant: own_else_session(event.tenant.as_deref(), &fold.tenant),
+            source: own_else_session(event.source.as_deref(), &fold.source),
             seq: entry.seq,
             state_before,
             state_after,

@@ -13,6 +13,7 @@ use crate::lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One enriched record per accepted input event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,9 +26,9 @@ pub struct TimelineRecord {
     /// The event's channel, else the session's.
     pub channel: Option<Channel>,
     /// The event's tenant, else the session's.
-    pub tenant: Option<String>,
+    pub tenant: Option<Arc<str>>,
     /// The event's source, else the session's.
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
     /// 1-based arrival sequence within the session.
     pub seq: u64,
     /// State before this event, as of its arrival; `null` for the first.
@@ -42,9 +43,9 @@ pub struct TimelineRecord {
     /// `occurred_at` − session `created_at`, as of arrival.
     pub elapsed_ms: i64,
     /// Current queue after this event.
-    pub queue: Option<String>,
+    pub queue: Option<Arc<str>>,
     /// Current agent after this event.
-    pub agent: Option<String>,
+    pub agent: Option<Arc<str>>,
     /// Input attributes, after the privacy policy.
     pub attributes: Attributes,
     /// Provenance of the input record.
@@ -76,8 +77,8 @@ pub struct Sentiment {
 pub struct MetadataRecord {
     // identity
     pub session_id: String,
-    pub tenant: Option<String>,
-    pub source: Option<String>,
+    pub tenant: Option<Arc<str>>,
+    pub source: Option<Arc<str>>,
     pub channel: Option<Channel>,
     pub direction: Option<Direction>,
     pub lang: Option<String>,
@@ -117,14 +118,14 @@ pub struct MetadataRecord {
     pub masked_ms: i64,
     pub open_intervals_closed: Vec<String>,
     // routing
-    pub queue: Option<String>,
+    pub queue: Option<Arc<str>>,
     pub queues: Vec<QueueVisit>,
     pub menu_path: Option<String>,
     pub menu_path_id: Option<String>,
     pub support_number: Option<String>,
     pub outbound_number: Option<String>,
     // agents
-    pub agent: Option<String>,
+    pub agent: Option<Arc<str>>,
     pub participants: Vec<Participant>,
     pub offers: u32,
     pub declines: u32,

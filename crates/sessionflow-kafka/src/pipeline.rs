@@ -925,13 +925,21 @@ fn process_task<'a>(
     let mut repartitioned = 0u64;
     // Consumed records per topic, reported once per task (a labelled
     // counter per record costs a lookup and a shared cache line).
-    let mut consumed: Vec<(&str, u64)> = Vec::new();
+    // The topic's name is shared by the positions of its records.
+    let mut consumed: Vec<(Arc<str>, u64)> = Vec::new();
     for r in records {
         let m = &r.message;
-        match consumed.iter_mut().find(|(topic, _)| *topic == m.topic()) {
-            Some((_, n)) => *n += 1,
-            None => consumed.push((m.topic(), 1)),
-        }
+        let topic = match consumed.iter_mut().find(|(topic, _)| **topic == *m.topic()) {
+            Some((topic, n)) => {
+                *n += 1;
+                topic.clone()
+            }
+            None => {
+                let topic = Arc::<str>::from(m.topic());
+                consumed.push((topic.clone(), 1));
+                topic
+            }
+        };
         let event = codec.decode_event(m.payload());
         let from_input = m.topic() != repartition_topic;
         if from_input
@@ -948,14 +956,14 @@ fn process_task<'a>(
             repartitioned += 1;
             continue;
         }
-        let position = InputPosition { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset() };
+        let position = InputPosition { topic, partition: m.partition(), offset: m.offset() };
         batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
     }
     if let Some(to) = idle_advance {
         batch.advance_watermark(to)?;
     }
     for (topic, n) in consumed {
-        shared.metrics.consumed(topic, n);
+        shared.metrics.consumed(&topic, n);
     }
     let result = batch.finish();
     shared.metrics.watermark(task, result.meta.watermark.0.max(0));

@@ -197,7 +197,13 @@ impl Store {
     /// position they bring the partition to. Records whose key is not in the
     /// partition's key range are refused.
     pub fn commit_raw(&self, partition: u32, records: Vec<RawRecord>, changelog_next: Option<i64>) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::default();
+        // Sized up front: grown by doubling, a batch of a few megabytes is
+        // copied over and over as it fills. Each record adds its key and
+        // value to a header and two length prefixes.
+        const BATCH_HEADER: usize = 12;
+        const PER_RECORD: usize = 11;
+        let bytes: usize = records.iter().map(|(key, value)| PER_RECORD + key.len() + value.as_ref().map_or(0, Vec::len)).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(BATCH_HEADER + bytes + 32);
         for (key, value) in records {
             if keys::partition_of(&key) != Some(partition) {
                 return Err(corrupt(&key, &format!("record outside partition {partition}")));

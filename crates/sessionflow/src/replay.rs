@@ -85,13 +85,13 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
     let codec = Codec::new(options.format, config.encoding.schema_ids, config.encoding.max_event_bytes)?;
     std::fs::create_dir_all(&options.out_dir).with_context(|| format!("creating {}", options.out_dir.display()))?;
 
-    let (topic, input, size): (String, Box<dyn Read>, Option<u64>) = if options.input == Path::new("-") {
+    let (topic, input, size): (std::sync::Arc<str>, Box<dyn Read>, Option<u64>) = if options.input == Path::new("-") {
         ("stdin".into(), Box::new(std::io::stdin().lock()), None)
     } else {
         let file = std::fs::File::open(&options.input).with_context(|| format!("opening {}", options.input.display()))?;
         let size = file.metadata().ok().map(|m| m.len());
         let name = options.input.file_name().map_or_else(|| options.input.display().to_string(), |n| n.to_string_lossy().into_owned());
-        (name, Box::new(file), size)
+        (name.into(), Box::new(file), size)
     };
     let progress = progress_bar(options.progress, size);
 

@@ -164,7 +164,7 @@ impl Engine {
     pub fn process<R: std::borrow::Borrow<Raw>>(&mut self, records: impl IntoIterator<Item = R>) -> anyhow::Result<f64> {
         let started = Instant::now();
         let mut records = records.into_iter().peekable();
-        let topic = "cc.events.raw".to_owned();
+        let topic: std::sync::Arc<str> = "cc.events.raw".into();
         let codec = Codec::json();
         while records.peek().is_some() {
             let state = self.store.partition(0);
