@@ -145,11 +145,14 @@ proptest! {
         wide in any::<i128>(),
         uwide in any::<u128>(),
         small in any::<(i8, i16, i32, u8, u16, u32)>(),
+        // Around the one-digit shortcut (0–9) and its edges.
+        near_zero in (-12_i64..300, -12_i32..300, 0_u64..300, 0_u32..300),
     ) {
         check(&f)?;
         check(&g)?;
         check(&(i, u, wide, uwide))?;
         check(&small)?;
+        check(&near_zero)?;
         // Keys are quoted numbers, and non-finite float keys fail.
         check(&FloatKey(f))?;
         check(&FloatKey(g))?;
