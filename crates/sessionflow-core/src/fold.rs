@@ -495,10 +495,10 @@ impl Fold {
 
     fn open_visit(&mut self, t: Millis, queue: Option<String>, queue_id: Option<String>, priority: Option<i64>) {
         self.close_visit(t, "requeued");
-        let queue = queue.or_else(|| self.queue.as_deref().map(str::to_owned));
         if let Some(name) = &queue {
             self.queue = Some(Arc::from(name.as_str()));
         }
+        let queue = queue.or_else(|| self.queue.as_deref().map(str::to_owned));
         self.queues.push(QueueVisit { queue, queue_id, priority, entered_at: t, left_at: None, outcome: None });
         self.visit_open = true;
         fill(&mut self.queued_at, Some(&t));
