@@ -199,7 +199,7 @@ fn finish_escaped(out: &mut Vec<u8>, bytes: &[u8], at: usize, close: &[u8]) {
 /// Appends `open`, `s` escaped, and `close` (which begins with the closing
 /// quote): a string, or an object key with its separators around it.
 #[inline(always)]
-fn write_quoted(out: &mut Vec<u8>, open: &[u8], s: &str, close: &[u8]) {
+pub(crate) fn write_quoted(out: &mut Vec<u8>, open: &[u8], s: &str, close: &[u8]) {
     let bytes = s.as_bytes();
     // Room for everything and the slack of the whole-word writes: nothing
     // below grows the vector unless there are escapes.
@@ -221,7 +221,7 @@ fn write_quoted(out: &mut Vec<u8>, open: &[u8], s: &str, close: &[u8]) {
 
 /// Appends `s` as a JSON string.
 #[inline(always)]
-fn write_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     write_quoted(out, b"\"", s, b"\"");
 }
 
@@ -257,7 +257,7 @@ fn write_int<I: itoa::Integer>(out: &mut Vec<u8>, value: I) {
 /// A digit for 0–9 (most counts and many durations of a record), else
 /// the formatter.
 #[inline]
-fn write_count<I: itoa::Integer + TryInto<u8> + Copy>(out: &mut Vec<u8>, value: I) {
+pub(crate) fn write_count<I: itoa::Integer + TryInto<u8> + Copy>(out: &mut Vec<u8>, value: I) {
     match value.try_into() {
         Ok(digit @ 0..=9) => out.push(b'0' + digit),
         _ => write_int(out, value),
@@ -266,7 +266,7 @@ fn write_count<I: itoa::Integer + TryInto<u8> + Copy>(out: &mut Vec<u8>, value: 
 
 /// A finite float, as serde_json prints it.
 #[inline]
-fn write_finite<F: zmij::Float>(out: &mut Vec<u8>, value: F) {
+pub(crate) fn write_finite<F: zmij::Float>(out: &mut Vec<u8>, value: F) {
     out.extend_from_slice(zmij::Buffer::new().format_finite(value).as_bytes());
 }
 

@@ -5,6 +5,7 @@
 
 pub mod avro;
 pub mod files;
+pub mod json_records;
 pub mod json_writer;
 
 use avro::{AvroSchemas, RecordKind, SchemaIds};
@@ -133,9 +134,9 @@ impl Codec {
         self.encode_record(RecordKind::Metadata, record)
     }
 
-    fn encode_record<T: Serialize>(&self, kind: RecordKind, record: &T) -> Result<Vec<u8>, CodecError> {
+    fn encode_record<T: Serialize + json_records::WriteJson>(&self, kind: RecordKind, record: &T) -> Result<Vec<u8>, CodecError> {
         match self.encoding {
-            Encoding::Json => json_writer::to_vec_with_capacity(record, json_capacity(kind)),
+            Encoding::Json => Ok(json_records::to_vec(record, json_capacity(kind))),
             Encoding::Avro => {
                 let json = serde_json::to_value(record).map_err(|e| CodecError::Encode(e.to_string()))?;
                 self.schemas.encode(kind, &json)

@@ -54,7 +54,7 @@ impl Millis {
     /// The form for years 0–9999 (every timestamp seen in practice), built
     /// without the formatting machinery: it is written for every time field
     /// of every JSON output record.
-    fn rfc3339_bytes(self) -> Option<[u8; 24]> {
+    pub fn rfc3339_bytes(self) -> Option<[u8; 24]> {
         if !(FIRST_OF_YEAR_0..FIRST_OF_YEAR_10000).contains(&self.0) {
             return None;
         }
