@@ -12,6 +12,7 @@
 //! and `zmij` for floats, so they print alike.
 
 use serde::ser::{self, Impossible, Serialize};
+use sessionflow_core::json_bytes::{escape_mask, load8};
 use std::fmt::{self, Display};
 
 /// A serialization error: a type's `Serialize` impl failed, or a map key is
@@ -98,56 +99,6 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte lane of `word` (little-endian) that must be
-/// escaped: below 0x20, `"` or `\`. Lanes above a flagged lane may be
-/// flagged spuriously (borrows propagate upwards), but the lowest flagged
-/// lane is always exact, and it is the only one used.
-#[inline]
-fn escape_mask(word: u64) -> u64 {
-    // `x - n` borrows into the high bit exactly when a lane is below n, for
-    // lanes without their own high bit set (hence `& !word`).
-    let control = word.wrapping_sub(ONES * 0x20);
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    // A lane equals c exactly when `lane ^ c` is zero, i.e. below 1.
-    let quote = quote.wrapping_sub(ONES) & !quote;
-    let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (control | quote | backslash) & !word & HIGHS
-}
-
-const SPACES: u64 = ONES * 0x20;
-
-/// Eight bytes of `bytes` from `at` (below its length), little-endian;
-/// lanes past the end are spaces, which need no escape. Tails are read
-/// with fixed-size loads (overlapping ones, shifted into place): copying
-/// a tail of varying length would cost a `memcpy` call per string.
-#[inline]
-fn load8(bytes: &[u8], at: usize) -> u64 {
-    if let Some(chunk) = bytes.get(at..at + 8).and_then(<[u8]>::first_chunk::<8>) {
-        return u64::from_le_bytes(*chunk);
-    }
-    // 1 to 7 bytes left.
-    let n = bytes.len() - at;
-    debug_assert!(n > 0);
-    let spaces = SPACES << (8 * n);
-    if let Some(last) = bytes.last_chunk::<8>() {
-        // The last eight bytes, shifted down past those already read.
-        return (u64::from_le_bytes(*last) >> (8 * (8 - n))) | spaces;
-    }
-    // A short string: two overlapping loads covering what is left.
-    let rest = &bytes[at..];
-    let word = match (rest.first_chunk::<4>(), rest.last_chunk::<4>()) {
-        (Some(low), Some(high)) => u64::from(u32::from_le_bytes(*low)) | u64::from(u32::from_le_bytes(*high)) << (8 * (n - 4)),
-        _ => match (rest.first_chunk::<2>(), rest.last_chunk::<2>()) {
-            (Some(low), Some(high)) => u64::from(u16::from_le_bytes(*low)) | u64::from(u16::from_le_bytes(*high)) << (8 * (n - 2)),
-            _ => u64::from(rest[0]),
-        },
-    };
-    word | spaces
-}
 
 #[inline]
 fn write_escape(out: &mut Vec<u8>, byte: u8) {
@@ -944,40 +895,5 @@ mod tests {
         let nested = serde_json::json!({"k": 1});
         let value = (&raw, vec![&raw, &raw], std::collections::BTreeMap::from([("raw", &raw)]), nested);
         assert_eq!(to_vec(&value).unwrap(), serde_json::to_vec(&value).unwrap());
-    }
-
-    /// `load8` reads what a padded copy holds, at every offset of strings
-    /// of every short length.
-    #[test]
-    fn load8_reads_the_bytes_and_pads_with_spaces() {
-        let text: Vec<u8> = (1..=40).collect();
-        for len in 0..=text.len() {
-            let bytes = &text[..len];
-            for at in 0..len {
-                let mut padded = [b' '; 8];
-                let rest = &bytes[at..(at + 8).min(len)];
-                padded[..rest.len()].copy_from_slice(rest);
-                assert_eq!(load8(bytes, at).to_le_bytes(), padded, "{len} {at}");
-            }
-        }
-    }
-
-    /// The mask's lowest flagged lane is the first byte to escape, for every
-    /// byte value in every lane behind every kind of prefix.
-    #[test]
-    fn escape_mask_finds_the_first_byte_to_escape() {
-        for prefix in [b' ', b'a', 0x7F, 0x80, 0xFF, 0x00, b'"', b'\\', 0x1F] {
-            for lane in 0..8 {
-                for byte in 0..=255_u8 {
-                    let mut word = [b'x'; 8];
-                    word[..lane].fill(prefix);
-                    word[lane] = byte;
-                    let expected = word.iter().position(|b| ESCAPE[usize::from(*b)] != 0);
-                    let mask = escape_mask(u64::from_le_bytes(word));
-                    let found = (mask != 0).then(|| (mask.trailing_zeros() / 8) as usize);
-                    assert_eq!(found, expected, "{word:?}");
-                }
-            }
-        }
     }
 }

@@ -19,8 +19,10 @@ use std::sync::OnceLock;
 /// Free-form attributes: canonical JSON text, with its parsed form made on
 /// first read (through `Deref` to [`Json`]).
 pub struct Attributes {
-    /// What `serde_json::to_string` writes for the value.
-    text: Box<RawValue>,
+    /// What `serde_json::to_string` writes for the value. Plain text rather
+    /// than a `RawValue`: the input scanner has already checked it, and a
+    /// `RawValue` is only made by checking it again.
+    text: Box<str>,
     parsed: OnceLock<Json>,
 }
 
@@ -32,18 +34,18 @@ impl Attributes {
 
     /// Text already known to be what `serde_json` writes for its value (see
     /// [`is_canonical`]), kept without parsing it.
-    pub(crate) fn from_canonical_text(text: &RawValue) -> Self {
-        Attributes { text: text.to_owned(), parsed: OnceLock::new() }
+    pub(crate) fn from_canonical_text(text: &str) -> Self {
+        Attributes { text: text.into(), parsed: OnceLock::new() }
     }
 
     /// The compact JSON text.
     pub fn text(&self) -> &str {
-        self.text.get()
+        &self.text
     }
 
     /// Changes the value (parsing it first if needed) and rewrites the text.
     pub fn update(&mut self, change: impl FnOnce(&mut Value)) {
-        let mut json = self.parsed.take().unwrap_or_else(|| parse(self.text.get()));
+        let mut json = self.parsed.take().unwrap_or_else(|| parse(&self.text));
         change(&mut json.0);
         *self = Attributes::from(json.0);
     }
@@ -57,7 +59,7 @@ fn parse(text: &str) -> Json {
 impl From<Value> for Attributes {
     fn from(value: Value) -> Self {
         // Serialising a `Value` cannot fail (its keys are strings).
-        let text = serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()).into_boxed_str();
         Attributes { text, parsed: OnceLock::from(Json(value)) }
     }
 }
@@ -72,7 +74,7 @@ impl Deref for Attributes {
     type Target = Json;
 
     fn deref(&self) -> &Json {
-        self.parsed.get_or_init(|| parse(self.text.get()))
+        self.parsed.get_or_init(|| parse(&self.text))
     }
 }
 
@@ -85,24 +87,26 @@ impl Clone for Attributes {
 
 impl PartialEq for Attributes {
     fn eq(&self, other: &Self) -> bool {
-        self.text.get() == other.text.get() || **self == **other
+        self.text == other.text || **self == **other
     }
 }
 
 impl fmt::Debug for Attributes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text.get())
+        f.write_str(&self.text)
     }
 }
 
 impl Serialize for Attributes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            // Written as is by serde_json and the codec's JSON writer.
-            self.text.serialize(serializer)
+            // Written as is by serde_json and the codec's JSON writer, as a
+            // `RawValue` borrowed from the text (valid JSON by construction).
+            let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
+            raw.serialize(serializer)
         } else {
             // Binary forms carry JSON text, as for `Json`.
-            serializer.serialize_str(self.text.get())
+            serializer.serialize_str(&self.text)
         }
     }
 }
@@ -114,8 +118,8 @@ impl<'de> Deserialize<'de> for Attributes {
         } else {
             // Written by `serialize` above, so already canonical.
             let text = String::deserialize(deserializer)?;
-            let text = RawValue::from_string(text).map_err(serde::de::Error::custom)?;
-            Ok(Attributes { text, parsed: OnceLock::new() })
+            serde_json::from_str::<&RawValue>(&text).map_err(serde::de::Error::custom)?;
+            Ok(Attributes { text: text.into_boxed_str(), parsed: OnceLock::new() })
         }
     }
 }

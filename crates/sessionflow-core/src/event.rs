@@ -3,6 +3,7 @@
 
 use crate::attributes::{Attributes, is_canonical};
 use crate::deadletter::{DeadLetterReason, InputError};
+use crate::envelope::{self, ScannedEnvelope};
 use crate::time::Millis;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -415,7 +416,7 @@ struct EnvelopeText<'a> {
 
 /// The top-level fields of an attributes object, each still JSON text,
 /// in order and repeats included. Keys with escapes fail it.
-struct AttributeFields<'a>(Vec<(&'a str, &'a RawValue)>);
+struct AttributeFields<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'de> Deserialize<'de> for AttributeFields<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -429,14 +430,57 @@ impl<'de> Deserialize<'de> for AttributeFields<'de> {
 
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(field) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    fields.push(field);
+                while let Some((key, value)) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    fields.push((key, value.get()));
                 }
                 Ok(AttributeFields(fields))
             }
         }
         deserializer.deserialize_map(Fields)
     }
+}
+
+/// A usable `event_id` or `session_id`: not empty, at most `MAX_ID_CHARS`
+/// characters.
+fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && (id.len() <= MAX_ID_CHARS || id.chars().count() <= MAX_ID_CHARS)
+}
+
+/// The envelope's typed fields read from their text: `None` for anything
+/// the general path must judge (an error, a `session.started` without a
+/// channel).
+fn envelope_head(
+    event_type: Option<&str>,
+    occurred_at: Option<&str>,
+    channel: Option<&str>,
+    direction: Option<&str>,
+) -> Option<(EventType, Millis, Option<Channel>, Option<Direction>)> {
+    let event_type = EventType::parse(event_type.filter(|s| !s.is_empty())?);
+    let occurred_at = Millis::parse_rfc3339(occurred_at?).ok()?;
+    let channel = match channel {
+        Some(text) => Some(Channel::parse(text)?),
+        None if event_type == EventType::SessionStarted => return None,
+        None => None,
+    };
+    let direction = match direction {
+        Some(text) => Some(Direction::parse(text)?),
+        None => None,
+    };
+    Some((event_type, occurred_at, channel, direction))
+}
+
+/// Whether the attributes the contract types for `event_type`, among
+/// `fields` kept as JSON text, each have their type (`null` counts as
+/// absent).
+fn typed_fields_accepted(event_type: &EventType, fields: &[(&str, &str)]) -> bool {
+    typed_attributes(event_type).iter().all(|(key, kind)| {
+        let Some((_, raw)) = fields.iter().find(|(k, _)| k == key) else { return true };
+        match kind {
+            _ if *raw == "null" => true,
+            Kind::Str => raw.starts_with('"'),
+            kind => serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v)),
+        }
+    })
 }
 
 /// The JSON type name of a value, for error details.
@@ -509,48 +553,40 @@ impl Event {
     /// unusual field type), which the general path then reads.
     fn from_envelope_text(envelope: EnvelopeText<'_>) -> Option<Event> {
         let EnvelopeText { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = envelope;
-        let id = |value: Option<String>| value.filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS);
-        let event_id = id(event_id)?;
-        let session_id = id(session_id)?;
-        let event_type = EventType::parse(event_type.filter(|s| !s.is_empty())?);
-        let occurred_at = Millis::parse_rfc3339(occurred_at?).ok()?;
-        let channel = match channel {
-            Some(text) => Some(Channel::parse(text)?),
-            None if event_type == EventType::SessionStarted => return None,
-            None => None,
-        };
-        let direction = match direction {
-            Some(text) => Some(Direction::parse(text)?),
-            None => None,
-        };
+        let event_id = event_id.filter(|id| is_valid_id(id))?;
+        let session_id = session_id.filter(|id| is_valid_id(id))?;
+        let (event_type, occurred_at, channel, direction) = envelope_head(event_type, occurred_at, channel, direction)?;
         let attributes = match attributes {
             None => Attributes::empty_object(),
             Some(text) => {
-                let fields = serde_json::from_str::<AttributeFields<'_>>(text.get()).ok()?.0;
+                let text = text.get();
+                let fields = serde_json::from_str::<AttributeFields<'_>>(text).ok()?.0;
                 let repeated = fields.iter().enumerate().any(|(i, (key, _))| fields[..i].iter().any(|(k, _)| k == key));
-                if repeated || !is_canonical(text.get().as_bytes()) {
+                if repeated || !is_canonical(text.as_bytes()) {
                     // Written out again: serde_json's spelling, the last of repeated keys.
-                    let Ok(Value::Object(map)) = serde_json::from_str(text.get()) else { return None };
+                    let Ok(Value::Object(map)) = serde_json::from_str(text) else { return None };
                     check_typed_attributes(&event_type, &map).ok()?;
                     Attributes::from(Value::Object(map))
                 } else {
-                    for (key, kind) in typed_attributes(&event_type) {
-                        let Some((_, raw)) = fields.iter().find(|(k, _)| k == key) else { continue };
-                        let raw = raw.get();
-                        let accepted = match kind {
-                            _ if raw == "null" => true,
-                            Kind::Str => raw.starts_with('"'),
-                            kind => serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v)),
-                        };
-                        if !accepted {
-                            return None;
-                        }
-                    }
-                    Attributes::from_canonical_text(text)
+                    typed_fields_accepted(&event_type, &fields).then(|| Attributes::from_canonical_text(text))?
                 }
             }
         };
         Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes })
+    }
+
+    /// The usual spelling, read in one pass (`envelope::scan`): `None`
+    /// where it is not sure, as `from_envelope_text`.
+    fn from_scanned(envelope: ScannedEnvelope<'_>) -> Option<Event> {
+        let ScannedEnvelope { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = envelope;
+        let event_id = event_id.filter(|id| is_valid_id(id))?.to_owned();
+        let session_id = session_id.filter(|id| is_valid_id(id))?.to_owned();
+        let (event_type, occurred_at, channel, direction) = envelope_head(event_type, occurred_at, channel, direction)?;
+        let attributes = match attributes {
+            None => Attributes::empty_object(),
+            Some(attributes) => typed_fields_accepted(&event_type, &attributes.fields).then(|| Attributes::from_canonical_text(attributes.text))?,
+        };
+        Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant: tenant.map(str::to_owned), source: source.map(str::to_owned), attributes })
     }
 
     /// Decodes and validates one JSON input value.
@@ -562,11 +598,15 @@ impl Event {
         // (A derived struct would also accept an array, by position.)
         if bytes.trim_ascii_start().first() == Some(&b'{') {
             // Checked as UTF-8 once, rather than string by string.
-            if let Ok(text) = std::str::from_utf8(bytes)
-                && let Ok(envelope) = serde_json::from_str::<EnvelopeText<'_>>(text)
-                && let Some(event) = Event::from_envelope_text(envelope)
-            {
-                return Ok(event);
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                if let Some(event) = envelope::scan(text).and_then(Event::from_scanned) {
+                    return Ok(event);
+                }
+                if let Ok(envelope) = serde_json::from_str::<EnvelopeText<'_>>(text)
+                    && let Some(event) = Event::from_envelope_text(envelope)
+                {
+                    return Ok(event);
+                }
             }
             if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) {
                 return Event::from_envelope(envelope);

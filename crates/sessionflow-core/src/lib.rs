@@ -7,9 +7,11 @@
 pub mod attributes;
 pub mod cache;
 pub mod deadletter;
+mod envelope;
 pub mod event;
 pub mod fold;
 pub mod json;
+pub mod json_bytes;
 pub mod lifecycle;
 pub mod memstore;
 pub mod privacy;

@@ -28,6 +28,9 @@ fn value_text() -> impl Strategy<Value = String> {
             Just(r#""a\"b""#),
             Just("[ 1 , 2 ]"),
             Just("[1,\"x\",[]]"),
+            Just("[[1,[-2]],[],\"\"]"),
+            Just("-7"),
+            Just("0"),
             Just(r#"{"x":1,"x":2}"#),
             Just(r#"{ "nested" : [true] }"#),
             Just("\"2024-07-02T19:06:15.000-07:00\""),
@@ -71,17 +74,36 @@ fn event_text() -> impl Strategy<Value = String> {
     ];
     let attributes = prop_oneof![4 => attributes_text().prop_map(Some), 1 => Just(None), 1 => Just(Some("null".to_owned())), 1 => Just(Some("[1]".to_owned()))];
     let channel = prop_oneof![Just(None), Just(Some("\"chat\"")), Just(Some("\"pigeon\"")), Just(Some("null"))];
-    (event_type, attributes, channel, any::<bool>()).prop_map(|(event_type, attributes, channel, escaped_id)| {
+    // Envelope fields beyond the required ones: known, unknown, repeated.
+    let extra = prop_oneof![
+        4 => Just(None),
+        1 => Just(Some(r#""tenant":"acme""#)),
+        1 => Just(Some(r#""tenant":null"#)),
+        1 => Just(Some(r#""source":"ccaip","direction":"inbound""#)),
+        1 => Just(Some(r#""direction":"sideways""#)),
+        1 => Just(Some(r#""schema":{"v":[1,2]}"#)),
+        1 => Just(Some(r#""session_id":"s2""#)),
+        1 => Just(Some(r#""tenant":7"#)),
+    ];
+    (event_type, attributes, channel, any::<bool>(), extra, any::<bool>()).prop_map(|(event_type, attributes, channel, escaped_id, extra, spaced)| {
         let id = if escaped_id { r#""e\u0031""# } else { r#""e1""# };
-        let mut text = format!(r#"{{"event_id":{id},"session_id":"s1","type":"{event_type}","occurred_at":"2024-07-02T19:06:15.000-07:00""#);
+        let mut fields = vec![
+            format!(r#""event_id":{id}"#),
+            r#""session_id":"s1""#.to_owned(),
+            format!(r#""type":"{event_type}""#),
+            r#""occurred_at":"2024-07-02T19:06:15.000-07:00""#.to_owned(),
+        ];
         if let Some(channel) = channel {
-            text.push_str(&format!(r#","channel":{channel}"#));
+            fields.push(format!(r#""channel":{channel}"#));
         }
         if let Some(attributes) = attributes {
-            text.push_str(&format!(r#","attributes":{attributes}"#));
+            fields.push(format!(r#""attributes":{attributes}"#));
         }
-        text.push('}');
-        text
+        if let Some(extra) = extra {
+            fields.push(extra.to_owned());
+        }
+        // Spaced as Python's `json.dumps` spaces the envelope.
+        if spaced { format!("{{{}}}\n", fields.join(", ").replace("\":", "\": ")) } else { format!("{{{}}}", fields.join(",")) }
     })
 }
 
@@ -96,6 +118,43 @@ proptest! {
         if let (Ok(bytes), Ok(value)) = (&from_bytes, &from_value) {
             prop_assert_eq!(bytes.attributes.text(), value.attributes.text(), "{}", text);
             prop_assert_eq!(bytes.attributes.text(), serde_json::to_string(&bytes.attributes.0).unwrap());
+        }
+    }
+}
+
+/// The general path alone: the parsed value, or why the bytes are not JSON.
+fn general_path(bytes: &[u8]) -> Result<Event, sessionflow_core::InputError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Event::from_json(value),
+        Err(e) => Err(sessionflow_core::InputError { reason: sessionflow_core::DeadLetterReason::DecodeError, detail: format!("invalid JSON: {e}") }),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3_000, ..ProptestConfig::default() })]
+
+    /// A byte removed, inserted or replaced anywhere: whatever the fast
+    /// paths accept is what the general path reads, and what they refuse
+    /// gets the general path's error.
+    #[test]
+    fn damaged_bytes_read_as_the_general_path_reads(
+        text in event_text(),
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![Just(b'"'), Just(b'\\'), Just(b','), Just(b'{'), Just(b'}'), Just(b'['), Just(b' '), Just(b'0'), Just(b'-'), Just(0x01), any::<u8>()],
+        damage in 0..3_u8,
+    ) {
+        let mut bytes = text.into_bytes();
+        let at = at.index(bytes.len());
+        match damage {
+            0 => { bytes.remove(at); }
+            1 => bytes.insert(at, byte),
+            _ => bytes[at] = byte,
+        }
+        let read = Event::from_json_slice(&bytes);
+        let general = general_path(&bytes);
+        prop_assert_eq!(&read, &general, "{}", String::from_utf8_lossy(&bytes));
+        if let (Ok(read), Ok(general)) = (&read, &general) {
+            prop_assert_eq!(read.attributes.text(), general.attributes.text());
         }
     }
 }

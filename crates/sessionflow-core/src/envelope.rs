@@ -1,0 +1,308 @@
+//! The usual spelling of a JSON input event, read in one pass without serde.
+//!
+//! It accepts a strict subset of JSON and refuses (`None`) everything else,
+//! which then takes the serde paths of `Event::from_json_slice`: those give
+//! the same event, or the precise error. The subset is what producers
+//! write: envelope strings without escapes, `null` for absent values,
+//! whitespace anywhere between envelope tokens, and attributes exactly as
+//! serde_json writes them (no whitespace, no escapes, integers of up to 18
+//! digits, no nested objects, no repeated keys), so their text is kept as
+//! it came. Unknown envelope keys are refused too: skipping them would mean
+//! checking arbitrary JSON here, which serde already does.
+
+use crate::json_bytes::first_to_escape;
+
+/// The envelope's fields, borrowed from the input; `None` when absent or
+/// `null`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ScannedEnvelope<'a> {
+    pub event_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub occurred_at: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub attributes: Option<ScannedAttributes<'a>>,
+}
+
+/// An attributes object: its text, and each top-level field's key and value
+/// text, in order.
+#[derive(Debug, PartialEq)]
+pub(crate) struct ScannedAttributes<'a> {
+    pub text: &'a str,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// Deepest array nesting accepted inside attributes (serde_json's own limit
+/// is 128).
+const MAX_DEPTH: usize = 64;
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string without escapes or control characters: its contents.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = first_to_escape(self.bytes, start)?;
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.at = end + 1;
+        // Both ends are at ASCII bytes, so at character boundaries.
+        self.text.get(start..end)
+    }
+
+    /// `null` or a string.
+    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    /// An integer as serde_json writes it back: no leading zero, no `-0`,
+    /// at most 18 characters, no fraction or exponent after it.
+    fn integer(&mut self) -> Option<()> {
+        let start = self.at;
+        let _ = self.eat(b'-');
+        let digits = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+        let number = &self.bytes[start..self.at];
+        let count = self.at - digits;
+        if count == 0 || (count > 1 && self.bytes[digits] == b'0') || number == b"-0" || number.len() > 18 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        Some(())
+    }
+
+    /// A value inside attributes: a string, an integer, a literal or an
+    /// array of those.
+    fn attribute_value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.integer(),
+            b'[' if depth < MAX_DEPTH => {
+                self.at += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.attribute_value(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `null`, or an attributes object as serde_json writes it.
+    fn attributes(&mut self) -> Option<Option<ScannedAttributes<'a>>> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        let start = self.at;
+        self.eat(b'{')?;
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(8);
+        if self.eat(b'}').is_none() {
+            loop {
+                let key = self.string()?;
+                self.eat(b':')?;
+                let value_start = self.at;
+                self.attribute_value(1)?;
+                if fields.iter().any(|(k, _)| *k == key) {
+                    return None;
+                }
+                fields.push((key, self.text.get(value_start..self.at)?));
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b'}' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(Some(ScannedAttributes { text: self.text.get(start..self.at)?, fields }))
+    }
+}
+
+/// Reads `text` when it is an event object in the usual spelling (above).
+pub(crate) fn scan(text: &str) -> Option<ScannedEnvelope<'_>> {
+    let mut s = Scanner { text, bytes: text.as_bytes(), at: 0 };
+    let mut envelope = ScannedEnvelope::default();
+    // Keys seen: a repeated one is refused (serde reads the last one).
+    let mut seen = 0_u16;
+    s.skip_whitespace();
+    s.eat(b'{')?;
+    s.skip_whitespace();
+    if s.eat(b'}').is_none() {
+        loop {
+            let key = s.string()?;
+            s.skip_whitespace();
+            s.eat(b':')?;
+            s.skip_whitespace();
+            if key == "attributes" {
+                if seen & 1 << 8 != 0 {
+                    return None;
+                }
+                seen |= 1 << 8;
+                envelope.attributes = s.attributes()?;
+            } else {
+                let (bit, slot) = match key {
+                    "event_id" => (0, &mut envelope.event_id),
+                    "session_id" => (1, &mut envelope.session_id),
+                    "type" => (2, &mut envelope.event_type),
+                    "occurred_at" => (3, &mut envelope.occurred_at),
+                    "channel" => (4, &mut envelope.channel),
+                    "direction" => (5, &mut envelope.direction),
+                    "tenant" => (6, &mut envelope.tenant),
+                    "source" => (7, &mut envelope.source),
+                    _ => return None,
+                };
+                if seen & 1 << bit != 0 {
+                    return None;
+                }
+                seen |= 1 << bit;
+                *slot = s.optional_string()?;
+            }
+            s.skip_whitespace();
+            match s.peek()? {
+                b',' => {
+                    s.at += 1;
+                    s.skip_whitespace();
+                }
+                b'}' => {
+                    s.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.skip_whitespace();
+    (s.at == s.bytes.len()).then_some(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usual_spelling_is_read_field_by_field() {
+        let text = r#" { "event_id" : "e1","session_id":"s1", "type":"queue.entered","occurred_at":"2024-07-02T19:06:15Z","channel":null,
+            "tenant":"acme","attributes":{"queue":"Q","priority":2,"tags":["a",[1,-2],true,false,null],"empty":[]}} "#;
+        let envelope = scan(text).unwrap();
+        assert_eq!(envelope.event_id, Some("e1"));
+        assert_eq!(envelope.session_id, Some("s1"));
+        assert_eq!(envelope.event_type, Some("queue.entered"));
+        assert_eq!(envelope.channel, None);
+        assert_eq!(envelope.tenant, Some("acme"));
+        assert_eq!(envelope.source, None);
+        let attributes = envelope.attributes.unwrap();
+        assert_eq!(attributes.text, r#"{"queue":"Q","priority":2,"tags":["a",[1,-2],true,false,null],"empty":[]}"#);
+        assert_eq!(attributes.fields, vec![("queue", r#""Q""#), ("priority", "2"), ("tags", r#"["a",[1,-2],true,false,null]"#), ("empty", "[]")]);
+        assert_eq!(scan("{}"), Some(ScannedEnvelope::default()));
+        assert_eq!(scan(r#"{"attributes":null}"#), Some(ScannedEnvelope::default()));
+        assert_eq!(scan(r#"{"attributes":{}}"#).unwrap().attributes.unwrap().fields, vec![]);
+    }
+
+    #[test]
+    fn anything_else_is_left_to_serde() {
+        for refused in [
+            // Not JSON, or not one object.
+            r#"{"event_id":"e1""#,
+            r#"{"event_id":"e1"} x"#,
+            r#"{"event_id":"e1",}"#,
+            r#"{"event_id" "e1"}"#,
+            r#"["e1"]"#,
+            "\u{c}{}",
+            // Escapes or control characters in strings.
+            r#"{"event_id":"e\u0031"}"#,
+            "{\"event_id\":\"e\u{1}\"}",
+            r#"{"ev\u0065nt_id":"e1"}"#,
+            // Unknown or repeated keys; other JSON types.
+            r#"{"extra":1}"#,
+            r#"{"event_id":"e1","event_id":"e2"}"#,
+            r#"{"attributes":{},"attributes":{}}"#,
+            r#"{"event_id":1}"#,
+            r#"{"event_id":nul}"#,
+            r#"{"attributes":[]}"#,
+            r#"{"attributes":"x"}"#,
+            // Attributes serde_json would write differently.
+            r#"{"attributes":{"a": 1}}"#,
+            r#"{"attributes":{"a":1.5}}"#,
+            r#"{"attributes":{"a":1e3}}"#,
+            r#"{"attributes":{"a":-0}}"#,
+            r#"{"attributes":{"a":01}}"#,
+            r#"{"attributes":{"a":-}}"#,
+            r#"{"attributes":{"a":1234567890123456789}}"#,
+            r#"{"attributes":{"a":{"b":1}}}"#,
+            r#"{"attributes":{"a":1,"a":2}}"#,
+            r#"{"attributes":{"a":tru}}"#,
+            r#"{"attributes":{"a":[1,]}}"#,
+        ] {
+            assert_eq!(scan(refused), None, "{refused}");
+        }
+        let deep = format!(r#"{{"attributes":{{"a":{}1{}}}}}"#, "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(scan(&deep), None);
+        let deep_enough = format!(r#"{{"attributes":{{"a":{}1{}}}}}"#, "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert!(scan(&deep_enough).is_some());
+    }
+}
