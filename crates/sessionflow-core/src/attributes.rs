@@ -23,6 +23,9 @@ pub struct Attributes {
     /// than a `RawValue`: the input scanner has already checked it, and a
     /// `RawValue` is only made by checking it again.
     text: Box<str>,
+    /// The text is in the subset [`is_canonical`] accepts, without repeated
+    /// keys: its top-level fields can be read straight from it.
+    canonical: bool,
     parsed: OnceLock<Json>,
 }
 
@@ -35,7 +38,65 @@ impl Attributes {
     /// Text already known to be what `serde_json` writes for its value (see
     /// [`is_canonical`]), kept without parsing it.
     pub(crate) fn from_canonical_text(text: &str) -> Self {
-        Attributes { text: text.into(), parsed: OnceLock::new() }
+        Attributes { text: text.into(), canonical: true, parsed: OnceLock::new() }
+    }
+
+    /// The string at `key`, as [`Json::str`]: read from the text when it
+    /// is canonical, which spares parsing the whole object for it.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.canonical_field(key) {
+            Some(raw) => raw?.strip_prefix('"')?.strip_suffix('"'),
+            None => self.deref().str(key),
+        }
+    }
+
+    /// A string or integer at `key`, as text, as [`Json::id`].
+    pub fn id(&self, key: &str) -> Option<String> {
+        match self.canonical_field(key) {
+            // A canonical integer is spelled as serde_json prints it.
+            Some(raw) => {
+                let raw = raw?;
+                match raw.as_bytes().first()? {
+                    b'"' => raw.strip_prefix('"')?.strip_suffix('"').map(str::to_owned),
+                    b'-' | b'0'..=b'9' => Some(raw.to_owned()),
+                    _ => None,
+                }
+            }
+            None => self.deref().id(key),
+        }
+    }
+
+    /// The integer at `key` when it fits an `i64`, as `Value::as_i64`.
+    pub fn i64(&self, key: &str) -> Option<i64> {
+        match self.canonical_field(key) {
+            Some(raw) => raw?.parse().ok(),
+            None => self.deref().get(key).and_then(Value::as_i64),
+        }
+    }
+
+    /// The JSON text of the top-level field `key` (`Some(None)` when there
+    /// is none), or `None` when the text is not canonical. In canonical
+    /// text strings hold no quotes and objects no objects, so the fields
+    /// are found by walking it.
+    fn canonical_field(&self, key: &str) -> Option<Option<&str>> {
+        if !self.canonical {
+            return None;
+        }
+        let text = &*self.text;
+        let bytes = text.as_bytes();
+        let mut at = 1;
+        while bytes.get(at) == Some(&b'"') {
+            let key_end = at + 1 + memchr::memchr(b'"', &bytes[at + 1..])?;
+            // Past `":`.
+            let value_start = key_end + 2;
+            let value_end = canonical_value_end(bytes, value_start)?;
+            if &text[at + 1..key_end] == key {
+                return Some(text.get(value_start..value_end));
+            }
+            // Past the `,` (or the closing `}`).
+            at = value_end + 1;
+        }
+        Some(None)
     }
 
     /// The compact JSON text.
@@ -60,7 +121,7 @@ impl From<Value> for Attributes {
     fn from(value: Value) -> Self {
         // Serialising a `Value` cannot fail (its keys are strings).
         let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()).into_boxed_str();
-        Attributes { text, parsed: OnceLock::from(Json(value)) }
+        Attributes { text, canonical: false, parsed: OnceLock::from(Json(value)) }
     }
 }
 
@@ -81,7 +142,7 @@ impl Deref for Attributes {
 impl Clone for Attributes {
     /// The text only: a copy headed for an output is never read.
     fn clone(&self) -> Self {
-        Attributes { text: self.text.clone(), parsed: OnceLock::new() }
+        Attributes { text: self.text.clone(), canonical: self.canonical, parsed: OnceLock::new() }
     }
 }
 
@@ -119,7 +180,28 @@ impl<'de> Deserialize<'de> for Attributes {
             // Written by `serialize` above, so already canonical.
             let text = String::deserialize(deserializer)?;
             serde_json::from_str::<&RawValue>(&text).map_err(serde::de::Error::custom)?;
-            Ok(Attributes { text: text.into_boxed_str(), parsed: OnceLock::new() })
+            Ok(Attributes { text: text.into_boxed_str(), canonical: false, parsed: OnceLock::new() })
+        }
+    }
+}
+
+/// Where the value starting at `at` in canonical text ends: at the `,` or
+/// `}` after it.
+fn canonical_value_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    let mut arrays = 0_usize;
+    loop {
+        match *bytes.get(at)? {
+            b'"' => at += 2 + memchr::memchr(b'"', &bytes[at + 1..])?,
+            b'[' => {
+                arrays += 1;
+                at += 1;
+            }
+            b']' => {
+                arrays = arrays.checked_sub(1)?;
+                at += 1;
+            }
+            b',' | b'}' if arrays == 0 => return Some(at),
+            _ => at += 1,
         }
     }
 }
@@ -181,6 +263,24 @@ mod tests {
         let back: Attributes = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back.text(), a.text());
         assert_eq!(back.get("a"), Some(&json!(2.5)));
+    }
+
+    #[test]
+    fn fields_of_canonical_text_are_read_without_parsing_it() {
+        let a = Attributes::from_canonical_text(r#"{"list":["x,]}",[1,"]"]],"queue":"Q","n":-12,"t":true,"z":null,"id":"007"}"#);
+        assert_eq!(a.str("queue"), Some("Q"));
+        assert_eq!(a.str("n"), None);
+        assert_eq!(a.id("n").as_deref(), Some("-12"));
+        assert_eq!(a.id("id").as_deref(), Some("007"));
+        assert_eq!(a.id("t"), None);
+        assert_eq!(a.id("z"), None);
+        assert_eq!(a.i64("n"), Some(-12));
+        assert_eq!(a.i64("queue"), None);
+        assert_eq!(a.str("absent"), None);
+        assert_eq!(a.str("x"), None);
+        // Nothing of it was parsed.
+        assert!(a.parsed.get().is_none());
+        assert_eq!(Attributes::from_canonical_text("{}").str("a"), None);
     }
 
     #[test]

@@ -35,6 +35,19 @@ pub(crate) struct ScannedAttributes<'a> {
     pub fields: Vec<(&'a str, &'a str)>,
 }
 
+/// The envelope's keys, quoted, in the order of their numbers.
+const KEYS: [&[u8]; 9] = [
+    b"\"event_id\"",
+    b"\"session_id\"",
+    b"\"type\"",
+    b"\"occurred_at\"",
+    b"\"channel\"",
+    b"\"direction\"",
+    b"\"tenant\"",
+    b"\"source\"",
+    b"\"attributes\"",
+];
+
 /// Deepest array nesting accepted inside attributes (serde_json's own limit
 /// is 128).
 const MAX_DEPTH: usize = 64;
@@ -89,6 +102,28 @@ impl<'a> Scanner<'a> {
         self.at = end + 1;
         // Both ends are at ASCII bytes, so at character boundaries.
         self.text.get(start..end)
+    }
+
+    /// One of the envelope's keys, quoted, without escapes: its number
+    /// (0 `event_id` … 8 `attributes`). Compared whole, each against its
+    /// constant: cheaper than reading the key as a string and matching it.
+    #[inline]
+    fn envelope_key(&mut self) -> Option<u16> {
+        let rest = &self.bytes[self.at..];
+        let key = match rest.get(1)? {
+            b'e' if rest.starts_with(KEYS[0]) => 0,
+            b's' if rest.starts_with(KEYS[1]) => 1,
+            b't' if rest.starts_with(KEYS[2]) => 2,
+            b'o' if rest.starts_with(KEYS[3]) => 3,
+            b'c' if rest.starts_with(KEYS[4]) => 4,
+            b'd' if rest.starts_with(KEYS[5]) => 5,
+            b't' if rest.starts_with(KEYS[6]) => 6,
+            b's' if rest.starts_with(KEYS[7]) => 7,
+            b'a' if rest.starts_with(KEYS[8]) => 8,
+            _ => return None,
+        };
+        self.at += KEYS[key].len();
+        Some(key as u16)
     }
 
     /// `null` or a string.
@@ -194,33 +229,24 @@ pub(crate) fn scan(text: &str) -> Option<ScannedEnvelope<'_>> {
     s.skip_whitespace();
     if s.eat(b'}').is_none() {
         loop {
-            let key = s.string()?;
+            let key = s.envelope_key()?;
             s.skip_whitespace();
             s.eat(b':')?;
             s.skip_whitespace();
-            if key == "attributes" {
-                if seen & 1 << 8 != 0 {
-                    return None;
-                }
-                seen |= 1 << 8;
-                envelope.attributes = s.attributes()?;
-            } else {
-                let (bit, slot) = match key {
-                    "event_id" => (0, &mut envelope.event_id),
-                    "session_id" => (1, &mut envelope.session_id),
-                    "type" => (2, &mut envelope.event_type),
-                    "occurred_at" => (3, &mut envelope.occurred_at),
-                    "channel" => (4, &mut envelope.channel),
-                    "direction" => (5, &mut envelope.direction),
-                    "tenant" => (6, &mut envelope.tenant),
-                    "source" => (7, &mut envelope.source),
-                    _ => return None,
-                };
-                if seen & 1 << bit != 0 {
-                    return None;
-                }
-                seen |= 1 << bit;
-                *slot = s.optional_string()?;
+            if seen & 1 << key != 0 {
+                return None;
+            }
+            seen |= 1 << key;
+            match key {
+                0 => envelope.event_id = s.optional_string()?,
+                1 => envelope.session_id = s.optional_string()?,
+                2 => envelope.event_type = s.optional_string()?,
+                3 => envelope.occurred_at = s.optional_string()?,
+                4 => envelope.channel = s.optional_string()?,
+                5 => envelope.direction = s.optional_string()?,
+                6 => envelope.tenant = s.optional_string()?,
+                7 => envelope.source = s.optional_string()?,
+                _ => envelope.attributes = s.attributes()?,
             }
             s.skip_whitespace();
             match s.peek()? {

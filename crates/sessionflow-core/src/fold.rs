@@ -5,6 +5,7 @@
 //! same result however the events arrived; the processor applies in-order
 //! arrivals incrementally and refolds from the stored events otherwise.
 
+use crate::attributes::Attributes;
 use crate::event::{Channel, Direction, Event, EventType};
 use crate::json::{Json, Num};
 use crate::lifecycle::{Anomaly, AnswerType, State};
@@ -358,7 +359,7 @@ pub struct Fold {
     pub unknown_event_count: u32,
 }
 
-fn s(attrs: &Json, key: &str) -> Option<String> {
+fn s(attrs: &Attributes, key: &str) -> Option<String> {
     attrs.str(key).map(str::to_owned)
 }
 
@@ -646,7 +647,7 @@ impl Fold {
                 match state {
                     S::WrapUp | S::PostSession => (None, Some(Anomaly::InvalidTransition)),
                     _ => {
-                        let priority = a.get("priority").and_then(Value::as_i64);
+                        let priority = a.i64("priority");
                         self.open_visit(t, s(a, "queue"), a.id("queue_id"), priority);
                         self.virtual_agent_open = false;
                         // queued -> queued is a re-queue: set_state is a no-op then.
@@ -1116,7 +1117,7 @@ fn is_csat_question(answer: &SurveyAnswer) -> bool {
         || answer.question.as_deref().is_some_and(|q| q.to_ascii_lowercase().contains("csat"))
 }
 
-fn transfer_of(a: &Json, t: Millis, outcome: &str) -> Transfer {
+fn transfer_of(a: &Attributes, t: Millis, outcome: &str) -> Transfer {
     Transfer {
         from: TransferEnd { queue: s(a, "from_queue"), agent: s(a, "from_agent") },
         to: TransferEnd { queue: s(a, "to_queue"), agent: s(a, "to_agent") },

@@ -118,6 +118,13 @@ proptest! {
         if let (Ok(bytes), Ok(value)) = (&from_bytes, &from_value) {
             prop_assert_eq!(bytes.attributes.text(), value.attributes.text(), "{}", text);
             prop_assert_eq!(bytes.attributes.text(), serde_json::to_string(&bytes.attributes.0).unwrap());
+            // Fields read straight from the text read as from the parsed value.
+            let parsed = &*bytes.attributes;
+            for key in ["speaker", "text", "score", "queue", "priority", "agent_id", "email", "scheduled_for", "a", "bA", "absent"] {
+                prop_assert_eq!(bytes.attributes.str(key), parsed.str(key), "{} in {}", key, text);
+                prop_assert_eq!(bytes.attributes.id(key), parsed.id(key), "{} in {}", key, text);
+                prop_assert_eq!(bytes.attributes.i64(key), parsed.get(key).and_then(Value::as_i64), "{} in {}", key, text);
+            }
         }
     }
 }
