@@ -82,26 +82,19 @@ macro_rules! impl_name {
 
 impl_name!(Channel, Direction, State, Outcome, AnswerType, RevisionReason, Anomaly, EventType);
 
-impl WriteJson for str {
-    #[inline]
-    fn write_json(&self, out: &mut Vec<u8>) {
-        write_str(out, self);
-    }
+/// `WriteJson` for string types, escaped as serde_json escapes.
+macro_rules! impl_string {
+    ($($ty:ty),* $(,)?) => {$(
+        impl WriteJson for $ty {
+            #[inline]
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_str(out, self);
+            }
+        }
+    )*};
 }
 
-impl WriteJson for String {
-    #[inline]
-    fn write_json(&self, out: &mut Vec<u8>) {
-        write_str(out, self);
-    }
-}
-
-impl WriteJson for Arc<str> {
-    #[inline]
-    fn write_json(&self, out: &mut Vec<u8>) {
-        write_str(out, self);
-    }
-}
+impl_string!(str, String, Arc<str>);
 
 impl WriteJson for bool {
     #[inline]
@@ -190,14 +183,19 @@ impl<T: WriteJson> WriteJson for Vec<T> {
     }
 }
 
+/// `{"key":value,…}` from entries in order.
+fn write_entries<'a, V: WriteJson + 'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a str, &'a V)>) {
+    out.push(b'{');
+    for (i, (key, value)) in entries.enumerate() {
+        write_quoted(out, if i > 0 { b",\"" } else { b"\"" }, key, b"\":");
+        value.write_json(out);
+    }
+    out.push(b'}');
+}
+
 impl WriteJson for BTreeMap<Anomaly, u32> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (i, (code, count)) in self.iter().enumerate() {
-            write_quoted(out, if i > 0 { b",\"" } else { b"\"" }, code.as_str(), b"\":");
-            count.write_json(out);
-        }
-        out.push(b'}');
+        write_entries(out, self.iter().map(|(code, count)| (code.as_str(), count)));
     }
 }
 
@@ -216,24 +214,8 @@ impl WriteJson for Value {
                 (None, None, None) => out.extend_from_slice(n.to_string().as_bytes()),
             },
             Value::String(s) => write_str(out, s),
-            Value::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write_json(out);
-                }
-                out.push(b']');
-            }
-            Value::Object(map) => {
-                out.push(b'{');
-                for (i, (key, item)) in map.iter().enumerate() {
-                    write_quoted(out, if i > 0 { b",\"" } else { b"\"" }, key, b"\":");
-                    item.write_json(out);
-                }
-                out.push(b'}');
-            }
+            Value::Array(items) => items.write_json(out),
+            Value::Object(map) => write_entries(out, map.iter().map(|(key, item)| (key.as_str(), item))),
         }
     }
 }
