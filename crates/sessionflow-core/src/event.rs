@@ -596,19 +596,21 @@ impl Event {
         // path, which gives the precise error or, for a repeated key, the
         // same last-one-wins reading as any JSON object.
         // (A derived struct would also accept an array, by position.)
-        if bytes.trim_ascii_start().first() == Some(&b'{') {
-            // Checked as UTF-8 once, rather than string by string.
-            if let Ok(text) = std::str::from_utf8(bytes) {
-                if let Some(event) = envelope::scan(text).and_then(Event::from_scanned) {
-                    return Ok(event);
-                }
-                if let Ok(envelope) = serde_json::from_str::<EnvelopeText<'_>>(text)
-                    && let Some(event) = Event::from_envelope_text(envelope)
-                {
-                    return Ok(event);
-                }
+        // Input that is not UTF-8 is not JSON (`events.md`), wherever the
+        // bad bytes are: it goes straight to the general path's error.
+        // (serde skips the strings of unknown fields without checking them.)
+        if bytes.trim_ascii_start().first() == Some(&b'{')
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            if let Some(event) = envelope::scan(text).and_then(Event::from_scanned) {
+                return Ok(event);
             }
-            if let Ok(envelope) = serde_json::from_slice::<Envelope>(bytes) {
+            if let Ok(envelope) = serde_json::from_str::<EnvelopeText<'_>>(text)
+                && let Some(event) = Event::from_envelope_text(envelope)
+            {
+                return Ok(event);
+            }
+            if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
                 return Event::from_envelope(envelope);
             }
         }
@@ -685,6 +687,13 @@ mod tests {
         let repeated = br#"{"event_id": "e1", "event_id": "e2", "session_id": "s1", "type": "hold.started", "occurred_at": "2024-07-02T19:06:15Z"}"#;
         assert_eq!(Event::from_json_slice(repeated).unwrap().event_id, "e2");
         assert_eq!(Event::from_json_slice(b"{not json").unwrap_err().reason, DeadLetterReason::DecodeError);
+        // Not UTF-8, even inside a field that is otherwise ignored: not JSON.
+        let mut not_utf8 = br#"{"event_id":"e1","session_id":"s1","type":"hold.started","occurred_at":"2024-07-02T19:06:15Z","extra":"x"}"#.to_vec();
+        let at = not_utf8.len() - 3;
+        not_utf8[at] = 0xFF;
+        let error = Event::from_json_slice(&not_utf8).unwrap_err();
+        assert_eq!(error.reason, DeadLetterReason::DecodeError);
+        assert!(error.detail.contains("invalid unicode"), "{}", error.detail);
     }
 
     #[test]
