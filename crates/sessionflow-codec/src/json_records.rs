@@ -14,13 +14,13 @@
 use crate::json_writer::{write_count, write_finite, write_quoted, write_str};
 use serde_json::Value;
 use sessionflow_core::fold::{
-    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Participant, Payment, PhoneNumbers, PostSession, QueueVisit, Recording, SmartActions,
-    SurveyAnswer, Transfer, TransferEnd, VirtualAgent,
+    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Participant, Payment, PhoneNumbers, PostSession, QueueVisit, Recording,
+    SmartActions, SurveyAnswer, Transfer, TransferEnd, VirtualAgent,
 };
 use sessionflow_core::json::{Json, Num};
 use sessionflow_core::records::{Card, Sentiment};
 use sessionflow_core::{
-    Anomaly, AnswerType, Attributes, Channel, Direction, EventType, InputPosition, Millis, MetadataRecord, Outcome, RevisionReason, State, TimelineRecord,
+    Anomaly, AnswerType, Attributes, Channel, Direction, EventType, InputPosition, MetadataRecord, Millis, Outcome, RevisionReason, State, TimelineRecord,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,13 +134,11 @@ impl WriteJson for f64 {
 }
 
 impl WriteJson for Num {
-    /// As `Num`'s `Serialize`: an integer when it is one (below 2^53).
+    /// As `Num`'s `Serialize`: an integer when it is one.
     fn write_json(&self, out: &mut Vec<u8>) {
-        let v = self.0;
-        if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
-            write_count(out, v as i64);
-        } else {
-            v.write_json(out);
+        match self.as_integer() {
+            Some(integer) => write_count(out, integer),
+            None => self.0.write_json(out),
         }
     }
 }

@@ -99,7 +99,6 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-
 #[inline]
 fn write_escape(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";

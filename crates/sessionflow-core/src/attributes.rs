@@ -23,8 +23,10 @@ pub struct Attributes {
     /// than a `RawValue`: the input scanner has already checked it, and a
     /// `RawValue` is only made by checking it again.
     text: Box<str>,
-    /// The text is in the subset [`is_canonical`] accepts, without repeated
-    /// keys: its top-level fields can be read straight from it.
+    /// The text is in the subset the input scanner recognises as serde_json's
+    /// own spelling (`envelope.rs`: no whitespace, no escapes, integers only,
+    /// no nested object, no repeated key): its top-level fields can be read
+    /// straight from it.
     canonical: bool,
     parsed: OnceLock<Json>,
 }
@@ -35,8 +37,8 @@ impl Attributes {
         Attributes::from(Value::Object(serde_json::Map::new()))
     }
 
-    /// Text already known to be what `serde_json` writes for its value (see
-    /// [`is_canonical`]), kept without parsing it.
+    /// Text already known to be what `serde_json` writes for its value, in
+    /// the subset above, kept without parsing it.
     pub(crate) fn from_canonical_text(text: &str) -> Self {
         Attributes { text: text.into(), canonical: true, parsed: OnceLock::new() }
     }
@@ -206,49 +208,6 @@ fn canonical_value_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
-/// Whether `text`, one valid JSON object, is exactly what `serde_json`
-/// writes for the value it denotes, judged conservatively: no whitespace
-/// between tokens, no escapes in strings, numbers only as integers of up to
-/// 18 digits (no `-0`), no object inside it (its keys could repeat).
-/// Repeated keys at the top level are the caller's to check. Anything
-/// refused is parsed and written out again, which gives the same result.
-pub(crate) fn is_canonical(text: &[u8]) -> bool {
-    let mut objects = 0;
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        i += 1;
-        match b {
-            // A string runs to the next quote, unless an escape comes first
-            // (refused): found a word at a time, not byte by byte.
-            b'"' => match memchr::memchr2(b'"', b'\\', &text[i..]) {
-                Some(n) if text[i + n] == b'"' => i += n + 1,
-                _ => return false,
-            },
-            b'{' => {
-                objects += 1;
-                if objects > 1 {
-                    return false;
-                }
-            }
-            b' ' | b'\n' | b'\r' | b'\t' => return false,
-            b'-' | b'0'..=b'9' => {
-                let start = i - 1;
-                while i < text.len() && text[i].is_ascii_digit() {
-                    i += 1;
-                }
-                let number = &text[start..i];
-                let fraction_or_exponent = matches!(text.get(i), Some(b'.' | b'e' | b'E'));
-                if fraction_or_exponent || number == b"-0" || number.len() > 18 {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,32 +250,5 @@ mod tests {
         });
         assert_eq!(a.text(), r#"{"n":1}"#);
         assert_eq!(a.str("email"), None);
-    }
-
-    #[test]
-    fn the_canonical_check_refuses_what_serde_json_would_write_differently() {
-        let canonical = |t: &str| is_canonical(t.as_bytes());
-        assert!(canonical(r#"{"speaker":"agent","text":"Sure, let me check {that}: ok"}"#));
-        assert!(canonical(r#"{"score":42,"n":-7,"ok":true,"x":null,"list":[1,"a"]}"#));
-        assert!(canonical("{}"));
-        for refused in [
-            r#"{"a": 1}"#,
-            "{\"a\":1\n}",
-            r#"{"a":1.0}"#,
-            r#"{"a":1e3}"#,
-            r#"{"a":-0}"#,
-            r#"{"a":1234567890123456789}"#,
-            r#"{"a":"\u00e9"}"#,
-            r#"{"a":"\/"}"#,
-            r#"{"a":{"b":1}}"#,
-        ] {
-            assert!(!canonical(refused), "{refused}");
-        }
-        // Whatever it accepts, serde_json writes back unchanged.
-        for text in [r#"{"a":[1,-2,"b",true,false,null,[]],"c":"d e"}"#, r#"{"s":"multi-byte é ✓"}"#] {
-            assert!(canonical(text));
-            let value: Value = serde_json::from_str(text).unwrap();
-            assert_eq!(serde_json::to_string(&value).unwrap(), text);
-        }
     }
 }

@@ -36,17 +36,8 @@ pub(crate) struct ScannedAttributes<'a> {
 }
 
 /// The envelope's keys, quoted, in the order of their numbers.
-const KEYS: [&[u8]; 9] = [
-    b"\"event_id\"",
-    b"\"session_id\"",
-    b"\"type\"",
-    b"\"occurred_at\"",
-    b"\"channel\"",
-    b"\"direction\"",
-    b"\"tenant\"",
-    b"\"source\"",
-    b"\"attributes\"",
-];
+const KEYS: [&[u8]; 9] =
+    [b"\"event_id\"", b"\"session_id\"", b"\"type\"", b"\"occurred_at\"", b"\"channel\"", b"\"direction\"", b"\"tenant\"", b"\"source\"", b"\"attributes\""];
 
 /// Deepest array nesting accepted inside attributes (serde_json's own limit
 /// is 128).
@@ -218,6 +209,14 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Reads `text` when it is an attributes object as serde_json writes it
+/// (above), with its fields.
+pub(crate) fn scan_attributes(text: &str) -> Option<ScannedAttributes<'_>> {
+    let mut s = Scanner { text, bytes: text.as_bytes(), at: 0 };
+    let attributes = s.attributes()?;
+    if s.at == s.bytes.len() { attributes } else { None }
+}
+
 /// Reads `text` when it is an event object in the usual spelling (above).
 pub(crate) fn scan(text: &str) -> Option<ScannedEnvelope<'_>> {
     let mut s = Scanner { text, bytes: text.as_bytes(), at: 0 };
@@ -287,6 +286,35 @@ mod tests {
         assert_eq!(scan("{}"), Some(ScannedEnvelope::default()));
         assert_eq!(scan(r#"{"attributes":null}"#), Some(ScannedEnvelope::default()));
         assert_eq!(scan(r#"{"attributes":{}}"#).unwrap().attributes.unwrap().fields, vec![]);
+    }
+
+    #[test]
+    fn attributes_are_recognised_when_serde_json_would_write_them_so() {
+        assert!(scan_attributes(r#"{"speaker":"agent","text":"Sure, let me check {that}: ok"}"#).is_some());
+        assert!(scan_attributes(r#"{"score":42,"n":-7,"ok":true,"x":null,"list":[1,"a"]}"#).is_some());
+        assert!(scan_attributes("{}").is_some());
+        for refused in [
+            "null",
+            r#"{"a": 1}"#,
+            "{\"a\":1\n}",
+            r#"{"a":1.0}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456789}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1}x"#,
+        ] {
+            assert!(scan_attributes(refused).is_none(), "{refused}");
+        }
+        // Whatever it accepts, serde_json writes back unchanged.
+        for text in [r#"{"a":[1,-2,"b",true,false,null,[]],"c":"d e"}"#, r#"{"s":"multi-byte é ✓"}"#] {
+            assert!(scan_attributes(text).is_some());
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&value).unwrap(), text);
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The canonical input event (`events.md`): envelope, types, typed attributes,
 //! and the validation that sorts good input from dead letters.
 
-use crate::attributes::{Attributes, is_canonical};
+use crate::attributes::Attributes;
 use crate::deadletter::{DeadLetterReason, InputError};
-use crate::envelope::{self, ScannedEnvelope};
+use crate::envelope::{self, ScannedAttributes, ScannedEnvelope};
 use crate::time::Millis;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -414,32 +414,6 @@ struct EnvelopeText<'a> {
     attributes: Option<&'a RawValue>,
 }
 
-/// The top-level fields of an attributes object, each still JSON text,
-/// in order and repeats included. Keys with escapes fail it.
-struct AttributeFields<'a>(Vec<(&'a str, &'a str)>);
-
-impl<'de> Deserialize<'de> for AttributeFields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = AttributeFields<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((key, value)) = map.next_entry::<&'de str, &'de RawValue>()? {
-                    fields.push((key, value.get()));
-                }
-                Ok(AttributeFields(fields))
-            }
-        }
-        deserializer.deserialize_map(Fields)
-    }
-}
-
 /// A usable `event_id` or `session_id`: not empty, at most `MAX_ID_CHARS`
 /// characters.
 fn is_valid_id(id: &str) -> bool {
@@ -469,18 +443,19 @@ fn envelope_head(
     Some((event_type, occurred_at, channel, direction))
 }
 
-/// Whether the attributes the contract types for `event_type`, among
-/// `fields` kept as JSON text, each have their type (`null` counts as
-/// absent).
-fn typed_fields_accepted(event_type: &EventType, fields: &[(&str, &str)]) -> bool {
-    typed_attributes(event_type).iter().all(|(key, kind)| {
-        let Some((_, raw)) = fields.iter().find(|(k, _)| k == key) else { return true };
+/// Attributes in serde_json's own spelling, kept as their text when the
+/// ones the contract types for `event_type` each have their type (`null`
+/// counts as absent); `None` for the general path to judge.
+fn canonical_attributes(event_type: &EventType, attributes: &ScannedAttributes<'_>) -> Option<Attributes> {
+    let accepted = typed_attributes(event_type).iter().all(|(key, kind)| {
+        let Some((_, raw)) = attributes.fields.iter().find(|(k, _)| k == key) else { return true };
         match kind {
             _ if *raw == "null" => true,
             Kind::Str => raw.starts_with('"'),
             kind => serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v)),
         }
-    })
+    });
+    accepted.then(|| Attributes::from_canonical_text(attributes.text))
 }
 
 /// The JSON type name of a value, for error details.
@@ -558,19 +533,15 @@ impl Event {
         let (event_type, occurred_at, channel, direction) = envelope_head(event_type, occurred_at, channel, direction)?;
         let attributes = match attributes {
             None => Attributes::empty_object(),
-            Some(text) => {
-                let text = text.get();
-                let fields = serde_json::from_str::<AttributeFields<'_>>(text).ok()?.0;
-                let repeated = fields.iter().enumerate().any(|(i, (key, _))| fields[..i].iter().any(|(k, _)| k == key));
-                if repeated || !is_canonical(text.as_bytes()) {
+            Some(text) => match envelope::scan_attributes(text.get()) {
+                Some(attributes) => canonical_attributes(&event_type, &attributes)?,
+                None => {
                     // Written out again: serde_json's spelling, the last of repeated keys.
-                    let Ok(Value::Object(map)) = serde_json::from_str(text) else { return None };
+                    let Ok(Value::Object(map)) = serde_json::from_str(text.get()) else { return None };
                     check_typed_attributes(&event_type, &map).ok()?;
                     Attributes::from(Value::Object(map))
-                } else {
-                    typed_fields_accepted(&event_type, &fields).then(|| Attributes::from_canonical_text(text))?
                 }
-            }
+            },
         };
         Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes })
     }
@@ -584,9 +555,19 @@ impl Event {
         let (event_type, occurred_at, channel, direction) = envelope_head(event_type, occurred_at, channel, direction)?;
         let attributes = match attributes {
             None => Attributes::empty_object(),
-            Some(attributes) => typed_fields_accepted(&event_type, &attributes.fields).then(|| Attributes::from_canonical_text(attributes.text))?,
+            Some(attributes) => canonical_attributes(&event_type, &attributes)?,
         };
-        Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant: tenant.map(str::to_owned), source: source.map(str::to_owned), attributes })
+        Some(Event {
+            event_id,
+            session_id,
+            event_type,
+            occurred_at,
+            channel,
+            direction,
+            tenant: tenant.map(str::to_owned),
+            source: source.map(str::to_owned),
+            attributes,
+        })
     }
 
     /// Decodes and validates one JSON input value.

@@ -70,14 +70,21 @@ impl<'de> Deserialize<'de> for Json {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Num(pub f64);
 
+impl Num {
+    /// The integer it holds, when it is one that JSON outputs write as an
+    /// integer (below 2^53: beyond it f64 holds no odd integers and the
+    /// cast is lossy).
+    pub fn as_integer(self) -> Option<i64> {
+        let v = self.0;
+        (v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0).then_some(v as i64)
+    }
+}
+
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let v = self.0;
-        // 2^53: beyond it f64 holds no odd integers and the cast is lossy.
-        if serializer.is_human_readable() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
-            serializer.serialize_i64(v as i64)
-        } else {
-            serializer.serialize_f64(v)
+        match self.as_integer() {
+            Some(integer) if serializer.is_human_readable() => serializer.serialize_i64(integer),
+            _ => serializer.serialize_f64(self.0),
         }
     }
 }
