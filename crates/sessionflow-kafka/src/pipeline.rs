@@ -729,6 +729,7 @@ fn process_batch(
     shared: &Shared,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
+    let started = Instant::now();
     if exactly_once {
         producer.begin_transaction()?;
     }
@@ -780,6 +781,7 @@ fn process_batch(
         });
         slots.into_iter().map(|slot| slot.into_inner().expect("lock").expect("every task was computed")).collect()
     };
+    let computed_at = Instant::now();
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
     let mut commits: Vec<(u32, Vec<RawRecord>)> = Vec::with_capacity(computed.len());
@@ -840,6 +842,7 @@ fn process_batch(
         list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
     }
     let txn_started = Instant::now();
+    let sent = txn_started.duration_since(computed_at);
     if exactly_once {
         if !offsets.is_empty() {
             let group = consumer.group_metadata().context("no consumer group metadata")?;
@@ -860,7 +863,9 @@ fn process_batch(
     }
     shared.metrics.repartitioned(repartitioned);
 
+    let kafka_commit = txn_started.elapsed();
     // Committed in Kafka: now the local store (it may lag, never lead).
+    let store_started = Instant::now();
     let next = producer.context().changelog_next.lock().expect("lock").clone();
     for (partition, raw) in commits {
         let position = next.get(&(partition as i32)).copied();
@@ -878,6 +883,14 @@ fn process_batch(
     for ((topic, partition), next) in &offsets {
         shared.metrics.committed(topic, *partition, *next);
     }
+    tracing::debug!(
+        records = records.len(),
+        compute_ms = computed_at.duration_since(started).as_secs_f64() * 1e3,
+        send_ms = sent.as_secs_f64() * 1e3,
+        kafka_commit_ms = kafka_commit.as_secs_f64() * 1e3,
+        store_ms = store_started.elapsed().as_secs_f64() * 1e3,
+        "batch stages"
+    );
     Ok(BatchOutcome { stats, repartitioned })
 }
 

@@ -177,6 +177,9 @@ enum Command {
         /// Only the engine phase, for profiling.
         #[arg(long, hide = true)]
         engine_only: bool,
+        /// Only the embedded broker's phases, for profiling.
+        #[arg(long, hide = true)]
+        embedded_only: bool,
     },
     /// The engine on the simulator's JSON traffic alone: a fixed workload
     /// for profilers (`valgrind --tool=callgrind --toggle-collect='*Engine*process*'`).
@@ -280,8 +283,8 @@ fn main() -> ExitCode {
                 None => simulate_to_file(sim, records, &out),
             }
         }
-        Command::Bench { out, brokers, replication_factor, quick, engine_only } => {
-            bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only })
+        Command::Bench { out, brokers, replication_factor, quick, engine_only, embedded_only } => {
+            bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only, embedded_only })
         }
         Command::BenchEngine { events } => bench::engine_phase(events),
         Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),

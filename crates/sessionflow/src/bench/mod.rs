@@ -31,6 +31,8 @@ pub struct BenchArgs {
     pub quick: bool,
     /// Only the engine phase (for profiling).
     pub engine_only: bool,
+    /// Only the embedded broker's phases (for profiling).
+    pub embedded_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +160,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let scale = if args.quick { 10 } else { 1 };
+    if args.embedded_only {
+        return embedded_phases(&engine::realistic(120_000 / scale, &Codec::json())?).map(drop);
+    }
 
     step("engine: decode → fold → RocksDB → encode, one core, JSON and Avro input");
     let engine_events = 300_000 / scale;
@@ -191,41 +196,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let live: Vec<u64> = if args.quick { vec![1_000, 10_000, 100_000] } else { vec![10_000, 100_000, 1_000_000] };
     let live_sessions = live_sessions_subprocess(&live, 200_000 / scale)?;
 
-    let mut brokers = Vec::new();
-    let restore;
     let input = engine::realistic(120_000 / scale, &Codec::json())?;
-    {
-        step("embedded broker: passthrough and pipeline, exactly-once and at-least-once");
-        let partitions = 8;
-        // The embedded broker keeps 5 MiB per partition: stay under it.
-        let fits = (4 << 20) * partitions as usize / (input.bytes() / input.records.len()).max(1);
-        let records = &input.records[..input.records.len().min(fits)];
-        // The embedded broker holds a fetch that finds no data for the whole
-        // fetch.wait.max.ms (Kafka answers when data arrives): keep it short
-        // for every consumer, or latency measures that wait.
-        let target = Target {
-            name: "embedded",
-            brokers: String::new(),
-            create_topics: false,
-            partitions,
-            replication_factor: 1,
-            producer_properties: vec![],
-            consumer_properties: vec![("fetch.wait.max.ms".into(), "10".into())],
-        };
-        let runs = ["pt-eos", "pl-eos", "pt-alo", "pl-alo", "lat-eos", "lat-alo"];
-        let mut topics = Vec::new();
-        for run in runs {
-            topics.extend(kafka::run_topics(&kafka::run_config(&target, run, Delivery::ExactlyOnce), partitions));
-        }
-        let broker = EmbeddedBroker::start(1, &topics)?;
-        let target = Target { brokers: broker.bootstrap_servers().to_owned(), ..target };
-        let figures = broker_phases(&target, records, true)?;
-        step("restore: the exactly-once run's changelog into a fresh store");
-        let r = kafka::restore(&kafka::run_config(&target, "pl-eos", Delivery::ExactlyOnce), partitions)?;
-        eprintln!("   {} records in {:.2} s: {:.0} records/s", r.records, r.seconds, r.records_per_second);
-        restore = Some(r);
-        brokers.push(figures);
-    }
+    let (embedded, restore) = embedded_phases(&input)?;
+    let restore = Some(restore);
+    let mut brokers = vec![embedded];
     match &args.brokers {
         Some(cluster) => {
             step("your cluster: passthrough and pipeline, exactly-once and at-least-once");
@@ -282,6 +256,39 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&chart_path, chart::render(&chart_data(&results)))?;
     println!("\nwrote {} and {} in {:.0} s", json_path.display(), chart_path.display(), results.seconds);
     Ok(())
+}
+
+/// Passthrough, pipeline (both deliveries) and restore on the embedded broker.
+fn embedded_phases(input: &engine::Workload) -> anyhow::Result<(BrokerFigures, kafka::Restore)> {
+    step("embedded broker: passthrough and pipeline, exactly-once and at-least-once");
+    let partitions = 8;
+    // The embedded broker keeps 5 MiB per partition: stay under it.
+    let fits = (4 << 20) * partitions as usize / (input.bytes() / input.records.len()).max(1);
+    let records = &input.records[..input.records.len().min(fits)];
+    // The embedded broker holds a fetch that finds no data for the whole
+    // fetch.wait.max.ms (Kafka answers when data arrives): keep it short
+    // for every consumer, or latency measures that wait.
+    let target = Target {
+        name: "embedded",
+        brokers: String::new(),
+        create_topics: false,
+        partitions,
+        replication_factor: 1,
+        producer_properties: vec![],
+        consumer_properties: vec![("fetch.wait.max.ms".into(), "10".into())],
+    };
+    let runs = ["pt-eos", "pl-eos", "pt-alo", "pl-alo", "lat-eos", "lat-alo"];
+    let mut topics = Vec::new();
+    for run in runs {
+        topics.extend(kafka::run_topics(&kafka::run_config(&target, run, Delivery::ExactlyOnce), partitions));
+    }
+    let broker = EmbeddedBroker::start(1, &topics)?;
+    let target = Target { brokers: broker.bootstrap_servers().to_owned(), ..target };
+    let figures = broker_phases(&target, records, true)?;
+    step("restore: the exactly-once run's changelog into a fresh store");
+    let r = kafka::restore(&kafka::run_config(&target, "pl-eos", Delivery::ExactlyOnce), partitions)?;
+    eprintln!("   {} records in {:.2} s: {:.0} records/s", r.records, r.seconds, r.records_per_second);
+    Ok((figures, r))
 }
 
 /// Passthrough, pipeline and latency on one broker.
