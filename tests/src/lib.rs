@@ -19,7 +19,7 @@ pub fn sim_input(seed: u64, n: usize) -> Vec<RawRecord> {
     Simulator::new(SimConfig { seed, ..SimConfig::default() })
         .take(n)
         .map(|record| match record {
-            SimRecord::Event(event) => RawRecord { key: Some(event.session_id.clone().into_bytes()), value: codec.encode_event(&event).expect("encodes") },
+            SimRecord::Event(event) => RawRecord { key: Some(event.session_id.as_bytes().to_vec()), value: codec.encode_event(&event).expect("encodes") },
             SimRecord::Malformed { key, value, .. } => RawRecord { key, value },
         })
         .collect()

@@ -308,7 +308,7 @@ mod tests {
         let some = |tag: &str| Some(text(tag));
         let value = json!({"k": [1, -2, 2.5, 1e300, "s\"", null, true, {"nested": {}}], "u": 18_446_744_073_709_551_615_u64});
         MetadataRecord {
-            session_id: text("session"),
+            session_id: text("session").into(),
             tenant: Some(Arc::from(text("tenant"))),
             source: Some(Arc::from("src")),
             channel: Some(Channel::Voice),

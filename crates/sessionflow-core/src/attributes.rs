@@ -14,15 +14,16 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Free-form attributes: canonical JSON text, with its parsed form made on
 /// first read (through `Deref` to [`Json`]).
 pub struct Attributes {
     /// What `serde_json::to_string` writes for the value. Plain text rather
     /// than a `RawValue`: the input scanner has already checked it, and a
-    /// `RawValue` is only made by checking it again.
-    text: Box<str>,
+    /// `RawValue` is only made by checking it again. Shared: the timeline
+    /// record carries the same text as the stored event.
+    text: Arc<str>,
     /// The text is in the subset the input scanner recognises as serde_json's
     /// own spelling (`envelope.rs`: no whitespace, no escapes, integers only,
     /// no nested object, no repeated key): its top-level fields can be read
@@ -122,7 +123,7 @@ fn parse(text: &str) -> Json {
 impl From<Value> for Attributes {
     fn from(value: Value) -> Self {
         // Serialising a `Value` cannot fail (its keys are strings).
-        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()).into_boxed_str();
+        let text = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()).into();
         Attributes { text, canonical: false, parsed: OnceLock::from(Json(value)) }
     }
 }
@@ -182,7 +183,7 @@ impl<'de> Deserialize<'de> for Attributes {
             // Written by `serialize` above, so already canonical.
             let text = String::deserialize(deserializer)?;
             serde_json::from_str::<&RawValue>(&text).map_err(serde::de::Error::custom)?;
-            Ok(Attributes { text: text.into_boxed_str(), canonical: false, parsed: OnceLock::new() })
+            Ok(Attributes { text: text.into(), canonical: false, parsed: OnceLock::new() })
         }
     }
 }

@@ -89,7 +89,7 @@ fn cost(entry: &SessionEntry) -> usize {
 
 /// Session entries of one partition, bounded by an estimate of their memory.
 pub struct SessionCache {
-    entries: FxHashMap<String, Cached>,
+    entries: FxHashMap<std::sync::Arc<str>, Cached>,
     /// The partition's progress the entries are valid at.
     valid_at: Option<PartitionMeta>,
     budget_bytes: usize,
@@ -190,7 +190,7 @@ impl SessionCache {
                     }
                 }
                 Write::DeleteSession(id) => {
-                    if let Some(old) = self.entries.remove(&id) {
+                    if let Some(old) = self.entries.remove(&*id) {
                         self.used_bytes -= cost(&old.entry);
                     }
                 }
@@ -262,7 +262,7 @@ mod tests {
     fn deleted_sessions_leave_and_the_budget_evicts_the_least_recent() {
         let mut cache = SessionCache::new(10 * ENTRY_BYTES);
         for batch in 0..4 {
-            let mut writes: Vec<Write> = (0..4).map(|i| Write::PutSession(format!("s{batch}-{i}"), entry(1))).collect();
+            let mut writes: Vec<Write> = (0..4).map(|i| Write::PutSession(format!("s{batch}-{i}").into(), entry(1))).collect();
             writes.push(Write::PutMeta(meta(batch)));
             cache.committed(writes);
         }

@@ -8,6 +8,7 @@ use crate::time::Millis;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 macro_rules! event_types {
     ($( $variant:ident => $name:literal, $role:ident; )*) => {
@@ -187,7 +188,7 @@ pub struct Event {
     /// Unique per event; the dedup key within a session.
     pub event_id: String,
     /// The session this event belongs to.
-    pub session_id: String,
+    pub session_id: Arc<str>,
     /// The event type.
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -520,7 +521,7 @@ impl Event {
             }
         };
         check_typed_attributes(&event_type, &attributes)?;
-        Ok(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes: Attributes::from(Value::Object(attributes)) })
+        Ok(Event { event_id, session_id: session_id.into(), event_type, occurred_at, channel, direction, tenant, source, attributes: Attributes::from(Value::Object(attributes)) })
     }
 
     /// The common case of JSON input, read without building any JSON value:
@@ -543,7 +544,7 @@ impl Event {
                 }
             },
         };
-        Some(Event { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes })
+        Some(Event { event_id, session_id: session_id.into(), event_type, occurred_at, channel, direction, tenant, source, attributes })
     }
 
     /// The usual spelling, read in one pass (`envelope::scan`): `None`
@@ -551,7 +552,7 @@ impl Event {
     fn from_scanned(envelope: ScannedEnvelope<'_>) -> Option<Event> {
         let ScannedEnvelope { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = envelope;
         let event_id = event_id.filter(|id| is_valid_id(id))?.to_owned();
-        let session_id = session_id.filter(|id| is_valid_id(id))?.to_owned();
+        let session_id = Arc::from(session_id.filter(|id| is_valid_id(id))?);
         let (event_type, occurred_at, channel, direction) = envelope_head(event_type, occurred_at, channel, direction)?;
         let attributes = match attributes {
             None => Attributes::empty_object(),

@@ -23,13 +23,13 @@ impl MemState {
         for write in writes {
             match write {
                 Write::PutSession(id, entry) => {
-                    self.sessions.insert(id, *entry);
+                    self.sessions.insert(id.to_string(), *entry);
                 }
                 Write::DeleteSession(id) => {
-                    self.sessions.remove(&id);
+                    self.sessions.remove(&*id);
                 }
                 Write::PutEvent(event) => {
-                    self.events.insert((event.session_id.clone(), event.event_id.clone()), *event);
+                    self.events.insert((event.session_id.to_string(), event.event_id.clone()), *event);
                 }
                 Write::DeleteEvent { session_id, event_id } => {
                     self.events.remove(&(session_id, event_id));

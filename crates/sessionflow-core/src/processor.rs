@@ -185,8 +185,8 @@ pub struct BatchResult {
 }
 
 /// A hash map's entries in key order.
-fn sorted<V>(map: FxHashMap<String, V>) -> Vec<(String, V)> {
-    let mut entries: Vec<(String, V)> = map.into_iter().collect();
+fn sorted<K: Ord, V>(map: FxHashMap<K, V>) -> Vec<(K, V)> {
+    let mut entries: Vec<(K, V)> = map.into_iter().collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     entries
 }
@@ -201,8 +201,8 @@ pub struct Batch<'a, S: StateRead> {
     now: Millis,
     /// `None` means deleted in this batch. Hash maps: looked up per event,
     /// sorted once in `finish` so the writes come out in a stable order.
-    sessions: FxHashMap<String, Option<Box<SessionEntry>>>,
-    new_events: FxHashMap<String, Vec<Event>>,
+    sessions: FxHashMap<Arc<str>, Option<Box<SessionEntry>>>,
+    new_events: FxHashMap<Arc<str>, Vec<Event>>,
     deleted_events: BTreeSet<String>,
     event_deletes: Vec<(String, String)>,
     markers: FxHashMap<String, Option<Marker>>,
@@ -330,7 +330,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         }
         for (session_id, events) in sorted(self.new_events) {
             for event in events {
-                debug_assert_eq!(event.session_id, session_id);
+                debug_assert_eq!(*event.session_id, *session_id);
                 writes.push(Write::PutEvent(Box::new(event)));
             }
         }
@@ -378,8 +378,14 @@ impl<'a, S: StateRead> Batch<'a, S> {
         Ok(self.store.session(id)?.map(Box::new))
     }
 
-    fn put_session(&mut self, id: String, entry: Box<SessionEntry>) {
-        self.sessions.insert(id, Some(entry));
+    fn put_session(&mut self, id: Arc<str>, entry: Box<SessionEntry>) {
+        // The key stays when the session is already in the overlay.
+        match self.sessions.get_mut(&*id) {
+            Some(slot) => *slot = Some(entry),
+            None => {
+                self.sessions.insert(id, Some(entry));
+            }
+        }
     }
 
     fn load_marker(&mut self, id: &str) -> Result<Option<Marker>, S::Error> {
@@ -416,7 +422,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                     self.stats.erased_suppressed += 1;
                     if event.event_type == EventType::SessionErased {
                         // A repeated erasure request: confirm with another tombstone.
-                        self.outputs.push(Output::Tombstone(session_id));
+                        self.outputs.push(Output::Tombstone(session_id.to_string()));
                         self.stats.tombstones += 1;
                     }
                     return Ok(());
@@ -504,7 +510,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             self.emit(&session_id, &mut entry, None);
         }
         entry.known_event_ids.insert(&event.event_id);
-        match self.new_events.get_mut(&session_id) {
+        match self.new_events.get_mut(&*session_id) {
             Some(events) => events.push(event),
             None => {
                 self.new_events.insert(session_id.clone(), vec![event]);
@@ -527,7 +533,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         }
     }
 
-    fn emit(&mut self, session_id: &str, entry: &mut SessionEntry, revision_reason: Option<RevisionReason>) {
+    fn emit(&mut self, session_id: &Arc<str>, entry: &mut SessionEntry, revision_reason: Option<RevisionReason>) {
         entry.version += 1;
         let record = MetadataRecord::render(
             &entry.fold,
@@ -563,7 +569,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     fn delete_session(&mut self, session_id: &str) -> Result<(), S::Error> {
-        self.sessions.insert(session_id.to_owned(), None);
+        self.sessions.insert(session_id.into(), None);
         self.new_events.remove(session_id);
         if self.deleted_events.insert(session_id.to_owned()) {
             // Key-level deletes, so a changelog can carry them as tombstones.
@@ -576,7 +582,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
 
     fn set_marker(&mut self, session_id: &str, marker: Marker, at: Millis) -> Result<(), S::Error> {
         self.markers.insert(session_id.to_owned(), Some(marker));
-        self.add_timer(Timer { due: at.plus(self.config.marker_retention_ms), session_id: session_id.to_owned(), kind: TimerKind::ForgetMarker });
+        self.add_timer(Timer { due: at.plus(self.config.marker_retention_ms), session_id: session_id.into(), kind: TimerKind::ForgetMarker });
         Ok(())
     }
 
@@ -596,7 +602,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     /// Arms the one timer the session needs now, replacing the old one.
-    fn rearm(&mut self, session_id: &str, entry: &mut SessionEntry) {
+    fn rearm(&mut self, session_id: &Arc<str>, entry: &mut SessionEntry) {
         let cfg = self.config;
         let fold = &entry.fold;
         let (kind, due) = if let Some(final_at) = entry.finalized_at {
@@ -606,7 +612,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         } else {
             (TimerKind::Expire, fold.last_event_at.plus(cfg.session_timeout_ms))
         };
-        let timer = Timer { due, session_id: session_id.to_owned(), kind };
+        let timer = Timer { due, session_id: session_id.clone(), kind };
         if entry.timer.as_ref() == Some(&timer) {
             return;
         }
@@ -686,7 +692,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         let id = timer.session_id.clone();
         if timer.kind == TimerKind::ForgetMarker {
             if self.load_marker(&id)?.is_some() {
-                self.markers.insert(id, None);
+                self.markers.insert(id.to_string(), None);
             }
             return Ok(());
         }

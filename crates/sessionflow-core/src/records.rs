@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// One enriched record per accepted input event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineRecord {
-    pub session_id: String,
+    pub session_id: Arc<str>,
     pub event_id: String,
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -76,7 +76,7 @@ pub struct Sentiment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetadataRecord {
     // identity
-    pub session_id: String,
+    pub session_id: Arc<str>,
     pub tenant: Option<Arc<str>>,
     pub source: Option<Arc<str>>,
     pub channel: Option<Channel>,
@@ -166,7 +166,7 @@ pub struct MetadataRecord {
 /// What the record needs beyond the fold: versioning and arrival quality.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordInfo<'a> {
-    pub session_id: &'a str,
+    pub session_id: &'a Arc<str>,
     pub version: u64,
     pub is_final: bool,
     pub revision_reason: Option<RevisionReason>,
@@ -217,7 +217,7 @@ impl MetadataRecord {
         };
         let sentiment = (f.sentiment_count > 0).then(|| Sentiment { last: f.sentiment_last, mean: Some(Num(f.sentiment_sum / f64::from(f.sentiment_count))) });
         MetadataRecord {
-            session_id: info.session_id.to_owned(),
+            session_id: info.session_id.clone(),
             tenant: f.tenant.clone(),
             source: f.source.clone(),
             channel: f.channel,

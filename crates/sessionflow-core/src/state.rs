@@ -7,6 +7,7 @@ use crate::fold::Fold;
 use crate::lifecycle::State;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Everything kept for a live session besides its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -90,7 +91,7 @@ pub struct Timer {
     /// When it is due (event time).
     pub due: Millis,
     /// The session.
-    pub session_id: String,
+    pub session_id: Arc<str>,
     /// What it does.
     pub kind: TimerKind,
 }
@@ -126,8 +127,8 @@ impl PartitionMeta {
 /// One key-level change to a partition's state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    PutSession(String, Box<SessionEntry>),
-    DeleteSession(String),
+    PutSession(Arc<str>, Box<SessionEntry>),
+    DeleteSession(Arc<str>),
     PutEvent(Box<Event>),
     DeleteEvent { session_id: String, event_id: String },
     PutMarker(String, Marker),

@@ -21,7 +21,7 @@ fn final_record_when_the_watermark_passes_terminal_plus_finalize_after() {
     events.push(tick("t1", 10.0 + 14.0 * 60.0));
     let out = run_with(&EngineConfig::default(), &events[..]);
     // Only the end of the replay finalized it; before that, with the clock at 14 min, nothing.
-    let before_end: Vec<_> = metadata(&out).into_iter().filter(|m| m.session_id == "s1").collect();
+    let before_end: Vec<_> = metadata(&out).into_iter().filter(|m| &*m.session_id == "s1").collect();
     assert!(before_end.iter().filter(|m| m.is_final).count() == 1);
 
     // With the clock past 15 min, the final record comes before the next event.
@@ -29,7 +29,7 @@ fn final_record_when_the_watermark_passes_terminal_plus_finalize_after() {
     events.push(tick("t1", 10.0 + 15.0 * 60.0));
     events.push(ev("late", "survey.response", 10.0 + 16.0 * 60.0, json!({"answers": [{"question": "CSAT", "kind": "csat", "value": 2}]})));
     let out = run(&events);
-    let s1: Vec<_> = metadata(&out).into_iter().filter(|m| m.session_id == "s1").collect();
+    let s1: Vec<_> = metadata(&out).into_iter().filter(|m| &*m.session_id == "s1").collect();
     let versions: Vec<u64> = s1.iter().map(|m| m.version).collect();
     // initiated, queued, abandoned (provisional), final, revision.
     assert_eq!(versions, vec![1, 2, 3, 4, 5], "gap-free versions");
@@ -47,7 +47,7 @@ fn expiry_after_session_timeout_of_event_time() {
     events.push(ev("h", "hold.started", 100.0, json!({})));
     events.push(tick("t1", 100.0 + 24.0 * 3600.0));
     let out = run(&events);
-    let s1: Vec<_> = metadata(&out).into_iter().filter(|m| m.session_id == "s1").collect();
+    let s1: Vec<_> = metadata(&out).into_iter().filter(|m| &*m.session_id == "s1").collect();
     let last = s1.last().unwrap();
     assert!(last.is_final);
     assert_eq!(last.state.as_str(), "expired");
@@ -176,7 +176,7 @@ fn many_pending_timers_fire_in_order_whatever_the_batch_size() {
     let (one, _) = replay_in_memory(&EngineConfig::default(), &input, 1);
     let finals = metadata(&one).iter().filter(|m| m.is_final && m.session_id.starts_with('m')).count();
     assert_eq!(finals, sessions as usize, "every session finalized once");
-    let order: Vec<&str> = metadata(&one).iter().filter(|m| m.is_final && m.session_id.starts_with('m')).map(|m| m.session_id.as_str()).collect();
+    let order: Vec<&str> = metadata(&one).iter().filter(|m| m.is_final && m.session_id.starts_with('m')).map(|m| m.session_id.as_ref()).collect();
     let mut sorted = order.clone();
     sorted.sort_unstable();
     assert_eq!(order, sorted, "finalized in timer order");

@@ -49,7 +49,7 @@ pub fn produce_paced(
     let mut sent = 0;
     for (i, record) in Simulator::new(sim).take(records).enumerate() {
         let (key, value) = match &record {
-            SimRecord::Event(e) => (Some(e.session_id.clone().into_bytes()), codec.encode_event(e).expect("encodes")),
+            SimRecord::Event(e) => (Some(e.session_id.as_bytes().to_vec()), codec.encode_event(e).expect("encodes")),
             SimRecord::Malformed { key, value, .. } => (key.clone(), value.clone()),
         };
         let keyed = keyless_one_in == 0 || i % keyless_one_in != keyless_one_in / 2;

@@ -29,7 +29,7 @@ impl Script<'_> {
         let first = self.events.is_empty();
         self.events.push(Event {
             event_id: format!("{}-{}", self.session_id, self.n),
-            session_id: self.session_id.clone(),
+            session_id: self.session_id.as_str().into(),
             event_type: EventType::parse(event_type),
             occurred_at: Millis(self.t),
             channel: Some(self.channel),
@@ -431,7 +431,7 @@ pub(crate) fn session(rng: &mut StdRng, n: u64, start: Millis, extra: u32) -> Ve
 pub(crate) fn erasure(session_id: &str, at: Millis) -> Event {
     Event {
         event_id: format!("{session_id}-erase"),
-        session_id: session_id.to_owned(),
+        session_id: session_id.into(),
         event_type: EventType::SessionErased,
         occurred_at: at,
         channel: None,

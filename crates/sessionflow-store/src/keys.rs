@@ -11,6 +11,7 @@
 //! Timer keys sort by (due, session, kind), the order timers fire in.
 
 use sessionflow_core::{Millis, Timer, TimerKind};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -89,7 +90,7 @@ pub(crate) fn timer_of(key: &[u8]) -> Option<Timer> {
     if *zero != 0 {
         return None;
     }
-    Some(Timer { due: Millis(due as i64), session_id: String::from_utf8(id.to_vec()).ok()?, kind: TimerKind::from_u8(*kind)? })
+    Some(Timer { due: Millis(due as i64), session_id: Arc::from(std::str::from_utf8(id).ok()?), kind: TimerKind::from_u8(*kind)? })
 }
 
 pub(crate) fn meta(partition: u32) -> Vec<u8> {

@@ -340,7 +340,7 @@ impl PartitionState<'_> {
         for item in self.store.scan(&from, until) {
             let (key, value) = item?;
             let event: Event = decode(&key, &value)?;
-            mem.events.insert((event.session_id.clone(), event.event_id.clone()), event);
+            mem.events.insert((event.session_id.to_string(), event.event_id.clone()), event);
         }
         let (from, until) = keys::kind_range(self.partition, Kind::Marker);
         for item in self.store.scan(&from, until) {

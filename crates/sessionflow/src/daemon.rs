@@ -113,7 +113,7 @@ fn produce_traffic(
             std::thread::sleep(wait.min(Duration::from_millis(100)));
         }
         let (key, value) = match &record {
-            SimRecord::Event(e) => (Some(e.session_id.clone().into_bytes()), codec.encode_event(e)?),
+            SimRecord::Event(e) => (Some(e.session_id.as_bytes().to_vec()), codec.encode_event(e)?),
             SimRecord::Malformed { key, value, .. } => (key.clone(), value.clone()),
         };
         let keyless = keyless_every > 0 && n % keyless_every == keyless_every / 2;

@@ -49,7 +49,7 @@ pub fn realistic(events: usize, codec: &Codec) -> anyhow::Result<Workload> {
     for record in Simulator::new(sim).take(events) {
         if let SimRecord::Event(e) = record {
             sessions.insert(e.session_id.clone());
-            records.push(Raw { key: e.session_id.clone().into_bytes(), value: codec.encode_event(&e)? });
+            records.push(Raw { key: e.session_id.as_bytes().to_vec(), value: codec.encode_event(&e)? });
         }
     }
     Ok(Workload { records, sessions: sessions.len() })
@@ -59,7 +59,7 @@ fn event(session: &str, n: usize, at: i64, event_type: EventType, attributes: se
     let starts = event_type == EventType::SessionStarted;
     Event {
         event_id: format!("{session}-{n}"),
-        session_id: session.to_owned(),
+        session_id: session.into(),
         event_type,
         occurred_at: Millis(at),
         channel: starts.then_some(Channel::Chat),
@@ -104,7 +104,7 @@ pub fn by_length(length: usize, live: usize, total: usize, codec: &Codec) -> any
                     n if n == length - 1 => event(id, n, at, EventType::SessionEnded, json!({"ended_by": "customer", "reason": "resolved"})),
                     n => segment(id, n, at),
                 };
-                records.push(Raw { key: e.session_id.clone().into_bytes(), value: codec.encode_event(&e)? });
+                records.push(Raw { key: e.session_id.as_bytes().to_vec(), value: codec.encode_event(&e)? });
             }
         }
         wave += 1;
