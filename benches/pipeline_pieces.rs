@@ -38,7 +38,7 @@ fn fold(c: &mut Criterion) {
         b.iter(|| {
             let mut folds: HashMap<&str, Fold> = HashMap::new();
             for e in &events {
-                black_box(folds.entry(e.session_id.as_str()).or_default().apply(e, &rules));
+                black_box(folds.entry(&*e.session_id).or_default().apply(e, &rules));
             }
             folds.len()
         })

@@ -379,13 +379,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     fn put_session(&mut self, id: Arc<str>, entry: Box<SessionEntry>) {
-        // The key stays when the session is already in the overlay.
-        match self.sessions.get_mut(&*id) {
-            Some(slot) => *slot = Some(entry),
-            None => {
-                self.sessions.insert(id, Some(entry));
-            }
-        }
+        self.sessions.insert(id, Some(entry));
     }
 
     fn load_marker(&mut self, id: &str) -> Result<Option<Marker>, S::Error> {
