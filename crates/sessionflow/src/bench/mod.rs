@@ -160,8 +160,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let scale = if args.quick { 10 } else { 1 };
+    // The input records of every broker phase.
+    let broker_input = || engine::realistic(120_000 / scale, &Codec::json());
     if args.embedded_only {
-        return embedded_phases(&engine::realistic(120_000 / scale, &Codec::json())?).map(drop);
+        return embedded_phases(&broker_input()?).map(drop);
     }
 
     step("engine: decode → fold → RocksDB → encode, one core, JSON and Avro input");
@@ -196,7 +198,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let live: Vec<u64> = if args.quick { vec![1_000, 10_000, 100_000] } else { vec![10_000, 100_000, 1_000_000] };
     let live_sessions = live_sessions_subprocess(&live, 200_000 / scale)?;
 
-    let input = engine::realistic(120_000 / scale, &Codec::json())?;
+    let input = broker_input()?;
     let (embedded, restore) = embedded_phases(&input)?;
     let restore = Some(restore);
     let mut brokers = vec![embedded];
