@@ -1,7 +1,7 @@
 //! The RocksDB store and the in-memory state give the processor the same
 //! answers: same outputs, same state, batch after batch.
 
-use sessionflow_core::SessionCache;
+use sessionflow_core::{SessionCache, StateRead};
 use sessionflow_core::memstore::MemState;
 use sessionflow_store::{Store, StoreConfig};
 
@@ -109,4 +109,73 @@ fn settling_flushes_the_memtables_and_keeps_the_state() {
     store.settle(std::time::Duration::from_secs(60)).unwrap();
     assert!(store.stats().estimated_live_bytes > 0, "the memtable went to a file");
     assert!(store.partition(1).dump().unwrap() == before, "settling changed the state");
+}
+
+/// A JSON input record of session `s1`, `secs` after a fixed start.
+fn s1_record(id: &str, kind: &str, secs: i64) -> sessionflow_tests::RawRecord {
+    let at = sessionflow_core::Millis(1_720_000_000_000 + secs * 1000).to_rfc3339();
+    let mut value = serde_json::json!({"event_id": id, "session_id": "s1", "type": kind, "occurred_at": at, "attributes": {}});
+    if kind == "session.started" {
+        value["channel"] = "chat".into();
+        value["direction"] = "inbound".into();
+    }
+    sessionflow_tests::RawRecord { key: Some(b"s1".to_vec()), value: serde_json::to_vec(&value).unwrap() }
+}
+
+/// Stores written before events were stored in chunks hold one key per
+/// event: `partition | 2 | id length | session id | event id` → postcard
+/// `Event`. Such a store is still read (duplicates, the events of a
+/// re-fold) and cleaned up by erasure; new events go to chunks.
+#[test]
+fn a_store_with_one_key_per_event_is_read_and_erased() {
+    use sessionflow_core::{EventsKey, Output, Write};
+    let engine = sessionflow_tests::test_engine();
+    let (_dir, store) = fresh_store();
+    let first = [s1_record("e1", "session.started", 10), s1_record("e2", "queue.entered", 20)];
+    let result = sessionflow_tests::process(&engine, &store.partition(4), &first, 0).unwrap();
+    // Everything as it is stored now, except the events: one key each.
+    let mut raw = Vec::new();
+    for write in &result.writes {
+        match write {
+            Write::PutEvents { session_id, events, .. } => {
+                for event in events {
+                    let mut key = 4u32.to_be_bytes().to_vec();
+                    key.push(2);
+                    key.extend_from_slice(&(session_id.len() as u16).to_be_bytes());
+                    key.extend_from_slice(session_id.as_bytes());
+                    key.extend_from_slice(event.event_id.as_bytes());
+                    raw.push((key, Some(postcard::to_stdvec(event).unwrap())));
+                }
+            }
+            other => raw.extend(Store::raw_writes(4, std::slice::from_ref(other))),
+        }
+    }
+    store.commit_raw(4, raw, None).unwrap();
+    let state = store.partition(4);
+    assert_eq!(state.event_keys("s1").unwrap(), vec![EventsKey::Single("e1".into()), EventsKey::Single("e2".into())]);
+    assert!(state.has_event("s1", "e2").unwrap() && !state.has_event("s1", "e3").unwrap());
+
+    // A duplicate of a stored event, a new one, and one earlier than both
+    // (out of order: the fold is rebuilt from the stored events).
+    let second = [s1_record("e2", "queue.entered", 20), s1_record("e4", "agent.assigned", 40), s1_record("e0", "note.received", 5)];
+    let result = sessionflow_tests::process(&engine, &state, &second, 2).unwrap();
+    assert_eq!(result.stats.duplicates, 1);
+    assert_eq!(result.stats.timeline, 2);
+    assert_eq!(result.stats.out_of_order, 1);
+    let seq = result.outputs.iter().filter_map(|o| if let Output::Timeline(t) = o { Some(t.seq) } else { None }).max();
+    assert_eq!(seq, Some(4), "seq counts on from the stored events");
+    store.commit(4, &result.writes).unwrap();
+    let mut ids = state.event_ids("s1").unwrap();
+    ids.sort();
+    assert_eq!(ids, ["e0", "e1", "e2", "e4"]);
+    assert_eq!(state.events("s1").unwrap().len(), 4);
+    assert_eq!(state.event_keys("s1").unwrap(), vec![EventsKey::Single("e1".into()), EventsKey::Single("e2".into()), EventsKey::Chunk(4)]);
+
+    // Erasure deletes both kinds of key.
+    let erase = [s1_record("x", "session.erased", 50)];
+    let result = sessionflow_tests::process(&engine, &state, &erase, 5).unwrap();
+    let deletes = result.writes.iter().filter(|w| matches!(w, Write::DeleteEvents { .. })).count();
+    assert_eq!(deletes, 3);
+    store.commit(4, &result.writes).unwrap();
+    assert!(state.dump().unwrap().events.is_empty(), "every event key of s1 is gone");
 }

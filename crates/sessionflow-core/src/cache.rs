@@ -21,15 +21,25 @@ const ENTRY_BYTES: usize = 2 << 10;
 /// Memory counted per known event id (a hash-set slot with its spare room).
 const EVENT_ID_BYTES: usize = 16;
 /// Past this many events a session stops tracking its event ids: duplicates
-/// are then found by a store read, as for sessions loaded from the store.
-pub const MAX_KNOWN_EVENT_IDS: usize = 4096;
+/// are then looked for in the store, one read of the session's event ids
+/// per event (a session that long is rare; the cache counts the memory of
+/// the ids it tracks, 16 bytes each).
+pub const MAX_KNOWN_EVENT_IDS: usize = 1 << 16;
 
-/// The ids of a session's stored events, when all of them are known: a
-/// session created while the cache was valid saw every one arrive. Not part
-/// of the state (never stored, equal whatever it holds): only a hint that
-/// lets a new event skip the store read that would look for a duplicate.
+/// The ids of a session's stored events, as hashes. A new session knows all
+/// of them from the start; a session read from the store has them read once
+/// (`Unread` until then). Not part of the state (never stored, equal
+/// whatever it holds): it lets a new event look for a duplicate in memory.
 #[derive(Debug, Clone, Default)]
-pub struct KnownEventIds(Option<rustc_hash::FxHashSet<u64>>);
+pub enum KnownEventIds {
+    /// Not read from the store yet.
+    #[default]
+    Unread,
+    /// Every stored event's id hash.
+    Known(rustc_hash::FxHashSet<u64>),
+    /// More than [`MAX_KNOWN_EVENT_IDS`]: not tracked.
+    TooMany,
+}
 
 impl PartialEq for KnownEventIds {
     fn eq(&self, _: &Self) -> bool {
@@ -46,20 +56,36 @@ fn id_hash(event_id: &str) -> u64 {
 impl KnownEventIds {
     /// A new session: no events yet, all of them known.
     pub fn complete_empty() -> Self {
-        KnownEventIds(Some(Default::default()))
+        KnownEventIds::Known(Default::default())
+    }
+
+    /// All ids of a session's stored events.
+    pub fn from_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Self {
+        if ids.len() > MAX_KNOWN_EVENT_IDS {
+            return KnownEventIds::TooMany;
+        }
+        KnownEventIds::Known(ids.map(id_hash).collect())
+    }
+
+    /// Whether the ids are still to be read from the store.
+    pub fn is_unread(&self) -> bool {
+        matches!(self, KnownEventIds::Unread)
     }
 
     /// `false` only when the id is certainly not among the session's events;
     /// `true` when it may be (a hash match) or the ids are not known.
     pub fn may_contain(&self, event_id: &str) -> bool {
-        self.0.as_ref().is_none_or(|ids| ids.contains(&id_hash(event_id)))
+        match self {
+            KnownEventIds::Known(ids) => ids.contains(&id_hash(event_id)),
+            KnownEventIds::Unread | KnownEventIds::TooMany => true,
+        }
     }
 
     /// Records an accepted event.
     pub fn insert(&mut self, event_id: &str) {
-        if let Some(ids) = &mut self.0 {
+        if let KnownEventIds::Known(ids) = self {
             if ids.len() >= MAX_KNOWN_EVENT_IDS {
-                self.0 = None;
+                *self = KnownEventIds::TooMany;
             } else {
                 ids.insert(id_hash(event_id));
             }
@@ -68,7 +94,10 @@ impl KnownEventIds {
 
     /// How many ids are tracked.
     pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |ids| ids.len())
+        match self {
+            KnownEventIds::Known(ids) => ids.len(),
+            KnownEventIds::Unread | KnownEventIds::TooMany => 0,
+        }
     }
 
     /// Whether no ids are tracked.
@@ -294,5 +323,9 @@ mod tests {
             ids.insert(&format!("x{i}"));
         }
         assert!(ids.may_contain("never seen"), "too many to track: ask the store");
+        assert!(!ids.is_unread(), "too many is not unread: the store is not read again");
+        let read = KnownEventIds::from_ids(["a", "b"].into_iter());
+        assert!(read.may_contain("a") && read.may_contain("b") && !read.may_contain("c"));
+        assert!(KnownEventIds::default().is_unread());
     }
 }

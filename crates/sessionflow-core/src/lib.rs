@@ -28,5 +28,5 @@ pub use fold::{Fold, FoldRules};
 pub use lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
 pub use processor::{Batch, BatchResult, BatchStats, EngineConfig, InputRecord, Output};
 pub use records::{MetadataRecord, TimelineRecord};
-pub use state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
+pub use state::{EventsKey, Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 pub use time::Millis;

@@ -2,7 +2,7 @@
 //! processor without RocksDB.
 
 use crate::event::Event;
-use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, Write};
+use crate::state::{EventsKey, Marker, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use crate::time::Millis;
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -11,7 +11,7 @@ use std::convert::Infallible;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemState {
     pub sessions: BTreeMap<String, SessionEntry>,
-    pub events: BTreeMap<(String, String), Event>,
+    pub events: BTreeMap<(String, EventsKey), Vec<Event>>,
     pub markers: BTreeMap<String, Marker>,
     pub timers: BTreeSet<Timer>,
     pub meta: PartitionMeta,
@@ -28,11 +28,11 @@ impl MemState {
                 Write::DeleteSession(id) => {
                     self.sessions.remove(&*id);
                 }
-                Write::PutEvent(event) => {
-                    self.events.insert((event.session_id.to_string(), event.event_id.clone()), *event);
+                Write::PutEvents { session_id, chunk, events } => {
+                    self.events.insert((session_id.to_string(), EventsKey::Chunk(chunk)), events);
                 }
-                Write::DeleteEvent { session_id, event_id } => {
-                    self.events.remove(&(session_id, event_id));
+                Write::DeleteEvents { session_id, key } => {
+                    self.events.remove(&(session_id, key));
                 }
                 Write::PutMarker(id, marker) => {
                     self.markers.insert(id, marker);
@@ -51,9 +51,14 @@ impl MemState {
         }
     }
 
+    fn session_chunks(&self, session_id: &str) -> impl Iterator<Item = (&EventsKey, &Vec<Event>)> {
+        // The smallest key of the session.
+        let from = (session_id.to_owned(), EventsKey::Single(String::new()));
+        self.events.range(from..).take_while(move |((s, _), _)| s == session_id).map(|((_, key), events)| (key, events))
+    }
+
     fn session_events(&self, session_id: &str) -> impl Iterator<Item = &Event> {
-        let from = (session_id.to_owned(), String::new());
-        self.events.range(from..).take_while(move |((s, _), _)| s == session_id).map(|(_, e)| e)
+        self.session_chunks(session_id).flat_map(|(_, events)| events)
     }
 }
 
@@ -65,7 +70,7 @@ impl StateRead for MemState {
     }
 
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, Infallible> {
-        Ok(self.events.contains_key(&(session_id.to_owned(), event_id.to_owned())))
+        Ok(self.session_events(session_id).any(|e| e.event_id == event_id))
     }
 
     fn events(&self, session_id: &str) -> Result<Vec<Event>, Infallible> {
@@ -74,6 +79,10 @@ impl StateRead for MemState {
 
     fn event_ids(&self, session_id: &str) -> Result<Vec<String>, Infallible> {
         Ok(self.session_events(session_id).map(|e| e.event_id.clone()).collect())
+    }
+
+    fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, Infallible> {
+        Ok(self.session_chunks(session_id).map(|(key, _)| key.clone()).collect())
     }
 
     fn marker(&self, session_id: &str) -> Result<Option<Marker>, Infallible> {

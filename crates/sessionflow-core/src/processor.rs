@@ -14,7 +14,7 @@ use crate::fold::{Fold, FoldRules};
 use crate::lifecycle::{Anomaly, Outcome, RevisionReason, State};
 use crate::privacy::PrivacyPolicy;
 use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
-use crate::state::{Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
+use crate::state::{EventsKey, Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 use crate::time::Millis;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -204,7 +204,7 @@ pub struct Batch<'a, S: StateRead> {
     sessions: FxHashMap<Arc<str>, Option<Box<SessionEntry>>>,
     new_events: FxHashMap<Arc<str>, Vec<Event>>,
     deleted_events: BTreeSet<String>,
-    event_deletes: Vec<(String, String)>,
+    event_deletes: Vec<(String, EventsKey)>,
     markers: FxHashMap<String, Option<Marker>>,
     timers_added: BTreeSet<Timer>,
     timers_removed: BTreeSet<Timer>,
@@ -318,21 +318,32 @@ impl<'a, S: StateRead> Batch<'a, S> {
 
     /// Ends the batch.
     pub fn finish(self) -> BatchResult {
-        let mut writes = Vec::with_capacity(self.sessions.len() + self.new_events.values().map(Vec::len).sum::<usize>() + 8);
+        let mut writes = Vec::with_capacity(2 * self.sessions.len() + self.event_deletes.len() + 8);
+        // Each session's new events are stored as one chunk, named by the
+        // session's `seq` after them (its entry is in the overlay: `accept`
+        // puts it there, and deleting a session drops its new events).
+        let chunks: Vec<(Arc<str>, Vec<Event>, u64)> = sorted(self.new_events)
+            .into_iter()
+            .map(|(session_id, events)| {
+                let seq = match self.sessions.get(&session_id) {
+                    Some(Some(entry)) => entry.seq,
+                    _ => unreachable!("session {session_id:?} has new events but no entry"),
+                };
+                (session_id, events, seq)
+            })
+            .collect();
         for (id, entry) in sorted(self.sessions) {
             match entry {
                 Some(entry) => writes.push(Write::PutSession(id, entry)),
                 None => writes.push(Write::DeleteSession(id)),
             }
         }
-        for (session_id, event_id) in self.event_deletes {
-            writes.push(Write::DeleteEvent { session_id, event_id });
+        for (session_id, key) in self.event_deletes {
+            writes.push(Write::DeleteEvents { session_id, key });
         }
-        for (session_id, events) in sorted(self.new_events) {
-            for event in events {
-                debug_assert_eq!(*event.session_id, *session_id);
-                writes.push(Write::PutEvent(Box::new(event)));
-            }
+        for (session_id, events, chunk) in chunks {
+            debug_assert!(events.iter().all(|e| e.session_id == session_id));
+            writes.push(Write::PutEvents { session_id, chunk, events });
         }
         for (id, marker) in sorted(self.markers) {
             match marker {
@@ -438,6 +449,15 @@ impl<'a, S: StateRead> Batch<'a, S> {
         // A session without an entry has no stored events either (they go
         // together): all of its event ids will be known.
         let mut entry = existing.unwrap_or_else(|| Box::new(SessionEntry { known_event_ids: KnownEventIds::complete_empty(), ..SessionEntry::default() }));
+        if entry.known_event_ids.is_unread() {
+            // Read from the store: its event ids are read once, here, so
+            // that its later events look for duplicates in memory.
+            let mut ids = self.store.event_ids(&session_id)?;
+            if let Some(new) = self.new_events.get(&session_id) {
+                ids.extend(new.iter().map(|e| e.event_id.clone()));
+            }
+            entry.known_event_ids = KnownEventIds::from_ids(ids.iter().map(String::as_str));
+        }
         if entry.known_event_ids.may_contain(&event.event_id) && self.has_event(&session_id, &event.event_id)? {
             entry.duplicate_count += 1;
             self.stats.duplicates += 1;
@@ -567,8 +587,8 @@ impl<'a, S: StateRead> Batch<'a, S> {
         self.new_events.remove(session_id);
         if self.deleted_events.insert(session_id.to_owned()) {
             // Key-level deletes, so a changelog can carry them as tombstones.
-            for event_id in self.store.event_ids(session_id)? {
-                self.event_deletes.push((session_id.to_owned(), event_id));
+            for key in self.store.event_keys(session_id)? {
+                self.event_deletes.push((session_id.to_owned(), key));
             }
         }
         Ok(())

@@ -124,13 +124,29 @@ impl PartitionMeta {
     }
 }
 
+/// Where some of a session's stored events live. A batch stores the events
+/// it accepted for a session under one key (`Chunk`, named by the session's
+/// `seq` after the last of them, unique because `seq` only grows): one
+/// record per session and batch on the changelog instead of one per event.
+/// Stores written before chunks hold one key per event (`Single`, named by
+/// its event id); both are read, only chunks are written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventsKey {
+    /// One event, by id. (Declared first: the store's keys sort these
+    /// before chunks, and so does this type.)
+    Single(String),
+    /// Events one batch accepted, ending at this `seq`.
+    Chunk(u64),
+}
+
 /// One key-level change to a partition's state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     PutSession(Arc<str>, Box<SessionEntry>),
     DeleteSession(Arc<str>),
-    PutEvent(Box<Event>),
-    DeleteEvent { session_id: String, event_id: String },
+    /// The events a batch accepted for a session, in arrival order.
+    PutEvents { session_id: Arc<str>, chunk: u64, events: Vec<Event> },
+    DeleteEvents { session_id: String, key: EventsKey },
     PutMarker(String, Marker),
     DeleteMarker(String),
     PutTimer(Timer),
@@ -150,6 +166,8 @@ pub trait StateRead {
     fn events(&self, session_id: &str) -> Result<Vec<Event>, Self::Error>;
     /// The ids of all stored events of a session.
     fn event_ids(&self, session_id: &str) -> Result<Vec<String>, Self::Error>;
+    /// The keys the stored events of a session are under.
+    fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, Self::Error>;
     /// A session's marker.
     fn marker(&self, session_id: &str) -> Result<Option<Marker>, Self::Error>;
     /// Up to `limit` timers due at or before `upto`, strictly after `after`,

@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use serde_json::json;
-use sessionflow_core::memstore::replay_in_memory;
-use sessionflow_core::{DeadLetterReason, EngineConfig, Event, InputError, Output, RevisionReason};
+use sessionflow_core::memstore::{MemState, replay_in_memory};
+use sessionflow_core::{Batch, DeadLetterReason, EngineConfig, Event, EventsKey, InputError, InputPosition, InputRecord, Millis, Output, RevisionReason};
 
 fn abandoned_at(secs: f64) -> Vec<Event> {
     vec![ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "session.ended", secs, json!({"ended_by": "end_user"}))]
@@ -199,4 +199,44 @@ fn sessionflow_core_test_input() -> Vec<Result<Event, InputError>> {
         }
     }
     events
+}
+
+/// Runs events in batches of `batch_size` over an in-memory state, without
+/// the end-of-replay watermark (which would retire every session).
+fn stored_after(events: &[Event], batch_size: usize) -> (Vec<Output>, MemState) {
+    let config = EngineConfig::default();
+    let mut state = MemState::default();
+    let mut outputs = Vec::new();
+    for (i, chunk) in events.chunks(batch_size).enumerate() {
+        let Ok(mut batch) = Batch::new(&config, &state, Millis(0));
+        for (j, event) in chunk.iter().enumerate() {
+            let position = InputPosition { topic: "t".into(), partition: 0, offset: (i * batch_size + j) as i64 };
+            let Ok(()) = batch.record(InputRecord { key: None, value: None, position, event: Ok(event.clone()) });
+        }
+        let result = batch.finish();
+        outputs.extend(result.outputs);
+        state.apply(result.writes);
+    }
+    (outputs, state)
+}
+
+#[test]
+fn a_batch_stores_each_sessions_new_events_under_one_key_named_by_its_seq() {
+    let mut events = connected();
+    let n = events.len();
+    events.push(ev_in("t", "t-a", "session.started", 1.0, json!({})));
+    events.push(events[1].clone());
+
+    // One batch: one chunk per session, the duplicate not in it.
+    let (_, state) = stored_after(&events, 100);
+    let keys: Vec<_> = state.events.iter().map(|((s, k), events)| (s.as_str(), k.clone(), events.len())).collect();
+    assert_eq!(keys, vec![("s1", EventsKey::Chunk(n as u64), n), ("t", EventsKey::Chunk(1), 1)]);
+
+    // One event per batch: a chunk per event, the duplicate found in the
+    // chunks of earlier batches.
+    let (out, state) = stored_after(&events, 1);
+    let s1: Vec<_> = state.events.keys().filter(|(s, _)| s == "s1").map(|(_, k)| k.clone()).collect();
+    assert_eq!(s1, (1..=n as u64).map(EventsKey::Chunk).collect::<Vec<_>>());
+    assert_eq!(timeline(&out).len(), n + 1);
+    assert_eq!(state.sessions["s1"].duplicate_count, 1);
 }

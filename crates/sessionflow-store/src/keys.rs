@@ -3,14 +3,17 @@
 //! | kind | rest | value |
 //! | --- | --- | --- |
 //! | session | session id | postcard `SessionEntry` |
-//! | event | id length (u16 BE), session id, event id | postcard `Event` |
+//! | event chunk | id length (u16 BE), session id, 0xFF, chunk (u64 BE) | postcard (event ids, events) |
+//! | event (before chunks; read, never written) | id length (u16 BE), session id, event id | postcard `Event` |
 //! | marker | session id | postcard `Marker` |
 //! | timer | due (i64, sign-flipped BE), session id, 0x00, timer kind | empty |
 //! | meta | — | postcard `PartitionMeta` |
 //!
-//! Timer keys sort by (due, session, kind), the order timers fire in.
+//! Timer keys sort by (due, session, kind), the order timers fire in. Both
+//! kinds of event key share one range per session: UTF-8 never contains
+//! 0xFF, so the byte after the session id tells them apart.
 
-use sessionflow_core::{Millis, Timer, TimerKind};
+use sessionflow_core::{EventsKey, Millis, Timer, TimerKind};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,18 +49,41 @@ fn session_events_prefix(partition: u32, session_id: &str) -> Vec<u8> {
     key
 }
 
-pub(crate) fn event(partition: u32, session_id: &str, event_id: &str) -> Vec<u8> {
+/// The byte that starts a chunk's name in its key.
+const CHUNK_MARK: u8 = 0xFF;
+
+pub(crate) fn events(partition: u32, session_id: &str, events_key: &EventsKey) -> Vec<u8> {
     let mut key = session_events_prefix(partition, session_id);
-    key.extend_from_slice(event_id.as_bytes());
+    match events_key {
+        EventsKey::Chunk(chunk) => {
+            key.push(CHUNK_MARK);
+            key.extend_from_slice(&chunk.to_be_bytes());
+        }
+        EventsKey::Single(event_id) => key.extend_from_slice(event_id.as_bytes()),
+    }
     key
 }
 
-/// All event keys of a session: UTF-8 never contains 0xFF, so it bounds them.
+/// All event keys of a session, both kinds: the longest chunk key is the
+/// prefix and nine 0xFF bytes.
 pub(crate) fn session_events_range(partition: u32, session_id: &str) -> (Vec<u8>, Vec<u8>) {
     let from = session_events_prefix(partition, session_id);
     let mut until = from.clone();
-    until.push(0xFF);
+    until.extend_from_slice(&[0xFF; 10]);
     (from, until)
+}
+
+/// The session id and events key of an event key (of either kind).
+pub(crate) fn events_key_of(key: &[u8]) -> Option<(&str, EventsKey)> {
+    let rest = key.get(5..)?;
+    let len = usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?));
+    let session_id = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+    let name = &rest[2 + len..];
+    let events_key = match name.split_first() {
+        Some((&CHUNK_MARK, chunk)) => EventsKey::Chunk(u64::from_be_bytes(chunk.try_into().ok()?)),
+        _ => EventsKey::Single(std::str::from_utf8(name).ok()?.to_owned()),
+    };
+    Some((session_id, events_key))
 }
 
 pub(crate) fn marker(partition: u32, id: &str) -> Vec<u8> {
@@ -144,5 +170,17 @@ mod tests {
         let mut sorted = timers.to_vec();
         sorted.sort();
         assert_eq!(back, sorted);
+    }
+
+    #[test]
+    fn event_keys_of_both_kinds_round_trip_inside_their_session_range() {
+        let (from, until) = session_events_range(3, "s1");
+        let (other_from, other_until) = session_events_range(3, "s");
+        for events_key in [EventsKey::Chunk(0), EventsKey::Chunk(u64::MAX), EventsKey::Single("e-1".into()), EventsKey::Single(String::new())] {
+            let key = events(3, "s1", &events_key);
+            assert!(from <= key && key < until, "{events_key:?} outside the session's range");
+            assert!(!(other_from <= key && key < other_until), "{events_key:?} inside another session's range");
+            assert_eq!(events_key_of(&key), Some(("s1", events_key)));
+        }
     }
 }

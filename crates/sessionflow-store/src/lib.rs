@@ -19,7 +19,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use sessionflow_core::memstore::MemState;
-use sessionflow_core::{Event, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
+use sessionflow_core::{Event, EventsKey, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use std::path::{Path, PathBuf};
 
 /// Store errors.
@@ -105,7 +105,7 @@ fn corrupt(key: &[u8], detail: &dyn std::fmt::Display) -> StoreError {
     StoreError::Corrupt { key: key.escape_ascii().to_string(), detail: detail.to_string() }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+fn decode<'a, T: serde::Deserialize<'a>>(key: &[u8], bytes: &'a [u8]) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| corrupt(key, &e))
 }
 
@@ -113,6 +113,24 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Serialising plain data structs to a Vec cannot fail. Most values
     // (events, session entries) are a few hundred bytes: one allocation.
     postcard::to_extend(value, Vec::with_capacity(512)).expect("postcard serialises store values")
+}
+
+/// A chunk's stored form: its events' ids, then the events, so the ids can
+/// be read without decoding the events.
+fn encode_chunk(events: &[Event]) -> Vec<u8> {
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    postcard::to_extend(&(ids, events), Vec::with_capacity(512 * events.len())).expect("postcard serialises store values")
+}
+
+/// The events under an event key of either kind.
+fn decode_events(key: &[u8], events_key: &EventsKey, value: &[u8]) -> Result<Vec<Event>, StoreError> {
+    match events_key {
+        EventsKey::Chunk(_) => {
+            let (_, events): (Vec<&str>, Vec<Event>) = decode(key, value)?;
+            Ok(events)
+        }
+        EventsKey::Single(_) => Ok(vec![decode(key, value)?]),
+    }
 }
 
 impl Store {
@@ -176,8 +194,8 @@ impl Store {
             .map(|write| match write {
                 Write::PutSession(id, entry) => (keys::session(partition, id), Some(encode(entry.as_ref()))),
                 Write::DeleteSession(id) => (keys::session(partition, id), None),
-                Write::PutEvent(event) => (keys::event(partition, &event.session_id, &event.event_id), Some(encode(event.as_ref()))),
-                Write::DeleteEvent { session_id, event_id } => (keys::event(partition, session_id, event_id), None),
+                Write::PutEvents { session_id, chunk, events } => (keys::events(partition, session_id, &EventsKey::Chunk(*chunk)), Some(encode_chunk(events))),
+                Write::DeleteEvents { session_id, key } => (keys::events(partition, session_id, key), None),
                 Write::PutMarker(id, marker) => (keys::marker(partition, id), Some(encode(marker))),
                 Write::DeleteMarker(id) => (keys::marker(partition, id), None),
                 Write::PutTimer(timer) => (keys::timer(partition, timer), Some(Vec::new())),
@@ -312,6 +330,23 @@ pub struct PartitionState<'a> {
 }
 
 impl PartitionState<'_> {
+    /// Calls `f` with the id of every stored event of a session, without
+    /// decoding the events (a chunk stores its ids ahead of its events).
+    fn each_event_id(&self, session_id: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        let (from, until) = keys::session_events_range(self.partition, session_id);
+        for item in self.store.scan(&from, until) {
+            let (key, value) = item?;
+            match keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))? {
+                (_, EventsKey::Single(id)) => f(&id),
+                (_, EventsKey::Chunk(_)) => {
+                    let (ids, _): (Vec<&str>, _) = postcard::take_from_bytes(&value).map_err(|e| corrupt(&key, &e))?;
+                    ids.into_iter().for_each(&mut f);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every stored session id with its entry, in key order (for tests and
     /// for counting sessions by state after a restore).
     pub fn sessions(&self) -> Result<Vec<(String, SessionEntry)>, StoreError> {
@@ -339,8 +374,9 @@ impl PartitionState<'_> {
         let (from, until) = keys::kind_range(self.partition, Kind::Event);
         for item in self.store.scan(&from, until) {
             let (key, value) = item?;
-            let event: Event = decode(&key, &value)?;
-            mem.events.insert((event.session_id.to_string(), event.event_id.clone()), event);
+            let (session_id, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            let events = decode_events(&key, &events_key, &value)?;
+            mem.events.insert((session_id.to_owned(), events_key), events);
         }
         let (from, until) = keys::kind_range(self.partition, Kind::Marker);
         for item in self.store.scan(&from, until) {
@@ -362,30 +398,37 @@ impl StateRead for PartitionState<'_> {
     }
 
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, StoreError> {
-        Ok(self.store.get(&keys::event(self.partition, session_id, event_id))?.is_some())
+        let mut found = false;
+        self.each_event_id(session_id, |id| found |= id == event_id)?;
+        Ok(found)
     }
 
     fn events(&self, session_id: &str) -> Result<Vec<Event>, StoreError> {
         let (from, until) = keys::session_events_range(self.partition, session_id);
-        self.store
-            .scan(&from, until)
-            .map(|item| {
-                let (key, value) = item?;
-                decode(&key, &value)
-            })
-            .collect()
+        let mut events = Vec::new();
+        for item in self.store.scan(&from, until) {
+            let (key, value) = item?;
+            let (_, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            events.extend(decode_events(&key, &events_key, &value)?);
+        }
+        Ok(events)
     }
 
     fn event_ids(&self, session_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        self.each_event_id(session_id, |id| ids.push(id.to_owned()))?;
+        Ok(ids)
+    }
+
+    fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, StoreError> {
         let (from, until) = keys::session_events_range(self.partition, session_id);
-        let skip = from.len();
-        self.store
-            .scan(&from, until)
-            .map(|item| {
-                let (key, _) = item?;
-                String::from_utf8(key[skip..].to_vec()).map_err(|e| corrupt(&key, &e))
-            })
-            .collect()
+        let mut events_keys = Vec::new();
+        for item in self.store.scan(&from, until) {
+            let (key, _) = item?;
+            let (_, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            events_keys.push(events_key);
+        }
+        Ok(events_keys)
     }
 
     fn marker(&self, session_id: &str) -> Result<Option<Marker>, StoreError> {
