@@ -302,10 +302,16 @@ pub struct Restore {
     pub records: u64,
     pub seconds: f64,
     pub records_per_second: f64,
+    /// Input events whose state the changelog holds (a changelog record
+    /// carries one session's events of one batch, so records and events
+    /// differ): how fast a restore gets back to where the run was.
+    pub input_events: u64,
+    pub input_events_per_second: f64,
 }
 
-/// Rebuilds every partition of a run's changelog into a fresh store.
-pub fn restore(config: &DaemonConfig, partitions: i32) -> anyhow::Result<Restore> {
+/// Rebuilds every partition of a run's changelog, written while the run
+/// processed `input_events`, into a fresh store.
+pub fn restore(config: &DaemonConfig, partitions: i32, input_events: u64) -> anyhow::Result<Restore> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() })?;
     let metrics = sessionflow_kafka::Metrics::new();
@@ -315,5 +321,6 @@ pub fn restore(config: &DaemonConfig, partitions: i32) -> anyhow::Result<Restore
     let tasks: Vec<i32> = (0..partitions).collect();
     let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Restore { records, seconds, records_per_second: records as f64 / seconds.max(1e-9) })
+    let seconds = seconds.max(1e-9);
+    Ok(Restore { records, seconds, records_per_second: records as f64 / seconds, input_events, input_events_per_second: input_events as f64 / seconds })
 }

@@ -288,8 +288,11 @@ fn embedded_phases(input: &engine::Workload) -> anyhow::Result<(BrokerFigures, k
     let target = Target { brokers: broker.bootstrap_servers().to_owned(), ..target };
     let figures = broker_phases(&target, records, true)?;
     step("restore: the exactly-once run's changelog into a fresh store");
-    let r = kafka::restore(&kafka::run_config(&target, "pl-eos", Delivery::ExactlyOnce), partitions)?;
-    eprintln!("   {} records in {:.2} s: {:.0} records/s", r.records, r.seconds, r.records_per_second);
+    let r = kafka::restore(&kafka::run_config(&target, "pl-eos", Delivery::ExactlyOnce), partitions, records.len() as u64)?;
+    eprintln!(
+        "   {} records in {:.2} s: {:.0} records/s, the state of {:.0} input events/s",
+        r.records, r.seconds, r.records_per_second, r.input_events_per_second
+    );
     Ok((figures, r))
 }
 
@@ -446,7 +449,7 @@ fn checks(engine: &EngineFigures, brokers: &[BrokerFigures], restore: Option<&Re
         checks.push(Check {
             name: "restore from the changelog".into(),
             target: "≥ 500,000 records/s".into(),
-            measured: format!("{:.0} records/s", r.records_per_second),
+            measured: format!("{:.0} records/s (the state of {:.0} input events/s)", r.records_per_second, r.input_events_per_second),
             met: r.records_per_second >= 500_000.0,
         });
     }
@@ -482,7 +485,10 @@ fn print_table(r: &Results) {
         }
     }
     if let Some(restore) = &r.restore {
-        println!("\nrestore: {} changelog records at {:.0} records/s", restore.records, restore.records_per_second);
+        println!(
+            "\nrestore: {} changelog records at {:.0} records/s (the state of {} input events, {:.0} events/s)",
+            restore.records, restore.records_per_second, restore.input_events, restore.input_events_per_second
+        );
     }
     println!(
         "memory: peak RSS {:.0} MiB with {} live sessions (budget {} MiB)",
