@@ -60,11 +60,10 @@ impl KnownEventIds {
     }
 
     /// All ids of a session's stored events.
-    pub fn from_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Self {
-        if ids.len() > MAX_KNOWN_EVENT_IDS {
-            return KnownEventIds::TooMany;
-        }
-        KnownEventIds::Known(ids.map(id_hash).collect())
+    pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut known = KnownEventIds::complete_empty();
+        ids.into_iter().for_each(|id| known.insert(id));
+        known
     }
 
     /// Whether the ids are still to be read from the store.

@@ -452,11 +452,12 @@ impl<'a, S: StateRead> Batch<'a, S> {
         if entry.known_event_ids.is_unread() {
             // Read from the store: its event ids are read once, here, so
             // that its later events look for duplicates in memory.
-            let mut ids = self.store.event_ids(&session_id)?;
+            let mut known = KnownEventIds::complete_empty();
+            self.store.each_event_id(&session_id, &mut |id| known.insert(id))?;
             if let Some(new) = self.new_events.get(&session_id) {
-                ids.extend(new.iter().map(|e| e.event_id.clone()));
+                new.iter().for_each(|e| known.insert(&e.event_id));
             }
-            entry.known_event_ids = KnownEventIds::from_ids(ids.iter().map(String::as_str));
+            entry.known_event_ids = known;
         }
         if entry.known_event_ids.may_contain(&event.event_id) && self.has_event(&session_id, &event.event_id)? {
             entry.duplicate_count += 1;

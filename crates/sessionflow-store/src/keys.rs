@@ -3,15 +3,21 @@
 //! | kind | rest | value |
 //! | --- | --- | --- |
 //! | session | session id | postcard `SessionEntry` |
-//! | event chunk | id length (u16 BE), session id, 0xFF, chunk (u64 BE) | postcard (event ids, events) |
+//! | session (its event chunk) | session id, 0x00, 0xFF, chunk (u64 BE) | postcard (event ids, events) |
 //! | event (before chunks; read, never written) | id length (u16 BE), session id, event id | postcard `Event` |
 //! | marker | session id | postcard `Marker` |
 //! | timer | due (i64, sign-flipped BE), session id, 0x00, timer kind | empty |
 //! | meta | — | postcard `PartitionMeta` |
 //!
-//! Timer keys sort by (due, session, kind), the order timers fire in. Both
-//! kinds of event key share one range per session: UTF-8 never contains
-//! 0xFF, so the byte after the session id tells them apart.
+//! Timer keys sort by (due, session, kind), the order timers fire in.
+//!
+//! A session's event chunks follow its entry: reading the entry brings
+//! their block into the cache, and the store's prefix extractor (the key up
+//! to the session id, see [`session_prefix`]) gives both one bloom-filter
+//! prefix, so the read of a session's event ids skips every file without
+//! it. UTF-8 never contains 0xFF, so no session key can look like a chunk
+//! key; the 0x00 before it sorts a session's chunks before the keys of
+//! longer session ids that start with its id.
 
 use sessionflow_core::{EventsKey, Millis, Timer, TimerKind};
 use std::sync::Arc;
@@ -49,41 +55,77 @@ fn session_events_prefix(partition: u32, session_id: &str) -> Vec<u8> {
     key
 }
 
-/// The byte that starts a chunk's name in its key.
-const CHUNK_MARK: u8 = 0xFF;
+/// What follows the session id in a chunk key, before the chunk's number.
+const CHUNK_MARK: [u8; 2] = [0x00, 0xFF];
+/// The mark and the number.
+const CHUNK_SUFFIX: usize = CHUNK_MARK.len() + 8;
 
-pub(crate) fn events(partition: u32, session_id: &str, events_key: &EventsKey) -> Vec<u8> {
-    let mut key = session_events_prefix(partition, session_id);
-    match events_key {
-        EventsKey::Chunk(chunk) => {
-            key.push(CHUNK_MARK);
-            key.extend_from_slice(&chunk.to_be_bytes());
-        }
-        EventsKey::Single(event_id) => key.extend_from_slice(event_id.as_bytes()),
-    }
+pub(crate) fn chunk(partition: u32, session_id: &str, chunk: u64) -> Vec<u8> {
+    let mut key = session(partition, session_id);
+    key.extend_from_slice(&CHUNK_MARK);
+    key.extend_from_slice(&chunk.to_be_bytes());
     key
 }
 
-/// All event keys of a session, both kinds: the longest chunk key is the
-/// prefix and nine 0xFF bytes.
-pub(crate) fn session_events_range(partition: u32, session_id: &str) -> (Vec<u8>, Vec<u8>) {
-    let from = session_events_prefix(partition, session_id);
-    let mut until = from.clone();
-    until.extend_from_slice(&[0xFF; 10]);
+/// All chunk keys of a session.
+pub(crate) fn session_chunks_range(partition: u32, session_id: &str) -> (Vec<u8>, Vec<u8>) {
+    let from = chunk(partition, session_id, 0);
+    let mut until = session(partition, session_id);
+    until.push(CHUNK_MARK[0] + 1);
     (from, until)
 }
 
-/// The session id and events key of an event key (of either kind).
-pub(crate) fn events_key_of(key: &[u8]) -> Option<(&str, EventsKey)> {
+/// Whether a session-kind key is a chunk's (else an entry's).
+pub(crate) fn is_chunk(key: &[u8]) -> bool {
+    key.len() >= 5 + CHUNK_SUFFIX && key[key.len() - CHUNK_SUFFIX..key.len() - 8] == CHUNK_MARK
+}
+
+/// The session id and number of a chunk key.
+pub(crate) fn chunk_of(key: &[u8]) -> Option<(&str, u64)> {
+    if !is_chunk(key) {
+        return None;
+    }
+    let (id, number) = key[5..].split_at(key.len() - 5 - CHUNK_SUFFIX);
+    Some((std::str::from_utf8(id).ok()?, u64::from_be_bytes(number[CHUNK_MARK.len()..].try_into().ok()?)))
+}
+
+/// The store's prefix extractor: a session key and its chunk keys share the
+/// prefix `partition | session kind | session id`; other keys have none.
+pub(crate) fn session_prefix(key: &[u8]) -> &[u8] {
+    if is_chunk(key) { &key[..key.len() - CHUNK_SUFFIX] } else { key }
+}
+
+/// Keys [`session_prefix`] applies to: those of sessions and their chunks.
+pub(crate) fn has_session_prefix(key: &[u8]) -> bool {
+    key.len() >= 5 && key[4] == Kind::Session as u8
+}
+
+/// Every event key of a session written before chunks.
+pub(crate) fn session_events_range(partition: u32, session_id: &str) -> (Vec<u8>, Vec<u8>) {
+    let from = session_events_prefix(partition, session_id);
+    let mut until = from.clone();
+    until.push(0xFF);
+    (from, until)
+}
+
+/// The session id and event id of an event key written before chunks.
+pub(crate) fn single_event_of(key: &[u8]) -> Option<(&str, &str)> {
     let rest = key.get(5..)?;
     let len = usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?));
     let session_id = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
-    let name = &rest[2 + len..];
-    let events_key = match name.split_first() {
-        Some((&CHUNK_MARK, chunk)) => EventsKey::Chunk(u64::from_be_bytes(chunk.try_into().ok()?)),
-        _ => EventsKey::Single(std::str::from_utf8(name).ok()?.to_owned()),
-    };
-    Some((session_id, events_key))
+    Some((session_id, std::str::from_utf8(&rest[2 + len..]).ok()?))
+}
+
+/// The key of stored events, of either kind.
+pub(crate) fn events(partition: u32, session_id: &str, events_key: &EventsKey) -> Vec<u8> {
+    match events_key {
+        EventsKey::Chunk(number) => chunk(partition, session_id, *number),
+        EventsKey::Single(event_id) => {
+            let mut key = session_events_prefix(partition, session_id);
+            key.extend_from_slice(event_id.as_bytes());
+            key
+        }
+    }
 }
 
 pub(crate) fn marker(partition: u32, id: &str) -> Vec<u8> {
@@ -173,14 +215,33 @@ mod tests {
     }
 
     #[test]
-    fn event_keys_of_both_kinds_round_trip_inside_their_session_range() {
-        let (from, until) = session_events_range(3, "s1");
-        let (other_from, other_until) = session_events_range(3, "s");
-        for events_key in [EventsKey::Chunk(0), EventsKey::Chunk(u64::MAX), EventsKey::Single("e-1".into()), EventsKey::Single(String::new())] {
-            let key = events(3, "s1", &events_key);
-            assert!(from <= key && key < until, "{events_key:?} outside the session's range");
-            assert!(!(other_from <= key && key < other_until), "{events_key:?} inside another session's range");
-            assert_eq!(events_key_of(&key), Some(("s1", events_key)));
+    fn chunk_keys_follow_their_session_and_share_its_prefix() {
+        let ids = ["s", "s1", "s10", "s1\u{0}", "é", ""];
+        for id in ids {
+            let entry = session(3, id);
+            let (from, until) = session_chunks_range(3, id);
+            assert!(!is_chunk(&entry) && has_session_prefix(&chunk(3, id, 0)));
+            for number in [0, 1, 0xFF, u64::MAX] {
+                let key = chunk(3, id, number);
+                assert!(entry < key && from <= key && key < until, "{id:?} {number}");
+                assert_eq!(chunk_of(&key), Some((id, number)));
+                assert_eq!(session_prefix(&key), entry.as_slice());
+                for other in ids.iter().filter(|other| **other != id) {
+                    let (other_from, other_until) = session_chunks_range(3, other);
+                    assert!(!(other_from <= key && key < other_until), "{id:?}'s chunk in {other:?}'s range");
+                    assert!(!(from <= session(3, other) && session(3, other) < until), "{other:?}'s entry in {id:?}'s chunk range");
+                }
+            }
+            assert_eq!(session_prefix(&entry), entry.as_slice());
         }
+        assert!(!has_session_prefix(&timers_from(3, Millis(0))) && !has_session_prefix(&marker(3, "s1")));
+    }
+
+    #[test]
+    fn event_keys_written_before_chunks_are_read() {
+        let key = events(3, "s1", &EventsKey::Single("e-1".into()));
+        let (from, until) = session_events_range(3, "s1");
+        assert!(from <= key && key < until);
+        assert_eq!(single_event_of(&key), Some(("s1", "e-1")));
     }
 }

@@ -16,8 +16,10 @@ mod keys;
 
 use keys::Kind;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteBufferManager,
+    WriteOptions,
 };
+use std::cell::OnceCell;
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, EventsKey, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
 use std::path::{Path, PathBuf};
@@ -122,15 +124,10 @@ fn encode_chunk(events: &[Event]) -> Vec<u8> {
     postcard::to_extend(&(ids, events), Vec::with_capacity(512 * events.len())).expect("postcard serialises store values")
 }
 
-/// The events under an event key of either kind.
-fn decode_events(key: &[u8], events_key: &EventsKey, value: &[u8]) -> Result<Vec<Event>, StoreError> {
-    match events_key {
-        EventsKey::Chunk(_) => {
-            let (_, events): (Vec<&str>, Vec<Event>) = decode(key, value)?;
-            Ok(events)
-        }
-        EventsKey::Single(_) => Ok(vec![decode(key, value)?]),
-    }
+/// A chunk's events.
+fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreError> {
+    let (_, events): (Vec<&str>, Vec<Event>) = decode(key, value)?;
+    Ok(events)
 }
 
 impl Store {
@@ -159,6 +156,10 @@ impl Store {
         // skip-list search, as the table filters do for files.
         options.set_memtable_whole_key_filtering(true);
         options.set_memtable_prefix_bloom_ratio(0.05);
+        // A session's entry and event chunks share a prefix: the filters of
+        // files and memtables answer "no chunks here" for a session's read
+        // of its event ids, as they answer point reads.
+        options.set_prefix_extractor(SliceTransform::create("sessionflow.session.v1", keys::session_prefix, Some(keys::has_session_prefix)));
         options.set_compression_type(DBCompressionType::Lz4);
         options.set_max_background_jobs(2);
         options.set_max_open_files(512);
@@ -178,7 +179,7 @@ impl Store {
 
     /// A read view of one partition.
     pub fn partition(&self, partition: u32) -> PartitionState<'_> {
-        PartitionState { store: self, partition }
+        PartitionState { store: self, partition, single_events: OnceCell::new() }
     }
 
     /// Applies a batch's writes for `partition` as one atomic write batch.
@@ -194,7 +195,7 @@ impl Store {
             .map(|write| match write {
                 Write::PutSession(id, entry) => (keys::session(partition, id), Some(encode(entry.as_ref()))),
                 Write::DeleteSession(id) => (keys::session(partition, id), None),
-                Write::PutEvents { session_id, chunk, events } => (keys::events(partition, session_id, &EventsKey::Chunk(*chunk)), Some(encode_chunk(events))),
+                Write::PutEvents { session_id, chunk, events } => (keys::chunk(partition, session_id, *chunk), Some(encode_chunk(events))),
                 Write::DeleteEvents { session_id, key } => (keys::events(partition, session_id, key), None),
                 Write::PutMarker(id, marker) => (keys::marker(partition, id), Some(encode(marker))),
                 Write::DeleteMarker(id) => (keys::marker(partition, id), None),
@@ -263,7 +264,9 @@ impl Store {
         let mut found = Vec::new();
         let mut next: u64 = 0;
         while let Ok(p) = u32::try_from(next) {
-            let mut iter = self.db.iterator(IteratorMode::From(&p.to_be_bytes(), Direction::Forward));
+            let mut read = ReadOptions::default();
+            read.set_total_order_seek(true);
+            let mut iter = self.db.iterator_opt(IteratorMode::From(&p.to_be_bytes(), Direction::Forward), read);
             let Some(item) = iter.next() else { break };
             let (key, _) = item?;
             let Some(q) = keys::partition_of(&key) else { break };
@@ -315,34 +318,60 @@ impl Store {
         Ok(self.db.get_pinned_opt(key, &self.point_read)?)
     }
 
+    /// Keys from `from` up to `until`, in order, whatever their prefixes.
     fn scan(&self, from: &[u8], until: Vec<u8>) -> impl Iterator<Item = Result<KeyValue, StoreError>> + '_ {
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(until);
+        read.set_total_order_seek(true);
         self.db.iterator_opt(IteratorMode::From(from, Direction::Forward), read).map(|r| r.map_err(StoreError::from))
+    }
+
+    /// A session's chunks: the prefix filters skip files without them.
+    fn scan_chunks(&self, partition: u32, session_id: &str) -> impl Iterator<Item = Result<KeyValue, StoreError>> + '_ {
+        let (from, until) = keys::session_chunks_range(partition, session_id);
+        let mut read = ReadOptions::default();
+        read.set_iterate_upper_bound(until);
+        read.set_prefix_same_as_start(true);
+        self.db.iterator_opt(IteratorMode::From(&from, Direction::Forward), read).map(|r| r.map_err(StoreError::from))
     }
 }
 
 /// One partition's committed state, read through [`StateRead`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PartitionState<'a> {
     store: &'a Store,
     partition: u32,
+    /// Whether the partition holds event keys written before chunks, looked
+    /// up once: a store without them (every store written since) skips
+    /// their range on every read of a session's events.
+    single_events: OnceCell<bool>,
 }
 
 impl PartitionState<'_> {
+    fn has_single_events(&self) -> Result<bool, StoreError> {
+        if let Some(known) = self.single_events.get() {
+            return Ok(*known);
+        }
+        let (from, until) = keys::kind_range(self.partition, Kind::Event);
+        let found = self.store.scan(&from, until).next().transpose()?.is_some();
+        Ok(*self.single_events.get_or_init(|| found))
+    }
+
     /// Calls `f` with the id of every stored event of a session, without
     /// decoding the events (a chunk stores its ids ahead of its events).
-    fn each_event_id(&self, session_id: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
-        let (from, until) = keys::session_events_range(self.partition, session_id);
-        for item in self.store.scan(&from, until) {
-            let (key, value) = item?;
-            match keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))? {
-                (_, EventsKey::Single(id)) => f(&id),
-                (_, EventsKey::Chunk(_)) => {
-                    let (ids, _): (Vec<&str>, _) = postcard::take_from_bytes(&value).map_err(|e| corrupt(&key, &e))?;
-                    ids.into_iter().for_each(&mut f);
-                }
+    fn visit_event_ids(&self, session_id: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        if self.has_single_events()? {
+            let (from, until) = keys::session_events_range(self.partition, session_id);
+            for item in self.store.scan(&from, until) {
+                let (key, _) = item?;
+                let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+                f(id);
             }
+        }
+        for item in self.store.scan_chunks(self.partition, session_id) {
+            let (key, value) = item?;
+            let (ids, _): (Vec<&str>, _) = postcard::take_from_bytes(&value).map_err(|e| corrupt(&key, &e))?;
+            ids.into_iter().for_each(&mut f);
         }
         Ok(())
     }
@@ -351,14 +380,16 @@ impl PartitionState<'_> {
     /// for counting sessions by state after a restore).
     pub fn sessions(&self) -> Result<Vec<(String, SessionEntry)>, StoreError> {
         let (from, until) = keys::kind_range(self.partition, Kind::Session);
-        self.store
-            .scan(&from, until)
-            .map(|item| {
-                let (key, value) = item?;
-                let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, &"bad session key"))?;
-                Ok((id, decode(&key, &value)?))
-            })
-            .collect()
+        let mut sessions = Vec::new();
+        for item in self.store.scan(&from, until) {
+            let (key, value) = item?;
+            if keys::is_chunk(&key) {
+                continue;
+            }
+            let id = keys::session_of(&key).ok_or_else(|| corrupt(&key, &"bad session key"))?;
+            sessions.push((id, decode(&key, &value)?));
+        }
+        Ok(sessions)
     }
 
     /// Every stored timer.
@@ -371,12 +402,18 @@ impl PartitionState<'_> {
     pub fn dump(&self) -> Result<MemState, StoreError> {
         let mut mem = MemState { meta: self.meta()?, ..MemState::default() };
         mem.sessions = self.sessions()?.into_iter().collect();
+        let (from, until) = keys::kind_range(self.partition, Kind::Session);
+        for item in self.store.scan(&from, until) {
+            let (key, value) = item?;
+            if let Some((session_id, number)) = keys::chunk_of(&key) {
+                mem.events.insert((session_id.to_owned(), EventsKey::Chunk(number)), decode_chunk(&key, &value)?);
+            }
+        }
         let (from, until) = keys::kind_range(self.partition, Kind::Event);
         for item in self.store.scan(&from, until) {
             let (key, value) = item?;
-            let (session_id, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
-            let events = decode_events(&key, &events_key, &value)?;
-            mem.events.insert((session_id.to_owned(), events_key), events);
+            let (session_id, event_id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            mem.events.insert((session_id.to_owned(), EventsKey::Single(event_id.to_owned())), vec![decode(&key, &value)?]);
         }
         let (from, until) = keys::kind_range(self.partition, Kind::Marker);
         for item in self.store.scan(&from, until) {
@@ -399,34 +436,50 @@ impl StateRead for PartitionState<'_> {
 
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, StoreError> {
         let mut found = false;
-        self.each_event_id(session_id, |id| found |= id == event_id)?;
+        self.visit_event_ids(session_id, |id| found |= id == event_id)?;
         Ok(found)
     }
 
     fn events(&self, session_id: &str) -> Result<Vec<Event>, StoreError> {
-        let (from, until) = keys::session_events_range(self.partition, session_id);
         let mut events = Vec::new();
-        for item in self.store.scan(&from, until) {
+        if self.has_single_events()? {
+            let (from, until) = keys::session_events_range(self.partition, session_id);
+            for item in self.store.scan(&from, until) {
+                let (key, value) = item?;
+                events.push(decode(&key, &value)?);
+            }
+        }
+        for item in self.store.scan_chunks(self.partition, session_id) {
             let (key, value) = item?;
-            let (_, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
-            events.extend(decode_events(&key, &events_key, &value)?);
+            events.extend(decode_chunk(&key, &value)?);
         }
         Ok(events)
     }
 
     fn event_ids(&self, session_id: &str) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
-        self.each_event_id(session_id, |id| ids.push(id.to_owned()))?;
+        self.visit_event_ids(session_id, |id| ids.push(id.to_owned()))?;
         Ok(ids)
     }
 
+    fn each_event_id(&self, session_id: &str, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
+        self.visit_event_ids(session_id, f)
+    }
+
     fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, StoreError> {
-        let (from, until) = keys::session_events_range(self.partition, session_id);
         let mut events_keys = Vec::new();
-        for item in self.store.scan(&from, until) {
+        if self.has_single_events()? {
+            let (from, until) = keys::session_events_range(self.partition, session_id);
+            for item in self.store.scan(&from, until) {
+                let (key, _) = item?;
+                let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+                events_keys.push(EventsKey::Single(id.to_owned()));
+            }
+        }
+        for item in self.store.scan_chunks(self.partition, session_id) {
             let (key, _) = item?;
-            let (_, events_key) = keys::events_key_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
-            events_keys.push(events_key);
+            let (_, number) = keys::chunk_of(&key).ok_or_else(|| corrupt(&key, &"bad chunk key"))?;
+            events_keys.push(EventsKey::Chunk(number));
         }
         Ok(events_keys)
     }

@@ -194,7 +194,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.engine_only {
         return Ok(());
     }
-    step("scaling: live sessions 10k, 100k, 1M; peak RSS with 1M (own process)");
+    step("scaling: live sessions 10k, 100k, 1M, each in its own process; peak RSS after the 1M load");
     let live: Vec<u64> = if args.quick { vec![1_000, 10_000, 100_000] } else { vec![10_000, 100_000, 1_000_000] };
     let live_sessions = live_sessions_subprocess(&live, 200_000 / scale)?;
 
@@ -351,15 +351,28 @@ fn tansu() -> Option<(std::process::Child, String)> {
 }
 
 /// Runs the live-sessions phase in a child process, so its peak RSS is its own.
+/// Each count in its own process: the peak RSS read after the largest
+/// load is then that load's, not the high-water mark of a smaller count's
+/// timed events (their input and output buffers) before it.
 fn live_sessions_subprocess(live: &[u64], events: usize) -> anyhow::Result<LiveSessions> {
     let exe = std::env::current_exe()?;
-    let list = live.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    let output = Command::new(exe).args(["bench-live-sessions", "--live", &list, "--events", &events.to_string()]).output()?;
-    if !output.status.success() {
-        anyhow::bail!("live-sessions phase failed: {}", String::from_utf8_lossy(&output.stderr));
+    let mut merged: Option<LiveSessions> = None;
+    for count in live {
+        let output = Command::new(&exe).args(["bench-live-sessions", "--live", &count.to_string(), "--events", &events.to_string()]).output()?;
+        if !output.status.success() {
+            anyhow::bail!("live-sessions phase failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        let result: LiveSessions = serde_json::from_slice(&output.stdout).context("live-sessions phase output")?;
+        merged = Some(match merged {
+            None => result,
+            Some(mut so_far) => {
+                so_far.points.extend(result.points);
+                LiveSessions { points: so_far.points, ..result }
+            }
+        });
     }
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).context("live-sessions phase output")
+    merged.context("no live-session counts")
 }
 
 /// The live-sessions phase (in its own process): for each count, a fresh
@@ -393,7 +406,7 @@ pub fn live_sessions_phase(live: &[u64], events: usize) -> anyhow::Result<()> {
                 engine.store.settle(Duration::from_secs(120))?;
                 let seconds = engine.process(&workload.records)?;
                 let eps = workload.records.len() as f64 / seconds;
-                eprintln!("   {count} live sessions: {eps:.0} events/s (peak RSS so far {peak:.0} MiB)");
+                eprintln!("   {count} live sessions: {eps:.0} events/s (peak RSS after the load {peak:.0} MiB)");
                 points.push(Point::new(count, eps));
             }
             Ok(LiveSessions { points, memory_budget_mib: (budget >> 20) as u64, live_sessions_loaded: live.last().copied().unwrap_or(0), peak_rss_mib: peak })
