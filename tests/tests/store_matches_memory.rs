@@ -1,8 +1,8 @@
 //! The RocksDB store and the in-memory state give the processor the same
 //! answers: same outputs, same state, batch after batch.
 
-use sessionflow_core::{SessionCache, StateRead};
 use sessionflow_core::memstore::MemState;
+use sessionflow_core::{SessionCache, StateRead};
 use sessionflow_store::{Store, StoreConfig};
 
 /// A store in a fresh directory (dropped with it).

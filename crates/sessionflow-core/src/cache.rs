@@ -323,7 +323,7 @@ mod tests {
         }
         assert!(ids.may_contain("never seen"), "too many to track: ask the store");
         assert!(!ids.is_unread(), "too many is not unread: the store is not read again");
-        let read = KnownEventIds::from_ids(["a", "b"].into_iter());
+        let read = KnownEventIds::from_ids(["a", "b"]);
         assert!(read.may_contain("a") && read.may_contain("b") && !read.may_contain("c"));
         assert!(KnownEventIds::default().is_unread());
     }

@@ -521,7 +521,17 @@ impl Event {
             }
         };
         check_typed_attributes(&event_type, &attributes)?;
-        Ok(Event { event_id, session_id: session_id.into(), event_type, occurred_at, channel, direction, tenant, source, attributes: Attributes::from(Value::Object(attributes)) })
+        Ok(Event {
+            event_id,
+            session_id: session_id.into(),
+            event_type,
+            occurred_at,
+            channel,
+            direction,
+            tenant,
+            source,
+            attributes: Attributes::from(Value::Object(attributes)),
+        })
     }
 
     /// The common case of JSON input, read without building any JSON value:

@@ -145,8 +145,15 @@ pub enum Write {
     PutSession(Arc<str>, Box<SessionEntry>),
     DeleteSession(Arc<str>),
     /// The events a batch accepted for a session, in arrival order.
-    PutEvents { session_id: Arc<str>, chunk: u64, events: Vec<Event> },
-    DeleteEvents { session_id: String, key: EventsKey },
+    PutEvents {
+        session_id: Arc<str>,
+        chunk: u64,
+        events: Vec<Event>,
+    },
+    DeleteEvents {
+        session_id: String,
+        key: EventsKey,
+    },
     PutMarker(String, Marker),
     DeleteMarker(String),
     PutTimer(Timer),

@@ -16,12 +16,12 @@ mod keys;
 
 use keys::Kind;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteBufferManager,
-    WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch,
+    WriteBufferManager, WriteOptions,
 };
-use std::cell::OnceCell;
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, EventsKey, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 /// Store errors.
