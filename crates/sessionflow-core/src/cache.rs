@@ -59,13 +59,6 @@ impl KnownEventIds {
         KnownEventIds::Known(Default::default())
     }
 
-    /// All ids of a session's stored events.
-    pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut known = KnownEventIds::complete_empty();
-        ids.into_iter().for_each(|id| known.insert(id));
-        known
-    }
-
     /// Whether the ids are still to be read from the store.
     pub fn is_unread(&self) -> bool {
         matches!(self, KnownEventIds::Unread)
@@ -323,8 +316,6 @@ mod tests {
         }
         assert!(ids.may_contain("never seen"), "too many to track: ask the store");
         assert!(!ids.is_unread(), "too many is not unread: the store is not read again");
-        let read = KnownEventIds::from_ids(["a", "b"]);
-        assert!(read.may_contain("a") && read.may_contain("b") && !read.may_contain("c"));
         assert!(KnownEventIds::default().is_unread());
     }
 }

@@ -77,8 +77,9 @@ impl StateRead for MemState {
         Ok(self.session_events(session_id).cloned().collect())
     }
 
-    fn event_ids(&self, session_id: &str) -> Result<Vec<String>, Infallible> {
-        Ok(self.session_events(session_id).map(|e| e.event_id.clone()).collect())
+    fn each_event_id(&self, session_id: &str, f: &mut dyn FnMut(&str)) -> Result<(), Infallible> {
+        self.session_events(session_id).for_each(|e| f(&e.event_id));
+        Ok(())
     }
 
     fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, Infallible> {

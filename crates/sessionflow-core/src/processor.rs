@@ -451,12 +451,10 @@ impl<'a, S: StateRead> Batch<'a, S> {
         let mut entry = existing.unwrap_or_else(|| Box::new(SessionEntry { known_event_ids: KnownEventIds::complete_empty(), ..SessionEntry::default() }));
         if entry.known_event_ids.is_unread() {
             // Read from the store: its event ids are read once, here, so
-            // that its later events look for duplicates in memory.
+            // that its later events look for duplicates in memory. (It has
+            // no new events yet: the first one to arrive made it known.)
             let mut known = KnownEventIds::complete_empty();
             self.store.each_event_id(&session_id, &mut |id| known.insert(id))?;
-            if let Some(new) = self.new_events.get(&session_id) {
-                new.iter().for_each(|e| known.insert(&e.event_id));
-            }
             entry.known_event_ids = known;
         }
         if entry.known_event_ids.may_contain(&event.event_id) && self.has_event(&session_id, &event.event_id)? {

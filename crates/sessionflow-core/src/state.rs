@@ -171,14 +171,8 @@ pub trait StateRead {
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, Self::Error>;
     /// All stored events of a session, in any order.
     fn events(&self, session_id: &str) -> Result<Vec<Event>, Self::Error>;
-    /// The ids of all stored events of a session.
-    fn event_ids(&self, session_id: &str) -> Result<Vec<String>, Self::Error>;
-    /// Calls `f` with the id of each stored event of a session (a store
-    /// overrides it to read them without copying each).
-    fn each_event_id(&self, session_id: &str, f: &mut dyn FnMut(&str)) -> Result<(), Self::Error> {
-        self.event_ids(session_id)?.iter().for_each(|id| f(id));
-        Ok(())
-    }
+    /// Calls `f` with the id of each stored event of a session.
+    fn each_event_id(&self, session_id: &str, f: &mut dyn FnMut(&str)) -> Result<(), Self::Error>;
     /// The keys the stored events of a session are under.
     fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, Self::Error>;
     /// A session's marker.

@@ -319,7 +319,7 @@ impl Store {
     }
 
     /// Keys from `from` up to `until`, in order, whatever their prefixes.
-    fn scan(&self, from: &[u8], until: Vec<u8>) -> impl Iterator<Item = Result<KeyValue, StoreError>> + '_ {
+    fn scan<'a>(&'a self, from: &[u8], until: Vec<u8>) -> impl Iterator<Item = Result<KeyValue, StoreError>> + use<'a> {
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(until);
         read.set_total_order_seek(true);
@@ -347,7 +347,7 @@ pub struct PartitionState<'a> {
     single_events: OnceCell<bool>,
 }
 
-impl PartitionState<'_> {
+impl<'a> PartitionState<'a> {
     fn has_single_events(&self) -> Result<bool, StoreError> {
         if let Some(known) = self.single_events.get() {
             return Ok(*known);
@@ -357,23 +357,11 @@ impl PartitionState<'_> {
         Ok(*self.single_events.get_or_init(|| found))
     }
 
-    /// Calls `f` with the id of every stored event of a session, without
-    /// decoding the events (a chunk stores its ids ahead of its events).
-    fn visit_event_ids(&self, session_id: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
-        if self.has_single_events()? {
-            let (from, until) = keys::session_events_range(self.partition, session_id);
-            for item in self.store.scan(&from, until) {
-                let (key, _) = item?;
-                let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
-                f(id);
-            }
-        }
-        for item in self.store.scan_chunks(self.partition, session_id) {
-            let (key, value) = item?;
-            let (ids, _): (Vec<&str>, _) = postcard::take_from_bytes(&value).map_err(|e| corrupt(&key, &e))?;
-            ids.into_iter().for_each(&mut f);
-        }
-        Ok(())
+    /// A session's event keys written before chunks, with their events;
+    /// nothing, without a seek, in a partition that has none.
+    fn scan_single_events<'s>(&'s self, session_id: &str) -> Result<impl Iterator<Item = Result<KeyValue, StoreError>> + use<'s, 'a>, StoreError> {
+        let (from, until) = keys::session_events_range(self.partition, session_id);
+        Ok(self.has_single_events()?.then(|| self.store.scan(&from, until)).into_iter().flatten())
     }
 
     /// Every stored session id with its entry, in key order (for tests and
@@ -436,18 +424,15 @@ impl StateRead for PartitionState<'_> {
 
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, StoreError> {
         let mut found = false;
-        self.visit_event_ids(session_id, |id| found |= id == event_id)?;
+        self.each_event_id(session_id, &mut |id| found |= id == event_id)?;
         Ok(found)
     }
 
     fn events(&self, session_id: &str) -> Result<Vec<Event>, StoreError> {
         let mut events = Vec::new();
-        if self.has_single_events()? {
-            let (from, until) = keys::session_events_range(self.partition, session_id);
-            for item in self.store.scan(&from, until) {
-                let (key, value) = item?;
-                events.push(decode(&key, &value)?);
-            }
+        for item in self.scan_single_events(session_id)? {
+            let (key, value) = item?;
+            events.push(decode(&key, &value)?);
         }
         for item in self.store.scan_chunks(self.partition, session_id) {
             let (key, value) = item?;
@@ -456,25 +441,28 @@ impl StateRead for PartitionState<'_> {
         Ok(events)
     }
 
-    fn event_ids(&self, session_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        self.visit_event_ids(session_id, |id| ids.push(id.to_owned()))?;
-        Ok(ids)
-    }
-
+    /// Reads the ids without decoding the events: a chunk stores its ids
+    /// ahead of its events.
     fn each_event_id(&self, session_id: &str, f: &mut dyn FnMut(&str)) -> Result<(), StoreError> {
-        self.visit_event_ids(session_id, f)
+        for item in self.scan_single_events(session_id)? {
+            let (key, _) = item?;
+            let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            f(id);
+        }
+        for item in self.store.scan_chunks(self.partition, session_id) {
+            let (key, value) = item?;
+            let (ids, _): (Vec<&str>, _) = postcard::take_from_bytes(&value).map_err(|e| corrupt(&key, &e))?;
+            ids.into_iter().for_each(&mut *f);
+        }
+        Ok(())
     }
 
     fn event_keys(&self, session_id: &str) -> Result<Vec<EventsKey>, StoreError> {
         let mut events_keys = Vec::new();
-        if self.has_single_events()? {
-            let (from, until) = keys::session_events_range(self.partition, session_id);
-            for item in self.store.scan(&from, until) {
-                let (key, _) = item?;
-                let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
-                events_keys.push(EventsKey::Single(id.to_owned()));
-            }
+        for item in self.scan_single_events(session_id)? {
+            let (key, _) = item?;
+            let (_, id) = keys::single_event_of(&key).ok_or_else(|| corrupt(&key, &"bad event key"))?;
+            events_keys.push(EventsKey::Single(id.to_owned()));
         }
         for item in self.store.scan_chunks(self.partition, session_id) {
             let (key, _) = item?;

@@ -320,7 +320,6 @@ pub fn restore(config: &DaemonConfig, partitions: i32, input_events: u64) -> any
     let started = Instant::now();
     let tasks: Vec<i32> = (0..partitions).collect();
     let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let seconds = seconds.max(1e-9);
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
     Ok(Restore { records, seconds, records_per_second: records as f64 / seconds, input_events, input_events_per_second: input_events as f64 / seconds })
 }

@@ -350,29 +350,25 @@ fn tansu() -> Option<(std::process::Child, String)> {
     Some((child, addr))
 }
 
-/// Runs the live-sessions phase in a child process, so its peak RSS is its own.
-/// Each count in its own process: the peak RSS read after the largest
-/// load is then that load's, not the high-water mark of a smaller count's
-/// timed events (their input and output buffers) before it.
+/// Runs the live-sessions phase in child processes, one per count: the peak
+/// RSS read after the largest load is then that load's own, not the
+/// high-water mark of a smaller count's timed events (their input and
+/// output buffers) before it.
 fn live_sessions_subprocess(live: &[u64], events: usize) -> anyhow::Result<LiveSessions> {
     let exe = std::env::current_exe()?;
-    let mut merged: Option<LiveSessions> = None;
+    let mut points = Vec::new();
+    let mut last: Option<LiveSessions> = None;
     for count in live {
         let output = Command::new(&exe).args(["bench-live-sessions", "--live", &count.to_string(), "--events", &events.to_string()]).output()?;
         if !output.status.success() {
             anyhow::bail!("live-sessions phase failed: {}", String::from_utf8_lossy(&output.stderr));
         }
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
-        let result: LiveSessions = serde_json::from_slice(&output.stdout).context("live-sessions phase output")?;
-        merged = Some(match merged {
-            None => result,
-            Some(mut so_far) => {
-                so_far.points.extend(result.points);
-                LiveSessions { points: so_far.points, ..result }
-            }
-        });
+        let mut result: LiveSessions = serde_json::from_slice(&output.stdout).context("live-sessions phase output")?;
+        points.append(&mut result.points);
+        last = Some(result);
     }
-    merged.context("no live-session counts")
+    Ok(LiveSessions { points, ..last.context("no live-session counts")? })
 }
 
 /// The live-sessions phase (in its own process): for each count, a fresh
