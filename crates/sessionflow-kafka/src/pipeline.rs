@@ -26,7 +26,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
 use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
-use sessionflow_store::{RawRecord, Store};
+use sessionflow_store::{RawRecord, RawRecordBuf, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -242,19 +242,24 @@ struct Restoring {
     read: i64,
     /// End of the changelog when the restore began.
     high: i64,
-    /// Records of the batch being read: applied when its progress record
-    /// arrives, dropped when another batch starts first (a batch cut short
-    /// by a crash in at-least-once mode).
-    batch: Vec<RawRecord>,
+    /// Whole batches read, not yet written to the store, then the records
+    /// of the batch being read (from `batch_start` on): those are applied
+    /// when the batch's progress record arrives, and dropped when another
+    /// batch starts first (a batch cut short by a crash in at-least-once
+    /// mode).
+    chunk: RawRecordBuf,
+    batch_start: usize,
     batch_id: Option<Vec<u8>>,
-    /// Whole batches read, not yet written to the store.
-    chunk: Vec<RawRecord>,
     applied: u64,
     skipped: u64,
 }
 
-/// Records buffered per partition before one store write.
-const RESTORE_CHUNK: usize = 5_000;
+/// Records buffered per partition before one store write. The partitions
+/// are read interleaved, so a chunk fills at about the pace of the whole
+/// restore divided by the partition count: a large one (5,000 records was
+/// tried) fills only near the end, and the writer then starts when the
+/// reader is done instead of working beside it.
+const RESTORE_CHUNK: usize = 500;
 
 /// Brings partitions of the local store up to date from their changelog
 /// partitions, each from the position the store recorded. All are read
@@ -262,24 +267,29 @@ const RESTORE_CHUNK: usize = 5_000;
 /// applied.
 pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<u64> {
     // The store is written on its own thread, so reading the changelog never
-    // waits for RocksDB; a few chunks in flight bound the memory.
+    // waits for RocksDB; a few chunks in flight bound the memory. Written
+    // chunks' buffers go back to the reader to be filled again.
     let (writes, chunks) = std::sync::mpsc::sync_channel::<RestoreChunk>(4);
+    let (recycle, recycled) = std::sync::mpsc::channel::<RawRecordBuf>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> anyhow::Result<()> {
-            for chunk in chunks {
+            for mut chunk in chunks {
                 let n = chunk.records.len() as u64;
                 if n > 0 {
                     let position = chunk.position.max(store.changelog_position(chunk.task as u32)?);
-                    store.commit_raw(chunk.task as u32, chunk.records, Some(position))?;
+                    store.commit_raw_buf(chunk.task as u32, &chunk.records, Some(position))?;
                     metrics.restore_progress(chunk.task, n, chunk.behind);
                 }
                 if chunk.last {
                     metrics.restore_finished(chunk.task);
                 }
+                chunk.records.clear();
+                // The reader may be done and gone: the buffer is then dropped.
+                let _ = recycle.send(chunk.records);
             }
             Ok(())
         });
-        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes);
+        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled);
         drop(writes);
         let written = writer.join().map_err(|_| anyhow::anyhow!("the restore writer panicked"))?;
         written.context("writing restored state")?;
@@ -290,7 +300,7 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
 /// Whole changelog batches of one partition, read and not yet written.
 struct RestoreChunk {
     task: i32,
-    records: Vec<RawRecord>,
+    records: RawRecordBuf,
     /// The changelog position the partition is at once these are written.
     position: i64,
     /// Records still to read when the chunk was cut (for the progress gauge).
@@ -306,6 +316,7 @@ fn read_changelog(
     tasks: &[i32],
     metrics: &Metrics,
     writes: &std::sync::mpsc::SyncSender<RestoreChunk>,
+    recycled: &std::sync::mpsc::Receiver<RawRecordBuf>,
 ) -> anyhow::Result<u64> {
     let started = Instant::now();
     let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
@@ -322,7 +333,10 @@ fn read_changelog(
             metrics.restore_started();
             tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
             list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
-            restoring.insert(task, Restoring { position, read: position, high, batch: Vec::new(), batch_id: None, chunk: Vec::new(), applied: 0, skipped: 0 });
+            restoring.insert(
+                task,
+                Restoring { position, read: position, high, chunk: RawRecordBuf::default(), batch_start: 0, batch_id: None, applied: 0, skipped: 0 },
+            );
         }
     }
     if restoring.is_empty() {
@@ -342,13 +356,13 @@ fn read_changelog(
                     if let Some(key) = m.key() {
                         let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value));
                         if id != r.batch_id.as_deref() {
-                            r.skipped += r.batch.len() as u64;
-                            r.batch.clear();
+                            r.skipped += (r.chunk.len() - r.batch_start) as u64;
+                            r.chunk.truncate(r.batch_start);
                             r.batch_id = id.map(<[u8]>::to_vec);
                         }
-                        r.batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        r.chunk.push(key, m.payload());
                         if Store::is_batch_end(key) {
-                            r.chunk.append(&mut r.batch);
+                            r.batch_start = r.chunk.len();
                             r.batch_id = None;
                             r.position = r.read;
                         }
@@ -388,11 +402,19 @@ fn read_changelog(
         for &task in candidates {
             let Some(r) = restoring.get_mut(&task) else { continue };
             let done = r.read >= r.high;
-            if r.chunk.len() >= RESTORE_CHUNK || done {
+            if done {
+                // What is left of a batch without its progress record was cut short.
+                r.skipped += (r.chunk.len() - r.batch_start) as u64;
+                r.chunk.truncate(r.batch_start);
+            }
+            // Only whole batches are sent: the chunk is cut right after a progress record.
+            if (r.batch_start >= RESTORE_CHUNK && r.batch_start == r.chunk.len()) || done {
                 let n = r.chunk.len() as u64;
                 r.applied += n;
                 total += n;
-                let chunk = RestoreChunk { task, records: std::mem::take(&mut r.chunk), position: r.position, behind: r.high - r.read, last: done };
+                let next = recycled.try_recv().unwrap_or_default();
+                r.batch_start = 0;
+                let chunk = RestoreChunk { task, records: std::mem::replace(&mut r.chunk, next), position: r.position, behind: r.high - r.read, last: done };
                 if writes.send(chunk).is_err() {
                     // The writer stopped on an error, which the caller reports.
                     return Ok(total);
@@ -403,7 +425,7 @@ fn read_changelog(
                 let mut finished = TopicPartitionList::new();
                 finished.add_partition(changelog_topic, task);
                 consumer.pause(&finished)?;
-                let skipped = r.skipped + r.batch.len() as u64;
+                let skipped = r.skipped;
                 if skipped > 0 {
                     tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
                 }
@@ -873,7 +895,7 @@ fn process_batch(
             Some(p) => Some(p.max(store.changelog_position(partition)?)),
             None => None,
         };
-        store.commit_raw(partition, raw, position)?;
+        store.commit_raw(partition, &raw, position)?;
     }
     // The store holds the batch: its entries may serve the next one.
     for (task, writes, mut cache) in committed {

@@ -100,6 +100,68 @@ impl std::fmt::Debug for Store {
 /// `None` for a delete.
 pub type RawRecord = (Vec<u8>, Option<Vec<u8>>);
 
+/// Raw records laid end to end in one buffer, for callers that gather many
+/// before one write (a restore): no allocation per record, the buffer can
+/// be reused, and the records added since a point can be dropped.
+#[derive(Debug, Default)]
+pub struct RawRecordBuf {
+    bytes: Vec<u8>,
+    /// Per record: where its key ends in `bytes`, and where its value ends
+    /// (`None` for a delete). A record starts where the previous one ends.
+    ends: Vec<(usize, Option<usize>)>,
+}
+
+impl RawRecordBuf {
+    /// Appends a record: key, and value or `None` for a delete.
+    pub fn push(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.bytes.extend_from_slice(key);
+        let key_end = self.bytes.len();
+        let value_end = value.map(|value| {
+            self.bytes.extend_from_slice(value);
+            self.bytes.len()
+        });
+        self.ends.push((key_end, value_end));
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes of keys and values held.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Keeps the first `records` records.
+    pub fn truncate(&mut self, records: usize) {
+        if records < self.ends.len() {
+            self.ends.truncate(records);
+            let end = self.ends.last().map_or(0, |&(key_end, value_end)| value_end.unwrap_or(key_end));
+            self.bytes.truncate(end);
+        }
+    }
+
+    /// Empties the buffer, keeping its memory.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
+    /// The records in order, as key and value (`None` for a delete).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(key_end, value_end)| {
+            let key = &self.bytes[start..key_end];
+            start = value_end.unwrap_or(key_end);
+            (key, value_end.map(|end| &self.bytes[key_end..end]))
+        })
+    }
+}
+
 /// A stored key and value, as an iterator yields them.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
 
@@ -184,7 +246,7 @@ impl Store {
 
     /// Applies a batch's writes for `partition` as one atomic write batch.
     pub fn commit(&self, partition: u32, writes: &[Write]) -> Result<(), StoreError> {
-        self.commit_raw(partition, Self::raw_writes(partition, writes), None)
+        self.commit_raw(partition, &Self::raw_writes(partition, writes), None)
     }
 
     /// The writes as raw key-value records (`None` value = delete): what a
@@ -215,17 +277,33 @@ impl Store {
     /// Applies raw records of `partition` atomically, with the changelog
     /// position they bring the partition to. Records whose key is not in the
     /// partition's key range are refused.
-    pub fn commit_raw(&self, partition: u32, records: Vec<RawRecord>, changelog_next: Option<i64>) -> Result<(), StoreError> {
+    pub fn commit_raw(&self, partition: u32, records: &[RawRecord], changelog_next: Option<i64>) -> Result<(), StoreError> {
+        let bytes = records.iter().map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len)).sum();
+        self.write_raw(partition, records.iter().map(|(key, value)| (key.as_slice(), value.as_deref())), records.len(), bytes, changelog_next)
+    }
+
+    /// [`Store::commit_raw`] for records gathered in a [`RawRecordBuf`].
+    pub fn commit_raw_buf(&self, partition: u32, records: &RawRecordBuf, changelog_next: Option<i64>) -> Result<(), StoreError> {
+        self.write_raw(partition, records.iter(), records.len(), records.bytes(), changelog_next)
+    }
+
+    fn write_raw<'a>(
+        &self,
+        partition: u32,
+        records: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+        count: usize,
+        bytes: usize,
+        changelog_next: Option<i64>,
+    ) -> Result<(), StoreError> {
         // Sized up front: grown by doubling, a batch of a few megabytes is
         // copied over and over as it fills. Each record adds its key and
         // value to a header and two length prefixes.
         const BATCH_HEADER: usize = 12;
         const PER_RECORD: usize = 11;
-        let bytes: usize = records.iter().map(|(key, value)| PER_RECORD + key.len() + value.as_ref().map_or(0, Vec::len)).sum();
-        let mut batch = WriteBatch::with_capacity_bytes(BATCH_HEADER + bytes + 32);
+        let mut batch = WriteBatch::with_capacity_bytes(BATCH_HEADER + PER_RECORD * count + bytes + 32);
         for (key, value) in records {
-            if keys::partition_of(&key) != Some(partition) {
-                return Err(corrupt(&key, &format!("record outside partition {partition}")));
+            if keys::partition_of(key) != Some(partition) {
+                return Err(corrupt(key, &format!("record outside partition {partition}")));
             }
             match value {
                 Some(value) => batch.put(key, value),
@@ -512,4 +590,45 @@ impl StateRead for PartitionState<'_> {
 
 fn partition_of_meta(key: &[u8]) -> bool {
     keys::partition_of(key).is_some_and(|p| key == keys::meta(p).as_slice())
+}
+
+#[cfg(test)]
+mod raw_record_buf_tests {
+    use super::{RawRecord, RawRecordBuf};
+    use proptest::prelude::*;
+
+    fn record() -> impl Strategy<Value = RawRecord> {
+        (proptest::collection::vec(any::<u8>(), 0..8), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8)))
+    }
+
+    proptest! {
+        /// Pushes and truncations give back what a list of records would hold.
+        #[test]
+        fn holds_what_a_list_of_records_holds(steps in proptest::collection::vec(prop_oneof![
+            4 => record().prop_map(Ok),
+            1 => (0usize..12).prop_map(Err),
+        ], 0..40)) {
+            let mut buf = RawRecordBuf::default();
+            let mut model: Vec<RawRecord> = Vec::new();
+            for step in steps {
+                match step {
+                    Ok((key, value)) => {
+                        buf.push(&key, value.as_deref());
+                        model.push((key, value));
+                    }
+                    Err(keep) => {
+                        buf.truncate(keep);
+                        model.truncate(keep);
+                    }
+                }
+                let held: Vec<RawRecord> = buf.iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect();
+                prop_assert_eq!(&held, &model);
+                prop_assert_eq!(buf.len(), model.len());
+                prop_assert_eq!(buf.bytes(), model.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>());
+            }
+            buf.clear();
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(buf.bytes(), 0);
+        }
+    }
 }

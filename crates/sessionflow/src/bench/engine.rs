@@ -182,7 +182,7 @@ impl Engine {
             }
             let raw = Store::raw_writes(0, &result.writes);
             black_box(raw.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>());
-            self.store.commit_raw(0, raw, None)?;
+            self.store.commit_raw(0, &raw, None)?;
             self.cache.committed(result.writes);
         }
         Ok(started.elapsed().as_secs_f64())

@@ -290,8 +290,13 @@ fn embedded_phases(input: &engine::Workload) -> anyhow::Result<(BrokerFigures, k
     step("restore: the exactly-once run's changelog into a fresh store");
     let r = kafka::restore(&kafka::run_config(&target, "pl-eos", Delivery::ExactlyOnce), partitions, records.len() as u64)?;
     eprintln!(
-        "   {} records in {:.2} s: {:.0} records/s, the state of {:.0} input events/s",
-        r.records, r.seconds, r.records_per_second, r.input_events_per_second
+        "   {} records in {:.2} s (median of {}): {:.0} records/s, the state of {:.0} input events/s; runs {}",
+        r.records,
+        r.seconds,
+        kafka::RESTORE_RUNS,
+        r.records_per_second,
+        r.input_events_per_second,
+        r.runs_records_per_second.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ")
     );
     Ok((figures, r))
 }
@@ -495,8 +500,12 @@ fn print_table(r: &Results) {
     }
     if let Some(restore) = &r.restore {
         println!(
-            "\nrestore: {} changelog records at {:.0} records/s (the state of {} input events, {:.0} events/s)",
-            restore.records, restore.records_per_second, restore.input_events, restore.input_events_per_second
+            "\nrestore: {} changelog records at {:.0} records/s, median of {} (the state of {} input events, {:.0} events/s)",
+            restore.records,
+            restore.records_per_second,
+            restore.runs_records_per_second.len(),
+            restore.input_events,
+            restore.input_events_per_second
         );
     }
     println!(
