@@ -774,13 +774,23 @@ fn process_batch(
         })
         .collect();
     let now = wall_millis();
+    // Exactly once, a task's changelog records go out with its outputs: the
+    // transaction makes them visible together. At least once, they wait
+    // until every output is delivered (below).
+    let changelog = exactly_once.then_some((changelog_topic, batch_id));
     let run_task = |input: &TaskInput<'_>| {
         let cache = input.cache.lock().expect("lock").take().expect("each task runs once");
         let task = input.task;
-        process_task(config, engine, codec, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)
+        let mut output =
+            process_task(config, engine, codec, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)?;
+        send_task_records(producer, &mut output, changelog)?;
+        Ok(output)
     };
-    // Tasks share nothing but the store, so they are computed in parallel;
-    // their records are then sent in task order, as one thread would.
+    // Tasks share nothing but the store, so they are computed in parallel,
+    // and each thread hands its task's records to the producer as soon as
+    // they are computed: sending takes about a third of the computing time
+    // and would otherwise run on one thread after all of it. A session's
+    // records come from one task, so they are sent in order.
     let threads = processing_threads.min(tasks.len()).max(1);
     let computed: Vec<anyhow::Result<TaskOutput<'_>>> = if threads == 1 {
         tasks.iter().map(run_task).collect()
@@ -809,47 +819,22 @@ fn process_batch(
     let mut commits: Vec<(u32, Vec<RawRecord>)> = Vec::with_capacity(computed.len());
     let mut committed: Vec<(u32, Vec<Write>, SessionCache)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut out: Vec<OutRecord<'_>> = Vec::new();
     for result in computed {
         let task = result?;
         stats.merge(&task.stats);
         repartitioned += task.repartitioned;
-        out.extend(task.out);
+        for (topic, n) in task.produced {
+            *produced.entry(topic).or_default() += n;
+        }
         commits.push((task.task, task.raw));
         committed.push((task.task, task.writes, task.cache));
-    }
-    // Every record is computed and encoded first, then all are handed to the
-    // producer in one tight loop: a batch's records leave together instead
-    // of trickling out while later tasks are processed.
-    for record in out {
-        let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
-        if let Some(k) = record.key.as_deref() {
-            r = r.key(k);
-        }
-        if let Some(v) = record.value.as_deref() {
-            r = r.payload(v);
-        }
-        if let Some(h) = record.headers {
-            r = r.headers(h);
-        }
-        send(producer, r)?;
-        *produced.entry(record.topic).or_default() += 1;
     }
     if !exactly_once {
         // At least once: the outputs are delivered before the state that
         // says they were, so a crash can repeat outputs but never lose one.
         flush_delivered(producer)?;
-    }
-    // Each task's changelog records carry the batch id and end with the
-    // partition's progress record: a restore applies whole batches only.
-    for (task, raw) in &commits {
-        for (key, value) in raw {
-            let headers = OwnedHeaders::new().insert(Header { key: CHANGELOG_BATCH_HEADER, value: Some(batch_id.as_bytes()) });
-            let mut record = BaseRecord::<[u8], [u8]>::to(changelog_topic).partition(*task as i32).key(key.as_slice()).headers(headers);
-            if let Some(v) = value {
-                record = record.payload(v.as_slice());
-            }
-            send(producer, record)?;
+        for (task, raw) in &commits {
+            send_changelog(producer, changelog_topic, batch_id, *task, raw)?;
         }
     }
 
@@ -924,10 +909,13 @@ struct TaskInput<'r> {
     cache: Mutex<Option<SessionCache>>,
 }
 
-/// One task's share of a batch: computed and encoded, not yet sent.
+/// One task's share of a batch: computed and encoded, then sent.
 struct TaskOutput<'a> {
     task: u32,
+    /// Computed, not yet sent.
     out: Vec<OutRecord<'a>>,
+    /// Records sent, per topic.
+    produced: BTreeMap<&'a str, u64>,
     /// The store writes, as changelog records.
     raw: Vec<RawRecord>,
     /// The same writes, for the session cache once they are committed.
@@ -1019,7 +1007,45 @@ fn process_task<'a>(
         });
     }
     let raw = Store::raw_writes(task as u32, &result.writes);
-    Ok(TaskOutput { task: task as u32, out, raw, writes: result.writes, cache, stats: result.stats, repartitioned })
+    Ok(TaskOutput { task: task as u32, out, produced: BTreeMap::new(), raw, writes: result.writes, cache, stats: result.stats, repartitioned })
+}
+
+/// Hands a task's computed records to the producer, and its changelog
+/// records when `changelog` (topic, batch id) is given.
+fn send_task_records<'a>(producer: &BaseProducer<DeliveryTracker>, task: &mut TaskOutput<'a>, changelog: Option<(&'a str, &str)>) -> anyhow::Result<()> {
+    for record in std::mem::take(&mut task.out) {
+        let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
+        if let Some(k) = record.key.as_deref() {
+            r = r.key(k);
+        }
+        if let Some(v) = record.value.as_deref() {
+            r = r.payload(v);
+        }
+        if let Some(h) = record.headers {
+            r = r.headers(h);
+        }
+        send(producer, r)?;
+        *task.produced.entry(record.topic).or_default() += 1;
+    }
+    if let Some((topic, batch_id)) = changelog {
+        send_changelog(producer, topic, batch_id, task.task, &task.raw)?;
+    }
+    Ok(())
+}
+
+/// Sends a task's store writes to its changelog partition. They carry the
+/// batch id and end with the partition's progress record: a restore
+/// applies whole batches only.
+fn send_changelog(producer: &BaseProducer<DeliveryTracker>, topic: &str, batch_id: &str, task: u32, raw: &[RawRecord]) -> anyhow::Result<()> {
+    for (key, value) in raw {
+        let headers = OwnedHeaders::new().insert(Header { key: CHANGELOG_BATCH_HEADER, value: Some(batch_id.as_bytes()) });
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(task as i32).key(key.as_slice()).headers(headers);
+        if let Some(v) = value {
+            record = record.payload(v.as_slice());
+        }
+        send(producer, record)?;
+    }
+    Ok(())
 }
 
 /// An output record computed, not yet handed to the producer.
