@@ -150,7 +150,7 @@ fn a_store_with_one_key_per_event_is_read_and_erased() {
             other => raw.extend(Store::raw_writes(4, std::slice::from_ref(other))),
         }
     }
-    store.commit_raw(4, raw, None).unwrap();
+    store.commit_raw(4, &raw, None).unwrap();
     let state = store.partition(4);
     assert_eq!(state.event_keys("s1").unwrap(), vec![EventsKey::Single("e1".into()), EventsKey::Single("e2".into())]);
     assert!(state.has_event("s1", "e2").unwrap() && !state.has_event("s1", "e3").unwrap());
