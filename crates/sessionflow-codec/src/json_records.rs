@@ -306,6 +306,7 @@ mod tests {
     /// non-empty and strings that need escaping.
     fn full_metadata() -> MetadataRecord {
         let some = |tag: &str| Some(text(tag));
+        let shared = |tag: &str| Some(Arc::<str>::from(text(tag)));
         let value = json!({"k": [1, -2, 2.5, 1e300, "s\"", null, true, {"nested": {}}], "u": 18_446_744_073_709_551_615_u64});
         MetadataRecord {
             session_id: text("session").into(),
@@ -347,7 +348,14 @@ mod tests {
             open_intervals_closed: vec!["hold".into(), text("interval")],
             queue: Some(Arc::from(text("queue"))),
             queues: vec![
-                QueueVisit { queue: some("q1"), queue_id: some("id1"), priority: Some(3), entered_at: at(2), left_at: Some(at(4)), outcome: some("answered") },
+                QueueVisit {
+                    queue: shared("q1"),
+                    queue_id: shared("id1"),
+                    priority: Some(3),
+                    entered_at: at(2),
+                    left_at: Some(at(4)),
+                    outcome: shared("answered"),
+                },
                 QueueVisit { queue: None, queue_id: None, priority: None, entered_at: at(5), left_at: None, outcome: None },
             ],
             menu_path: some("menu"),
@@ -355,7 +363,7 @@ mod tests {
             support_number: some("support"),
             outbound_number: some("outbound"),
             agent: Some(Arc::from("agent")),
-            participants: vec![Participant { id: text("p"), role: some("agent"), joined_at: at(4), left_at: Some(at(6)) }],
+            participants: vec![Participant { id: text("p").into(), role: shared("agent"), joined_at: at(4), left_at: Some(at(6)) }],
             offers: 2,
             declines: 1,
             transfer_count: 1,

@@ -33,9 +33,9 @@ impl Default for FoldRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueVisit {
     /// Queue name.
-    pub queue: Option<String>,
+    pub queue: Option<Arc<str>>,
     /// Queue identifier.
-    pub queue_id: Option<String>,
+    pub queue_id: Option<Arc<str>>,
     /// Routing priority 1–8.
     pub priority: Option<i64>,
     /// When the visit began.
@@ -43,16 +43,16 @@ pub struct QueueVisit {
     /// When it ended; `null` while waiting.
     pub left_at: Option<Millis>,
     /// `answered`, `requeued`, `abandoned`, `deflected`, `expired`, `left`; `null` while waiting.
-    pub outcome: Option<String>,
+    pub outcome: Option<Arc<str>>,
 }
 
 /// A participant of the session; rejoining opens a new entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     /// Participant (or agent) identifier.
-    pub id: String,
+    pub id: Arc<str>,
     /// `agent`, `end_user`, `third_party`, `virtual_agent`.
-    pub role: Option<String>,
+    pub role: Option<Arc<str>>,
     /// When they joined.
     pub joined_at: Millis,
     /// When they left; `null` while present.
@@ -489,28 +489,28 @@ impl Fold {
             && let Some(v) = self.queues.last_mut()
         {
             v.left_at = Some(t);
-            v.outcome = Some(outcome.to_owned());
+            v.outcome = Some(Arc::from(outcome));
         }
         self.visit_open = false;
     }
 
-    fn open_visit(&mut self, t: Millis, queue: Option<String>, queue_id: Option<String>, priority: Option<i64>) {
+    fn open_visit(&mut self, t: Millis, queue: Option<&str>, queue_id: Option<String>, priority: Option<i64>) {
         self.close_visit(t, "requeued");
-        if let Some(name) = &queue {
-            self.queue = Some(Arc::from(name.as_str()));
+        if let Some(name) = queue {
+            self.queue = Some(Arc::from(name));
         }
-        let queue = queue.or_else(|| self.queue.as_deref().map(str::to_owned));
-        self.queues.push(QueueVisit { queue, queue_id, priority, entered_at: t, left_at: None, outcome: None });
+        let queue = self.queue.clone();
+        self.queues.push(QueueVisit { queue, queue_id: queue_id.map(Arc::from), priority, entered_at: t, left_at: None, outcome: None });
         self.visit_open = true;
         fill(&mut self.queued_at, Some(&t));
         self.agent_leaves(t);
     }
 
     fn agent_joins(&mut self, id: String, t: Millis) {
-        let present = self.participants.iter().any(|p| p.left_at.is_none() && p.role.as_deref() == Some("agent") && p.id == id);
+        let present = self.participants.iter().any(|p| p.left_at.is_none() && p.role.as_deref() == Some("agent") && *p.id == *id);
         if !present {
             self.agent_leaves(t);
-            self.participants.push(Participant { id, role: Some("agent".into()), joined_at: t, left_at: None });
+            self.participants.push(Participant { id: Arc::from(id), role: Some(Arc::from("agent")), joined_at: t, left_at: None });
         }
     }
 
@@ -648,7 +648,7 @@ impl Fold {
                     S::WrapUp | S::PostSession => (None, Some(Anomaly::InvalidTransition)),
                     _ => {
                         let priority = a.i64("priority");
-                        self.open_visit(t, s(a, "queue"), a.id("queue_id"), priority);
+                        self.open_visit(t, a.str("queue"), a.id("queue_id"), priority);
                         self.virtual_agent_open = false;
                         // queued -> queued is a re-queue: set_state is a no-op then.
                         (Some(S::Queued), None)
@@ -755,7 +755,7 @@ impl Fold {
                     return (None, anomaly.or(Some(Anomaly::InvalidTransition)));
                 }
                 if to_queue.is_some() {
-                    self.open_visit(t, to_queue, None, None);
+                    self.open_visit(t, to_queue.as_deref(), None, None);
                     (Some(S::Queued), anomaly)
                 } else if let Some(agent) = to_agent {
                     self.agent_leaves(t);
@@ -767,7 +767,7 @@ impl Fold {
             }
             T::EngagementReleased => match state {
                 S::Assigned | S::Connected => {
-                    self.open_visit(t, s(a, "queue"), None, None);
+                    self.open_visit(t, a.str("queue"), None, None);
                     (Some(S::Queued), None)
                 }
                 other => (None, Some(invalid(other))),
@@ -875,13 +875,13 @@ impl Fold {
             }
             T::ParticipantAdded => {
                 if let Some(id) = a.id("participant") {
-                    self.participants.push(Participant { id, role: s(a, "role"), joined_at: t, left_at: None });
+                    self.participants.push(Participant { id: Arc::from(id), role: a.str("role").map(Arc::from), joined_at: t, left_at: None });
                 }
                 (None, None)
             }
             T::ParticipantLeft => {
                 if let Some(id) = a.id("participant")
-                    && let Some(p) = self.participants.iter_mut().rev().find(|p| p.id == id && p.left_at.is_none())
+                    && let Some(p) = self.participants.iter_mut().rev().find(|p| *p.id == *id && p.left_at.is_none())
                 {
                     p.left_at = Some(t);
                 }
