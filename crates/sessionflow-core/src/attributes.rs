@@ -26,8 +26,7 @@ pub struct Attributes {
     text: Arc<str>,
     /// The text is in the subset the input scanner recognises as serde_json's
     /// own spelling (`envelope.rs`: no whitespace, no escapes, integers only,
-    /// no nested object, no repeated key): its top-level fields can be read
-    /// straight from it.
+    /// no repeated key): its top-level fields can be read straight from it.
     canonical: bool,
     parsed: OnceLock<Json>,
 }
@@ -79,8 +78,7 @@ impl Attributes {
 
     /// The JSON text of the top-level field `key` (`Some(None)` when there
     /// is none), or `None` when the text is not canonical. In canonical
-    /// text strings hold no quotes and objects no objects, so the fields
-    /// are found by walking it.
+    /// text strings hold no quotes, so the fields are found by walking it.
     fn canonical_field(&self, key: &str) -> Option<Option<&str>> {
         if !self.canonical {
             return None;
@@ -191,19 +189,24 @@ impl<'de> Deserialize<'de> for Attributes {
 /// Where the value starting at `at` in canonical text ends: at the `,` or
 /// `}` after it.
 fn canonical_value_end(bytes: &[u8], mut at: usize) -> Option<usize> {
-    let mut arrays = 0_usize;
+    // Arrays and objects the walk is inside.
+    let mut depth = 0_usize;
     loop {
         match *bytes.get(at)? {
             b'"' => at += 2 + memchr::memchr(b'"', &bytes[at + 1..])?,
-            b'[' => {
-                arrays += 1;
+            b'[' | b'{' => {
+                depth += 1;
                 at += 1;
             }
             b']' => {
-                arrays = arrays.checked_sub(1)?;
+                depth = depth.checked_sub(1)?;
                 at += 1;
             }
-            b',' | b'}' if arrays == 0 => return Some(at),
+            b'}' if depth > 0 => {
+                depth -= 1;
+                at += 1;
+            }
+            b',' | b'}' if depth == 0 => return Some(at),
             _ => at += 1,
         }
     }

@@ -5,9 +5,9 @@
 //! the same event, or the precise error. The subset is what producers
 //! write: envelope strings without escapes, `null` for absent values,
 //! whitespace anywhere between envelope tokens, and attributes exactly as
-//! serde_json writes them (no whitespace, no escapes, integers of up to 18
-//! digits, no nested objects, no repeated keys), so their text is kept as
-//! it came. Unknown envelope keys are refused too: skipping them would mean
+//! serde_json (with `preserve_order`) writes them (no whitespace, no
+//! escapes, integers of up to 18 digits, no repeated keys in any object),
+//! so their text is kept as it came. Unknown envelope keys are refused too: skipping them would mean
 //! checking arbitrary JSON here, which serde already does.
 
 use crate::json_bytes::first_to_escape;
@@ -39,8 +39,8 @@ pub(crate) struct ScannedAttributes<'a> {
 const KEYS: [&[u8]; 9] =
     [b"\"event_id\"", b"\"session_id\"", b"\"type\"", b"\"occurred_at\"", b"\"channel\"", b"\"direction\"", b"\"tenant\"", b"\"source\"", b"\"attributes\""];
 
-/// Deepest array nesting accepted inside attributes (serde_json's own limit
-/// is 128).
+/// Deepest array and object nesting accepted inside attributes
+/// (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 64;
 
 struct Scanner<'a> {
@@ -146,10 +146,11 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
-    /// A value inside attributes: a string, an integer, a literal or an
-    /// array of those.
+    /// A value inside attributes: a string, an integer, a literal, or an
+    /// array or object of those.
     fn attribute_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
+            b'{' if depth < MAX_DEPTH => self.object(depth + 1, None).map(drop),
             b'"' => self.string().map(drop),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -176,6 +177,45 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// An object as serde_json writes it (keys in their order, none
+    /// repeated), `depth` deep; its fields go to `fields` when given.
+    fn object(&mut self, depth: usize, mut fields: Option<&mut Vec<(&'a str, &'a str)>>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        // Keys already read, for the repeated-key check.
+        let mut keys: Vec<&'a str> = Vec::new();
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            let value_start = self.at;
+            self.attribute_value(depth)?;
+            match fields.as_deref_mut() {
+                Some(fields) => {
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return None;
+                    }
+                    fields.push((key, self.text.get(value_start..self.at)?));
+                }
+                None => {
+                    if keys.contains(&key) {
+                        return None;
+                    }
+                    keys.push(key);
+                }
+            }
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// `null`, or an attributes object as serde_json writes it.
     fn attributes(&mut self) -> Option<Option<ScannedAttributes<'a>>> {
         if self.peek() == Some(b'n') {
@@ -183,28 +223,8 @@ impl<'a> Scanner<'a> {
             return Some(None);
         }
         let start = self.at;
-        self.eat(b'{')?;
         let mut fields: Vec<(&str, &str)> = Vec::with_capacity(8);
-        if self.eat(b'}').is_none() {
-            loop {
-                let key = self.string()?;
-                self.eat(b':')?;
-                let value_start = self.at;
-                self.attribute_value(1)?;
-                if fields.iter().any(|(k, _)| *k == key) {
-                    return None;
-                }
-                fields.push((key, self.text.get(value_start..self.at)?));
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
+        self.object(1, Some(&mut fields))?;
         Some(Some(ScannedAttributes { text: self.text.get(start..self.at)?, fields }))
     }
 }
@@ -303,14 +323,17 @@ mod tests {
             r#"{"a":1234567890123456789}"#,
             r#"{"a":"\u00e9"}"#,
             r#"{"a":"\/"}"#,
-            r#"{"a":{"b":1}}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":{"b": 1}}"#,
+            r#"{"a":{"b":[{"c":1,"c":1}]}}"#,
+            r#"{"a":{1:2}}"#,
             r#"{"a":1,"a":2}"#,
             r#"{"a":1}x"#,
         ] {
             assert!(scan_attributes(refused).is_none(), "{refused}");
         }
         // Whatever it accepts, serde_json writes back unchanged.
-        for text in [r#"{"a":[1,-2,"b",true,false,null,[]],"c":"d e"}"#, r#"{"s":"multi-byte é ✓"}"#] {
+        for text in [r#"{"a":[1,-2,"b",true,false,null,[]],"c":"d e"}"#, r#"{"s":"multi-byte é ✓"}"#, r#"{"z":{"y":1,"x":[{"w":"v}"}],"e":{}},"a":2}"#] {
             assert!(scan_attributes(text).is_some());
             let value: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&value).unwrap(), text);
@@ -347,7 +370,9 @@ mod tests {
             r#"{"attributes":{"a":01}}"#,
             r#"{"attributes":{"a":-}}"#,
             r#"{"attributes":{"a":1234567890123456789}}"#,
-            r#"{"attributes":{"a":{"b":1}}}"#,
+            r#"{"attributes":{"a":{"b":1,"b":2}}}"#,
+            r#"{"attributes":{"a":{"b":1.5}}}"#,
+            r#"{"attributes":{"a":{"b":1},}}"#,
             r#"{"attributes":{"a":1,"a":2}}"#,
             r#"{"attributes":{"a":tru}}"#,
             r#"{"attributes":{"a":[1,]}}"#,
@@ -358,5 +383,8 @@ mod tests {
         assert_eq!(scan(&deep), None);
         let deep_enough = format!(r#"{{"attributes":{{"a":{}1{}}}}}"#, "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
         assert!(scan(&deep_enough).is_some());
+        let deep_objects = |n: usize| format!(r#"{{"attributes":{}1{}}}"#, r#"{"a":"#.repeat(n), "}".repeat(n));
+        assert_eq!(scan(&deep_objects(MAX_DEPTH + 1)), None);
+        assert!(scan(&deep_objects(MAX_DEPTH)).is_some());
     }
 }

@@ -243,6 +243,31 @@ impl Kind {
         }
     }
 
+    /// [`Kind::accepts`] for the text of a value the input scanner read
+    /// (`envelope.rs`: a string without escapes, an integer of at most 18
+    /// characters, `true`, `false`, or an array or object of those; never
+    /// `null` here), without parsing it; `None` where only the parsed value
+    /// tells.
+    fn accepts_scanned(self, raw: &str) -> Option<bool> {
+        let first = *raw.as_bytes().first()?;
+        let string = first == b'"';
+        // Up to 18 characters: always an i64, and `as_i64` of its value.
+        let integer = || if first == b'-' || first.is_ascii_digit() { raw.parse::<i64>().ok() } else { None };
+        Some(match self {
+            Kind::Str => string,
+            Kind::Id | Kind::StrOrNum => string || integer().is_some(),
+            Kind::Int(lo, hi) => integer().is_some_and(|n| (lo..=hi).contains(&n)),
+            // `as_f64` of an integer's value is the integer converted.
+            Kind::Num(lo, hi) => integer().is_some_and(|n| n as f64 >= lo && n as f64 <= hi),
+            Kind::Bool => first == b't' || first == b'f',
+            Kind::Obj => first == b'{',
+            Kind::Strings if string => true,
+            // Without escapes, the quotes' contents are the string.
+            Kind::Time => string && raw.len() >= 2 && Millis::parse_rfc3339(&raw[1..raw.len() - 1]).is_ok(),
+            Kind::Strings | Kind::Answers => return None,
+        })
+    }
+
     fn accepts(self, v: &Value) -> bool {
         match self {
             Kind::Str => v.is_string(),
@@ -452,8 +477,7 @@ fn canonical_attributes(event_type: &EventType, attributes: &ScannedAttributes<'
         let Some((_, raw)) = attributes.fields.iter().find(|(k, _)| k == key) else { return true };
         match kind {
             _ if *raw == "null" => true,
-            Kind::Str => raw.starts_with('"'),
-            kind => serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v)),
+            kind => kind.accepts_scanned(raw).unwrap_or_else(|| serde_json::from_str::<Value>(raw).is_ok_and(|v| kind.accepts(&v))),
         }
     });
     accepted.then(|| Attributes::from_canonical_text(attributes.text))
@@ -641,6 +665,64 @@ mod tests {
 
     fn reason_of(v: Value) -> DeadLetterReason {
         Event::from_json(v).unwrap_err().reason
+    }
+
+    /// Every kind judges a scanned value's text as it judges the value.
+    #[test]
+    fn scanned_texts_are_accepted_as_their_values_are() {
+        let kinds = [
+            Kind::Str,
+            Kind::Id,
+            Kind::StrOrNum,
+            Kind::Int(1, 8),
+            Kind::Int(i64::MIN, i64::MAX),
+            Kind::Num(-1.0, 1.0),
+            Kind::Num(0.0, 10.0),
+            Kind::Bool,
+            Kind::Obj,
+            Kind::Strings,
+            Kind::Time,
+            Kind::Answers,
+        ];
+        let texts = [
+            r#""""#,
+            r#""agent-7""#,
+            r#""2024-07-02T19:06:15.000-07:00""#,
+            r#""2024-07-02 19:06""#,
+            "0",
+            "1",
+            "8",
+            "9",
+            "-1",
+            "-2",
+            "10",
+            "999999999999999999",
+            "-99999999999999999",
+            "true",
+            "false",
+            "[]",
+            r#"["a","b"]"#,
+            r#"["a",1]"#,
+            "[[1],-2]",
+            "{}",
+            r#"{"a":{"b":[1]}}"#,
+            r#"[{"question":"q","kind":"stars","value":4}]"#,
+        ];
+        for text in texts {
+            let object = format!(r#"{{"k":{text}}}"#);
+            let scanned = crate::envelope::scan_attributes(&object).unwrap();
+            assert_eq!(scanned.fields, vec![("k", text)]);
+            let value: Value = serde_json::from_str(text).unwrap();
+            for kind in kinds {
+                if let Some(accepted) = kind.accepts_scanned(text) {
+                    assert_eq!(accepted, kind.accepts(&value), "{kind:?} of {text}");
+                }
+            }
+        }
+        // Only arrays are left to the parsed value.
+        assert_eq!(Kind::Strings.accepts_scanned(r#"["a"]"#), None);
+        assert_eq!(Kind::Strings.accepts_scanned(r#""a""#), Some(true));
+        assert_eq!(Kind::Time.accepts_scanned(r#""2024-07-02T19:06:15Z""#), Some(true));
     }
 
     #[test]

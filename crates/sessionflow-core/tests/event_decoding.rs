@@ -32,6 +32,10 @@ fn value_text() -> impl Strategy<Value = String> {
             Just("-7"),
             Just("0"),
             Just(r#"{"x":1,"x":2}"#),
+            Just(r#"{"x":{"y":1},"z":{"y":1}}"#),
+            Just(r#"{"p":null,"q":[1,{"r":"s,}]"}],"t":{}}"#),
+            Just(r#"{"u":{"v":2,"v":3}}"#),
+            Just("{}"),
             Just(r#"{ "nested" : [true] }"#),
             Just("\"2024-07-02T19:06:15.000-07:00\""),
         ]
