@@ -31,7 +31,10 @@ pub struct KafkaSection {
     pub delivery: Delivery,
     /// How often a batch is committed (the transaction interval).
     pub commit_interval_ms: u64,
-    /// Most records in one batch.
+    /// Most records in one batch: bounds a batch's memory when a backlog is
+    /// read (otherwise the commit interval cuts it). Each batch pays a
+    /// transaction and a state write per session it touches, so larger
+    /// batches cost less per record.
     pub max_batch_records: usize,
     /// Threads that fold a batch's partitions in parallel (each partition on
     /// one thread at a time); unset: one per CPU core.
@@ -64,7 +67,7 @@ impl Default for KafkaSection {
             instance_id: None,
             delivery: Delivery::ExactlyOnce,
             commit_interval_ms: 100,
-            max_batch_records: 5_000,
+            max_batch_records: 20_000,
             processing_threads: None,
             partitions: None,
             replication_factor: 3,

@@ -331,7 +331,7 @@ impl Config {
             return Err(ConfigError::new("topics.input", "lists no topic", "give the input topic(s), e.g. [\"cc.events.raw\"]"));
         }
         if self.kafka.commit_interval_ms == 0 || self.kafka.max_batch_records == 0 {
-            return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 5000"));
+            return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 20000"));
         }
         if self.kafka.processing_threads == Some(0) {
             return Err(ConfigError::new("kafka.processing_threads", "is 0", "use 1 or more, or leave it unset for one thread per CPU core"));

@@ -15,8 +15,11 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Instant;
 
-/// Records per batch, as the daemon's default `kafka.max_batch_records`.
-pub const BATCH: usize = 5_000;
+/// Records per batch: the daemon's default `kafka.max_batch_records`, the
+/// size of its batches while it reads a backlog.
+fn batch_records() -> usize {
+    sessionflow_kafka::KafkaSection::default().max_batch_records
+}
 
 /// One encoded input record.
 pub struct Raw {
@@ -158,7 +161,7 @@ impl Engine {
         Ok(Engine { store, engine: EngineConfig::default(), output, cache, next_offset: 0, _dir: dir })
     }
 
-    /// Processes records in batches of `BATCH`: decode, fold, write the
+    /// Processes records in batches of `batch_records()`: decode, fold, write the
     /// batch's state changes (as the changelog records and one RocksDB
     /// write batch), encode every output. Returns the seconds it took.
     pub fn process<R: std::borrow::Borrow<Raw>>(&mut self, records: impl IntoIterator<Item = R>) -> anyhow::Result<f64> {
@@ -166,10 +169,11 @@ impl Engine {
         let mut records = records.into_iter().peekable();
         let topic: std::sync::Arc<str> = "cc.events.raw".into();
         let codec = Codec::json();
+        let batch_records = batch_records();
         while records.peek().is_some() {
             let state = self.store.partition(0);
             let mut batch = Batch::with_cache(&self.engine, &state, Millis(0), &mut self.cache)?;
-            for record in records.by_ref().take(BATCH) {
+            for record in records.by_ref().take(batch_records) {
                 let record = record.borrow();
                 let event = codec.decode_event(Some(&record.value));
                 let position = InputPosition { topic: topic.clone(), partition: 0, offset: self.next_offset };
