@@ -791,28 +791,7 @@ fn process_batch(
     // they are computed: sending takes about a third of the computing time
     // and would otherwise run on one thread after all of it. A session's
     // records come from one task, so they are sent in order.
-    let threads = processing_threads.min(tasks.len()).max(1);
-    let computed: Vec<anyhow::Result<TaskOutput<'_>>> = if threads == 1 {
-        tasks.iter().map(run_task).collect()
-    } else {
-        let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<anyhow::Result<TaskOutput<'_>>>>> = tasks.iter().map(|_| Mutex::new(None)).collect();
-        let work = || {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(task) = tasks.get(i) else { break };
-                let result = run_task(task);
-                *slots[i].lock().expect("lock") = Some(result);
-            }
-        };
-        std::thread::scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(work);
-            }
-            work();
-        });
-        slots.into_iter().map(|slot| slot.into_inner().expect("lock").expect("every task was computed")).collect()
-    };
+    let computed: Vec<anyhow::Result<TaskOutput<'_>>> = in_parallel(&tasks, processing_threads, run_task);
     let computed_at = Instant::now();
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
@@ -874,14 +853,18 @@ fn process_batch(
     // Committed in Kafka: now the local store (it may lag, never lead).
     let store_started = Instant::now();
     let next = producer.context().changelog_next.lock().expect("lock").clone();
-    for (partition, raw) in commits {
-        let position = next.get(&(partition as i32)).copied();
-        let position = match position {
-            Some(p) => Some(p.max(store.changelog_position(partition)?)),
+    // Each task's writes are one write batch in its own key range: they go
+    // to RocksDB from as many threads as computed them, its memtable taking
+    // concurrent inserts.
+    let write_task = |(partition, raw): &(u32, Vec<RawRecord>)| -> anyhow::Result<()> {
+        let position = match next.get(&(*partition as i32)) {
+            Some(p) => Some((*p).max(store.changelog_position(*partition)?)),
             None => None,
         };
-        store.commit_raw(partition, &raw, position)?;
-    }
+        store.commit_raw(*partition, raw, position)?;
+        Ok(())
+    };
+    in_parallel(&commits, processing_threads, write_task).into_iter().collect::<anyhow::Result<()>>()?;
     // The store holds the batch: its entries may serve the next one.
     for (task, writes, mut cache) in committed {
         cache.committed(writes);
@@ -899,6 +882,32 @@ fn process_batch(
         "batch stages"
     );
     Ok(BatchOutcome { stats, repartitioned })
+}
+
+/// `f` of each item, on up to `threads` threads (the calling one among
+/// them), items taken in order as threads come free; results in item order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len()).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            let result = f(item);
+            *slots[i].lock().expect("lock") = Some(result);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    slots.into_iter().map(|slot| slot.into_inner().expect("lock").expect("every item was done")).collect()
 }
 
 /// One task's records of a batch, with its session cache (taken by the
