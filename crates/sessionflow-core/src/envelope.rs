@@ -7,8 +7,9 @@
 //! whitespace anywhere between envelope tokens, and attributes exactly as
 //! serde_json (with `preserve_order`) writes them (no whitespace, no
 //! escapes, integers of up to 18 digits, no repeated keys in any object),
-//! so their text is kept as it came. Unknown envelope keys are refused too: skipping them would mean
-//! checking arbitrary JSON here, which serde already does.
+//! so their text is kept as it came. Unknown envelope keys are refused
+//! too: skipping them would mean checking arbitrary JSON here, which serde
+//! already does.
 
 use crate::json_bytes::first_to_escape;
 
