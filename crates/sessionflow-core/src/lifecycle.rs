@@ -83,7 +83,9 @@ closed_enum! {
 closed_enum! {
     /// The closed list of anomaly codes. An event that does not fit the
     /// current state is applied by the most plausible rule and marked with
-    /// one of these; see `docs/lifecycle.md` for the rule of each.
+    /// one of these; see `docs/lifecycle.md` for the rule of each. The one
+    /// exception, `session_bound_exceeded`, counts events that were *not*
+    /// applied: a session bound sent them to the dead-letter topic.
     Anomaly {
         MissingStart => "missing_start",
         DuplicateStart => "duplicate_start",
@@ -98,5 +100,6 @@ closed_enum! {
         DuplicateEnd => "duplicate_end",
         AfterTerminal => "after_terminal",
         InvalidTransition => "invalid_transition",
+        SessionBoundExceeded => "session_bound_exceeded",
     }
 }

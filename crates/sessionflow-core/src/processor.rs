@@ -10,7 +10,7 @@
 use crate::cache::{KnownEventIds, SessionCache};
 use crate::deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
 use crate::event::{Channel, Event, EventType};
-use crate::fold::{Fold, FoldRules};
+use crate::fold::{Fold, FoldRules, LIST_NAMES, MERGED_NAMES};
 use crate::lifecycle::{Anomaly, Outcome, RevisionReason, State};
 use crate::privacy::PrivacyPolicy;
 use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
@@ -40,8 +40,35 @@ pub struct EngineConfig {
     pub session_timeout_ms: i64,
     /// How long a final session is kept for duplicates and revisions. Default 24 h.
     pub retain_after_final_ms: i64,
-    /// How long a retired or erased session is remembered. Default 7 days.
+    /// How long a retired session is remembered (erased ones are kept for
+    /// good). Default 7 days.
     pub marker_retention_ms: i64,
+    /// An event more than this ahead of the batch's wall clock
+    /// ([`Batch::set_wall_clock`]) is a `bad_timestamp` dead letter: one
+    /// such event would otherwise move the watermark far ahead and finalize
+    /// every open session. Default 1 h.
+    pub max_future_skew_ms: i64,
+    /// An event before this time (ms since the epoch) is a `bad_timestamp`
+    /// dead letter: zero or near-zero times are unset clocks, not events.
+    /// Default 86 400 000 (1970-01-02T00:00:00Z).
+    pub min_event_time_ms: i64,
+    /// Distinct events a session may hold; more are `oversize` dead
+    /// letters. Default 10 000.
+    pub max_events_per_session: u64,
+    /// Sum of the input sizes of a session's events (record value lengths)
+    /// it may hold; an event past it is an `oversize` dead letter. Bounds
+    /// the session's stored entry and metadata record, which must stay
+    /// under the broker's message limit. Default 512 KiB.
+    pub max_session_bytes: u64,
+    /// Entries each list of a session's metadata (queue visits,
+    /// participants, transfers, attachments, payments, survey answers) may
+    /// hold; an event that could add past it is an `oversize` dead letter.
+    /// Default 1 000.
+    pub max_list_entries: usize,
+    /// Size of the JSON text each merged object of a session (`custom_data`,
+    /// the virtual agent's `variables`) may reach; an event that would merge
+    /// past it is an `oversize` dead letter. Default 64 KiB.
+    pub max_custom_data_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -54,8 +81,26 @@ impl Default for EngineConfig {
             session_timeout_ms: 24 * HOUR,
             retain_after_final_ms: 24 * HOUR,
             marker_retention_ms: 7 * 24 * HOUR,
+            max_future_skew_ms: HOUR,
+            min_event_time_ms: 24 * HOUR,
+            max_events_per_session: 10_000,
+            // The default `encoding.max_event_bytes`: a session holds at
+            // least one event of any accepted size.
+            max_session_bytes: 512 * 1024,
+            max_list_entries: 1_000,
+            max_custom_data_bytes: 64 * 1024,
         }
     }
+}
+
+/// A duration as configured: `90s`, `15m`, `1h`, `7d`, else `ms`.
+fn duration_text(ms: i64) -> String {
+    for (unit, scale) in [("d", 24 * HOUR), ("h", HOUR), ("m", MINUTE), ("s", 1_000)] {
+        if ms != 0 && ms % scale == 0 {
+            return format!("{}{unit}", ms / scale);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// An event's own value, else its session's: the session's shared copy
@@ -199,6 +244,8 @@ pub struct Batch<'a, S: StateRead> {
     store: &'a S,
     meta: PartitionMeta,
     now: Millis,
+    /// The reference of the future-skew check; `None`: no check.
+    wall_clock: Option<Millis>,
     /// `None` means deleted in this batch. Hash maps: looked up per event,
     /// sorted once in `finish` so the writes come out in a stable order.
     sessions: FxHashMap<Arc<str>, Option<Box<SessionEntry>>>,
@@ -234,6 +281,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             store,
             meta,
             now,
+            wall_clock: None,
             sessions: FxHashMap::default(),
             new_events: FxHashMap::default(),
             deleted_events: BTreeSet::new(),
@@ -272,7 +320,22 @@ impl<'a, S: StateRead> Batch<'a, S> {
         self.now = now;
     }
 
-    /// Processes one input record.
+    /// Sets the wall clock that event times are checked against from now
+    /// on: an event more than `max_future_skew_ms` ahead of it is a
+    /// `bad_timestamp` dead letter. A batch starts with none, and then checks
+    /// only the floor (`min_event_time_ms`). The daemon passes its wall clock
+    /// (usually the `now` it started the batch with); the offline replay
+    /// passes none, so that its outputs do not depend on when it runs (its
+    /// `now` is stream time, which a session's first event may well be
+    /// ahead of).
+    pub fn set_wall_clock(&mut self, wall_clock: Option<Millis>) {
+        self.wall_clock = wall_clock;
+    }
+
+    /// Processes one input record. An event whose time is out of bounds
+    /// (`min_event_time_ms`, and `max_future_skew_ms` ahead of the wall
+    /// clock when one is set) is a `bad_timestamp` dead letter and moves
+    /// neither the watermark nor its session.
     pub fn record(&mut self, record: InputRecord<'_>) -> Result<(), S::Error> {
         self.stats.consumed += 1;
         let next_offset = record.position.offset + 1;
@@ -292,10 +355,48 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
         };
         let occurred_at = event.occurred_at;
+        if let Some(detail) = self.untrusted_time(occurred_at) {
+            return self.untrusted(event, record.key, record.value, record.position, detail);
+        }
         self.accept(event, record.key, record.value, record.position)?;
         self.meta.max_event_time = Some(self.meta.max_event_time.map_or(occurred_at, |m| m.max(occurred_at)));
         let watermark = occurred_at.plus(-self.config.allowed_lateness_ms);
         self.advance_watermark(watermark)
+    }
+
+    /// Why an event time cannot be trusted, if it cannot.
+    fn untrusted_time(&self, at: Millis) -> Option<String> {
+        let cfg = self.config;
+        if at.0 < cfg.min_event_time_ms {
+            let floor = Millis(cfg.min_event_time_ms);
+            return Some(format!("occurred_at {} is before {} (engine.min_event_time)", at.to_rfc3339(), floor.to_rfc3339()));
+        }
+        let wall = self.wall_clock?;
+        (at > wall.plus(cfg.max_future_skew_ms)).then(|| {
+            format!(
+                "occurred_at {} is more than {} ahead of the wall clock {} (engine.max_future_skew)",
+                at.to_rfc3339(),
+                duration_text(cfg.max_future_skew_ms),
+                wall.to_rfc3339()
+            )
+        })
+    }
+
+    /// An event with an untrusted time moves no clock and touches no
+    /// session, with two exceptions that keep the erasure promise: an
+    /// erasure is carried out all the same (it needs no event time: erased
+    /// markers never expire), and an event of an erased session is
+    /// suppressed as usual (a dead letter would keep its personal data).
+    fn untrusted(&mut self, event: Event, key: Option<&[u8]>, value: Option<&[u8]>, position: InputPosition, detail: String) -> Result<(), S::Error> {
+        if event.event_type == EventType::SessionErased {
+            return self.accept(event, key, value, position);
+        }
+        if self.load_marker(&event.session_id)? == Some(Marker::Erased) {
+            self.stats.erased_suppressed += 1;
+            return Ok(());
+        }
+        self.dead_letter(key, value, position, InputError { reason: DeadLetterReason::BadTimestamp, detail });
+        Ok(())
     }
 
     /// Moves the watermark forward (never back) and fires the timers it
@@ -444,7 +545,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
         }
         if event.event_type == EventType::SessionErased {
-            return self.erase(&session_id, event.occurred_at, existing.as_deref());
+            return self.erase(&session_id, existing.as_deref());
         }
         // A session without an entry has no stored events either (they go
         // together): all of its event ids will be known.
@@ -463,20 +564,40 @@ impl<'a, S: StateRead> Batch<'a, S> {
             self.put_session(session_id, entry);
             return Ok(());
         }
+        // Session bounds are checked before the event changes anything, so
+        // that nothing needs undoing when it is turned away. Its size is its
+        // input's (a record without a value, in tests, counts 0 bytes).
+        let size = value.map_or(0, <[u8]>::len) as u64;
+        if let Some(detail) = self.size_bound(&session_id, &entry, &event, size) {
+            self.turn_away(session_id, entry, key, value, position, detail);
+            return Ok(());
+        }
         self.config.privacy.apply(&mut event);
 
         let state_before = entry.public_state();
         let out_of_order = entry.fold.state.is_some() && event.occurred_at < entry.fold.last_event_at;
         let anomaly = if entry.fold.is_next_in_order(&event) {
+            if let Some(detail) = self.growth_bound(&session_id, &entry.fold, &event) {
+                self.turn_away(session_id, entry, key, value, position, detail);
+                return Ok(());
+            }
             entry.fold.apply(&event, &self.config.rules)
         } else {
             let mut events = self.all_events(&session_id)?;
             events.push(event.clone());
             let (fold, anomalies) = Fold::from_events(&events, &self.config.rules);
+            // A refold may lengthen lists by more than the event itself
+            // adds (it can change the states the later events meet): its
+            // result is what is checked.
+            if let Some(detail) = self.fold_bound(&session_id, &fold, &event) {
+                self.turn_away(session_id, entry, key, value, position, detail);
+                return Ok(());
+            }
             let anomaly = anomalies.iter().find(|(id, _)| *id == event.event_id).and_then(|(_, a)| *a);
             entry.fold = fold;
             anomaly
         };
+        entry.input_bytes += size;
         let state_after = entry.public_state().unwrap_or(State::Initiated);
         entry.seq += 1;
         if out_of_order || entry.finalized_at.is_some() {
@@ -534,6 +655,89 @@ impl<'a, S: StateRead> Batch<'a, S> {
         Ok(())
     }
 
+    /// The count and byte bounds an event would take its session past.
+    fn size_bound(&self, session_id: &str, entry: &SessionEntry, event: &Event, size: u64) -> Option<String> {
+        let cfg = self.config;
+        if entry.seq >= cfg.max_events_per_session {
+            return Some(format!(
+                "session {session_id:?} holds {} events, the bound of engine.max_events_per_session; event {:?} is not applied",
+                entry.seq, event.event_id
+            ));
+        }
+        if entry.input_bytes.saturating_add(size) > cfg.max_session_bytes {
+            return Some(format!(
+                "session {session_id:?} holds {} bytes of events; event {:?} ({size} bytes) would take it past {} bytes, the bound of engine.max_session_bytes",
+                entry.input_bytes, event.event_id, cfg.max_session_bytes
+            ));
+        }
+        None
+    }
+
+    /// The list and merged-object bounds an event applied in order to
+    /// `fold` could take its session past. A list counts the most the event
+    /// may add in any state (predicting what it adds in this one would
+    /// repeat the fold), so near a full list an event that would add
+    /// nothing here is turned away too.
+    fn growth_bound(&self, session_id: &str, fold: &Fold, event: &Event) -> Option<String> {
+        let cfg = self.config;
+        let lengths = fold.list_lengths();
+        for (i, growth) in Fold::list_growth(event).into_iter().enumerate() {
+            if growth > 0 && lengths[i] + growth > cfg.max_list_entries {
+                return Some(format!(
+                    "session {session_id:?} has {} {}; event {:?} may add {growth}, past {}, the bound of engine.max_list_entries",
+                    lengths[i], LIST_NAMES[i], event.event_id, cfg.max_list_entries
+                ));
+            }
+        }
+        match fold.merged_json_bytes_after(event) {
+            Some((i, bytes)) if bytes > cfg.max_custom_data_bytes => Some(format!(
+                "session {session_id:?}: event {:?} would grow its {} to {bytes} bytes, past {}, the bound of engine.max_custom_data_bytes",
+                event.event_id, MERGED_NAMES[i], cfg.max_custom_data_bytes
+            )),
+            _ => None,
+        }
+    }
+
+    /// The list and merged-object bounds a refolded session (with `event`)
+    /// is past.
+    fn fold_bound(&self, session_id: &str, fold: &Fold, event: &Event) -> Option<String> {
+        let cfg = self.config;
+        if let Some((i, n)) = fold.list_lengths().into_iter().enumerate().find(|(_, n)| *n > cfg.max_list_entries) {
+            return Some(format!(
+                "session {session_id:?} would have {n} {} with event {:?} (out of order), past {}, the bound of engine.max_list_entries",
+                LIST_NAMES[i], event.event_id, cfg.max_list_entries
+            ));
+        }
+        if let Some((i, bytes)) = fold.merged_json_bytes().into_iter().enumerate().find(|(_, n)| *n > cfg.max_custom_data_bytes) {
+            return Some(format!(
+                "session {session_id:?}: event {:?} (out of order) would grow its {} to {bytes} bytes, past {}, the bound of engine.max_custom_data_bytes",
+                event.event_id, MERGED_NAMES[i], cfg.max_custom_data_bytes
+            ));
+        }
+        None
+    }
+
+    /// Sends an event past a session bound to the dead-letter topic and
+    /// counts it on the session, unchanged otherwise. A session this was to
+    /// be the first event of is not stored: it would have no events, and no
+    /// timer to ever retire it.
+    fn turn_away(
+        &mut self,
+        session_id: Arc<str>,
+        mut entry: Box<SessionEntry>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        position: InputPosition,
+        detail: String,
+    ) {
+        self.dead_letter(key, value, position, InputError { reason: DeadLetterReason::Oversize, detail });
+        *self.stats.anomalies.entry(Anomaly::SessionBoundExceeded).or_default() += 1;
+        if entry.seq > 0 {
+            entry.bound_exceeded = entry.bound_exceeded.saturating_add(1);
+            self.put_session(session_id, entry);
+        }
+    }
+
     fn track_state(&mut self, from: Option<State>, to: Option<State>) {
         if from == to {
             return;
@@ -559,6 +763,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
                 expired: entry.shows_expired(),
                 duplicate_count: entry.duplicate_count,
                 late_event_count: entry.late_event_count,
+                bound_exceeded: entry.bound_exceeded,
             },
         );
         entry.last_emitted = Some(record.state);
@@ -566,7 +771,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         self.outputs.push(Output::Metadata(Box::new(record)));
     }
 
-    fn erase(&mut self, session_id: &str, at: Millis, existing: Option<&SessionEntry>) -> Result<(), S::Error> {
+    fn erase(&mut self, session_id: &str, existing: Option<&SessionEntry>) -> Result<(), S::Error> {
         self.stats.erased_suppressed += 1;
         if let Some(entry) = existing {
             self.track_state(entry.public_state(), None);
@@ -575,7 +780,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
             }
         }
         self.delete_session(session_id)?;
-        self.set_marker(session_id, Marker::Erased, at.max(self.meta.watermark))?;
+        self.set_marker(session_id, Marker::Erased, self.meta.watermark)?;
         self.outputs.push(Output::Tombstone(session_id.to_owned()));
         self.stats.tombstones += 1;
         Ok(())
@@ -593,9 +798,14 @@ impl<'a, S: StateRead> Batch<'a, S> {
         Ok(())
     }
 
+    /// Leaves a marker; a retired one is forgotten `marker_retention` after
+    /// `at`. An erased one is kept for good: once forgotten, a late event of
+    /// the session would open it anew and record what was erased.
     fn set_marker(&mut self, session_id: &str, marker: Marker, at: Millis) -> Result<(), S::Error> {
         self.markers.insert(session_id.to_owned(), Some(marker));
-        self.add_timer(Timer { due: at.plus(self.config.marker_retention_ms), session_id: session_id.into(), kind: TimerKind::ForgetMarker });
+        if marker == Marker::Retired {
+            self.add_timer(Timer { due: at.plus(self.config.marker_retention_ms), session_id: session_id.into(), kind: TimerKind::ForgetMarker });
+        }
         Ok(())
     }
 
@@ -704,7 +914,10 @@ impl<'a, S: StateRead> Batch<'a, S> {
         self.remove_timer(timer.clone());
         let id = timer.session_id.clone();
         if timer.kind == TimerKind::ForgetMarker {
-            if self.load_marker(&id)?.is_some() {
+            // Only a retired marker is forgotten. An erased one may have a
+            // forget timer from state written before erased markers were
+            // kept for good, or from its retired marker before the erasure.
+            if self.load_marker(&id)? == Some(Marker::Retired) {
                 self.markers.insert(id.to_string(), None);
             }
             return Ok(());

@@ -174,6 +174,9 @@ pub struct RecordInfo<'a> {
     pub expired: bool,
     pub duplicate_count: u32,
     pub late_event_count: u32,
+    /// Events a session bound turned away: counted under
+    /// `session_bound_exceeded` (they have no timeline record to carry it).
+    pub bound_exceeded: u32,
 }
 
 /// The state shown for a session: the fold's, or `expired` when the expiry
@@ -215,6 +218,10 @@ impl MetadataRecord {
             icon: f.channel.map(|c| channel_icon(c).to_owned()),
             status_or_wrapup: f.disposition.as_ref().and_then(|d| d.code.clone()).unwrap_or_else(|| state.as_str().to_owned()),
         };
+        let mut anomalies = f.anomalies.clone();
+        if info.bound_exceeded > 0 {
+            anomalies.insert(Anomaly::SessionBoundExceeded, info.bound_exceeded);
+        }
         let sentiment = (f.sentiment_count > 0).then(|| Sentiment { last: f.sentiment_last, mean: Some(Num(f.sentiment_sum / f64::from(f.sentiment_count))) });
         MetadataRecord {
             session_id: info.session_id.clone(),
@@ -287,8 +294,8 @@ impl MetadataRecord {
             notes_count: f.notes_count,
             event_count: f.event_count,
             duplicate_count: info.duplicate_count,
-            anomaly_count: f.anomaly_count,
-            anomalies: f.anomalies.clone(),
+            anomaly_count: f.anomaly_count + info.bound_exceeded,
+            anomalies,
             late_event_count: info.late_event_count,
             unknown_event_count: f.unknown_event_count,
         }

@@ -30,6 +30,15 @@ pub struct SessionEntry {
     pub expired: bool,
     /// The one timer armed for this session.
     pub timer: Option<Timer>,
+    /// Sum of the input sizes (record value lengths) of its accepted events,
+    /// held under `max_session_bytes`. Serialized after every older field
+    /// (the stored form of entries written before it lacks it).
+    #[serde(default)]
+    pub input_bytes: u64,
+    /// Events a session bound turned away (dead-lettered as `oversize`),
+    /// shown as the anomaly `session_bound_exceeded`.
+    #[serde(default)]
+    pub bound_exceeded: u32,
     /// In memory only: the ids of its stored events when all are known.
     #[serde(skip)]
     pub known_event_ids: KnownEventIds,
@@ -55,7 +64,8 @@ impl SessionEntry {
 pub enum Marker {
     /// Deleted after `retain_after_final`: later events are dead letters.
     Retired,
-    /// Erased: later events are suppressed and recorded nowhere.
+    /// Erased: later events are suppressed and recorded nowhere. Never
+    /// forgotten (`lifecycle.md`, "Erasure").
     Erased,
 }
 
@@ -68,7 +78,9 @@ pub enum TimerKind {
     Expire = 1,
     /// Finalization + `retain_after_final`: delete the state.
     Retire = 2,
-    /// Marker time + `marker_retention`: forget the marker.
+    /// Marker time + `marker_retention`: forget a retired marker (erased
+    /// markers are kept for good; a timer stored for one by an older
+    /// version fires without effect).
     ForgetMarker = 3,
 }
 

@@ -121,7 +121,20 @@ fn invalid_transition_for_anything_else() {
 }
 
 #[test]
+fn session_bound_exceeded_counts_the_events_a_session_bound_turned_away() {
+    // The event is a dead letter (no timeline record to carry the code): the
+    // session's next metadata record counts it.
+    let config = sessionflow_core::EngineConfig { max_events_per_session: 2, ..sessionflow_core::EngineConfig::default() };
+    let events = [ev("a", "session.started", 0.0, json!({})), ev("b", "queue.entered", 1.0, json!({})), ev("c", "note.received", 2.0, json!({}))];
+    let out = run_with(&config, &events);
+    assert!(!timeline(&out).iter().any(|t| t.event_id == "c"));
+    let m = last(&out);
+    assert_eq!(m["anomalies"]["session_bound_exceeded"], 1);
+    assert_eq!(m["anomaly_count"], 1);
+}
+
+#[test]
 fn every_code_is_covered_by_a_test_above() {
     // Keeps this file in step with the closed list.
-    assert_eq!(Anomaly::ALL.len(), 13);
+    assert_eq!(Anomaly::ALL.len(), 14);
 }

@@ -50,6 +50,15 @@ pub struct KafkaSection {
     /// one your producers use for keyed records (`murmur2_random` is the
     /// Java client's default).
     pub partitioner: String,
+    /// `/healthz` answers 503 once the processing loop has neither
+    /// committed a batch nor found nothing to do for this long while it
+    /// holds partitions (a batch failing over and over, a hung call).
+    /// 0 turns the check off. Default 120,000 (2 minutes).
+    pub stall_timeout_ms: u64,
+    /// How long one transaction call (commit, abort, offsets) or a wait for
+    /// deliveries may block before it is retried or the batch fails.
+    /// Default 30,000.
+    pub call_timeout_ms: u64,
     /// Any librdkafka property, passed to both consumer and producer
     /// (`security.protocol`, `ssl.*`, `sasl.*`, …).
     pub properties: BTreeMap<String, String>,
@@ -73,10 +82,19 @@ impl Default for KafkaSection {
             replication_factor: 3,
             create_topics: true,
             partitioner: "murmur2_random".into(),
+            stall_timeout_ms: 120_000,
+            call_timeout_ms: 30_000,
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
         }
+    }
+}
+
+impl KafkaSection {
+    /// [`KafkaSection::call_timeout_ms`] as a duration.
+    pub fn call_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.call_timeout_ms.max(1))
     }
 }
 

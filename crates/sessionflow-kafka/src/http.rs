@@ -14,8 +14,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render())
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Up, and the processing loop not stalled (`kafka.stall_timeout_ms`).
+async fn healthz(State(shared): State<Arc<Shared>>) -> (StatusCode, String) {
+    match shared.stalled() {
+        None => (StatusCode::OK, "ok\n".to_owned()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("stalled: {why}\n")),
+    }
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {

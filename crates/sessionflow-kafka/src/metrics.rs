@@ -15,6 +15,8 @@ pub struct Metrics {
     records_in: IntCounterVec,
     records_out: IntCounterVec,
     dead_letters: IntCounterVec,
+    oversize_outputs: IntCounterVec,
+    commit_retries: IntCounter,
     duplicates: IntCounter,
     erased_suppressed: IntCounter,
     repartitioned: IntCounter,
@@ -84,6 +86,17 @@ impl Metrics {
             records_in: counter_vec(&r, "sessionflow_records_in_total", "Records consumed, by topic.", &["topic"]),
             records_out: counter_vec(&r, "sessionflow_records_out_total", "Records produced, by topic.", &["topic"]),
             dead_letters: counter_vec(&r, "sessionflow_dead_letters_total", "Records sent to the dead-letter topic, by reason.", &["reason"]),
+            commit_retries: counter(
+                &r,
+                "sessionflow_transaction_commit_retries_total",
+                "Transaction commits retried after a retriable error (a timeout): the commit is resumed, not aborted.",
+            ),
+            oversize_outputs: counter_vec(
+                &r,
+                "sessionflow_oversize_outputs_total",
+                "Output records over the producer's message.max.bytes, sent to the dead-letter topic without their value, by the topic they were for.",
+                &["topic"],
+            ),
             duplicates: counter(&r, "sessionflow_duplicates_dropped_total", "Duplicate events dropped."),
             erased_suppressed: counter(&r, "sessionflow_erased_suppressed_total", "Events of erased sessions, recorded nowhere (erasure requests included)."),
             repartitioned: counter(&r, "sessionflow_repartitioned_total", "Input records re-keyed by session_id through the repartition topic."),
@@ -192,6 +205,16 @@ impl Metrics {
 
     pub fn transaction_duration(&self, seconds: f64) {
         self.transaction_seconds.observe(seconds);
+    }
+
+    /// An output over `message.max.bytes`, dead-lettered without its value.
+    pub fn oversize_output(&self, topic: &str) {
+        self.oversize_outputs.with_label_values(&[topic]).inc();
+    }
+
+    /// A transaction commit retried.
+    pub fn commit_retried(&self) {
+        self.commit_retries.inc();
     }
 
     pub fn aborted(&self) {

@@ -26,18 +26,19 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
 use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
-use sessionflow_store::{RawRecord, RawRecordBuf, Store};
+use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, PartitionRestore, RecordHeaders, at_least_once_records};
+use sessionflow_store::{RawRecord, RawRecordBuf, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the local store's memtables are flushed to disk.
 const STATE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Header of changelog records naming the batch that wrote them.
-pub const CHANGELOG_BATCH_HEADER: &str = "sessionflow.batch";
+/// The largest record the brokers take on the output topics when the
+/// producer's `message.max.bytes` is not set: librdkafka's default.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
 
 /// State shared with the HTTP server and the command line.
 #[derive(Debug, Default)]
@@ -49,6 +50,30 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     /// Batches committed.
     pub batches: AtomicU64,
+    /// Wall-clock milliseconds of the loop's last progress: a batch
+    /// committed, or a poll that found nothing to do.
+    pub last_progress_ms: AtomicI64,
+    /// Partitions assigned to this instance.
+    pub assigned: AtomicUsize,
+    /// `/healthz` fails once the loop made no progress this long while it
+    /// holds partitions (`kafka.stall_timeout_ms`; 0 = never).
+    pub stall_timeout_ms: AtomicU64,
+}
+
+impl Shared {
+    /// Notes that the processing loop moved on.
+    pub fn progressed(&self) {
+        self.last_progress_ms.store(wall_millis().0, Ordering::Relaxed);
+    }
+
+    /// Why the daemon is unhealthy, if it is: partitions held and no
+    /// progress for longer than the stall timeout.
+    pub fn stalled(&self) -> Option<String> {
+        let timeout = self.stall_timeout_ms.load(Ordering::Relaxed) as i64;
+        let since = wall_millis().0 - self.last_progress_ms.load(Ordering::Relaxed);
+        (timeout > 0 && self.assigned.load(Ordering::Relaxed) > 0 && since > timeout)
+            .then(|| format!("no batch committed and no idle poll for {} s while holding partitions", since / 1000))
+    }
 }
 
 /// Outcome of the loop, for the summary.
@@ -76,6 +101,11 @@ struct PipelineContext {
     /// Per task, sessions by state (for the gauges on revoke).
     sessions_by_task: Mutex<HashMap<i32, BTreeMap<State, i64>>>,
     restore_error: Mutex<Option<String>>,
+    /// Per task, a batch cut short to supersede in the changelog first
+    /// (see `sessionflow_store::changelog`).
+    repairs: Mutex<BTreeMap<i32, Vec<RawRecord>>>,
+    /// Records the restore's polls returned, for the loop to process.
+    polled_while_restoring: Mutex<Vec<Received>>,
 }
 
 impl ClientContext for PipelineContext {
@@ -93,11 +123,12 @@ impl ClientContext for PipelineContext {
 }
 
 impl ConsumerContext for PipelineContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(list) => {
                 let mut revoked = self.revoked.lock().expect("lock");
                 for e in list.elements() {
+                    self.shared.assigned.fetch_sub(1, Ordering::Relaxed);
                     revoked.insert((e.topic().to_owned(), e.partition()));
                     self.shared.metrics.forget_partition(e.topic(), e.partition());
                 }
@@ -105,6 +136,7 @@ impl ConsumerContext for PipelineContext {
                 let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
                 let mut by_task = self.sessions_by_task.lock().expect("lock");
                 for task in tasks {
+                    self.repairs.lock().expect("lock").remove(&task);
                     if let Some(counts) = by_task.remove(&task) {
                         self.shared.metrics.add_sessions(&counts.iter().map(|(s, n)| (*s, -n)).collect());
                     }
@@ -115,11 +147,14 @@ impl ConsumerContext for PipelineContext {
                 // Restored before the assignment takes effect, so no record of
                 // a partition arrives before its state.
                 self.shared.metrics.rebalance("assign", list.count());
+                self.shared.assigned.fetch_add(list.count(), Ordering::Relaxed);
+                // A long restore is progress, not a stall.
+                self.shared.progressed();
                 self.shared.ready.store(false, Ordering::SeqCst);
                 let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
                 let owned = self.sessions_by_task.lock().expect("lock").keys().copied().collect::<BTreeSet<i32>>();
                 let new_tasks: Vec<i32> = tasks.difference(&owned).copied().collect();
-                if let Err(e) = self.restore(&new_tasks) {
+                if let Err(e) = self.restore(consumer, &new_tasks) {
                     tracing::error!(partitions = ?new_tasks, error = %e, "restoring state from the changelog failed");
                     *self.restore_error.lock().expect("lock") = Some(format!("partitions {new_tasks:?}: {e:#}"));
                 }
@@ -132,6 +167,7 @@ impl ConsumerContext for PipelineContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(_) = rebalance {
             self.shared.ready.store(true, Ordering::SeqCst);
+            self.shared.progressed();
         }
     }
 }
@@ -163,11 +199,27 @@ impl PipelineContext {
     }
 
     /// Brings newly assigned tasks' local state up to date from their changelog partitions.
-    fn restore(&self, tasks: &[i32]) -> anyhow::Result<()> {
+    ///
+    /// rdkafka calls this callback after librdkafka's poll returned, so the
+    /// restore's time would count against `max.poll.interval.ms` and a long
+    /// one would take the instance out of the group. The restore therefore
+    /// polls the group's consumer as it goes; records of the partitions
+    /// already held that such a poll returns are kept for the loop.
+    fn restore(&self, consumer: &BaseConsumer<Self>, tasks: &[i32]) -> anyhow::Result<()> {
         if tasks.is_empty() {
             return Ok(());
         }
-        restore_partitions(&self.restore_consumer, &self.changelog_topic, &self.store, tasks, &self.shared.metrics)?;
+        let mut keep_polling = || {
+            while let Some(result) = consumer.poll(Duration::ZERO) {
+                match result {
+                    Ok(m) => self.polled_while_restoring.lock().expect("lock").push(Received { message: m.detach() }),
+                    Err(KafkaError::PartitionEOF(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "consumer error while restoring"),
+                }
+            }
+        };
+        let restored = restore_partitions_polling(&self.restore_consumer, &self.changelog_topic, &self.store, tasks, &self.shared.metrics, &mut keep_polling)?;
+        self.repairs.lock().expect("lock").extend(restored.repairs);
         let metrics = &self.shared.metrics;
         for &task in tasks {
             // Sessions by state, for the gauges.
@@ -209,7 +261,13 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
 /// transactional in exactly-once mode (user properties last).
 pub fn producer_client_config(config: &DaemonConfig) -> ClientConfig {
     let mut producer_config = client_config(config, &config.kafka.producer_properties);
-    producer_config.set("enable.idempotence", "true").set("linger.ms", "5").set("partitioner", &config.kafka.partitioner);
+    producer_config
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("partitioner", &config.kafka.partitioner)
+        // Changelog records may be larger than outputs (RecordLimits); outputs
+        // are checked against the broker's default before they are sent.
+        .set("message.max.bytes", CHANGELOG_MAX_BYTES.to_string());
     if config.kafka.delivery == Delivery::ExactlyOnce {
         producer_config.set("transactional.id", format!("{}-{}", config.kafka.group_id, config.instance_id())).set("transaction.timeout.ms", "60000");
     }
@@ -236,22 +294,13 @@ pub fn restore_client_config(config: &DaemonConfig) -> ClientConfig {
 
 /// One changelog partition being read by [`restore_partitions`].
 struct Restoring {
-    /// Next changelog offset the store reflects (the end of the last whole batch read).
-    position: i64,
+    /// The changelog's rules: what is committed, what was cut short.
+    records: PartitionRestore,
     /// Next offset to read.
     read: i64,
     /// End of the changelog when the restore began.
     high: i64,
-    /// Whole batches read, not yet written to the store, then the records
-    /// of the batch being read (from `batch_start` on): those are applied
-    /// when the batch's progress record arrives, and dropped when another
-    /// batch starts first (a batch cut short by a crash in at-least-once
-    /// mode).
-    chunk: RawRecordBuf,
-    batch_start: usize,
-    batch_id: Option<Vec<u8>>,
     applied: u64,
-    skipped: u64,
 }
 
 /// Records buffered per partition before one store write. The partitions
@@ -261,11 +310,41 @@ struct Restoring {
 /// reader is done instead of working beside it.
 const RESTORE_CHUNK: usize = 500;
 
+/// How long a restore may go without reading a record while its partitions
+/// are behind: there is no cap on a restore that makes progress.
+const RESTORE_STALL: Duration = Duration::from_secs(120);
+
+/// How often a restore in the rebalance callback polls the group's consumer.
+const KEEP_POLLING: Duration = Duration::from_millis(500);
+
+/// What a restore did.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Records applied to the store (the undo of batches cut short included).
+    pub records: u64,
+    /// Per partition, the keys of a batch cut short with their committed
+    /// values: written to the changelog again ahead of the partition's next
+    /// batch, so the cut batch is superseded in the log.
+    pub repairs: BTreeMap<i32, Vec<RawRecord>>,
+}
+
 /// Brings partitions of the local store up to date from their changelog
 /// partitions, each from the position the store recorded. All are read
-/// at once, so the client fetches them in parallel. Returns the records
-/// applied.
-pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<u64> {
+/// at once, so the client fetches them in parallel.
+pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<Restored> {
+    restore_partitions_polling(consumer, changelog_topic, store, tasks, metrics, &mut || {})
+}
+
+/// [`restore_partitions`], calling `keep_polling` at least every
+/// [`KEEP_POLLING`] (the group consumer's poll, see `PipelineContext::restore`).
+fn restore_partitions_polling(
+    consumer: &BaseConsumer,
+    changelog_topic: &str,
+    store: &Store,
+    tasks: &[i32],
+    metrics: &Metrics,
+    keep_polling: &mut dyn FnMut(),
+) -> anyhow::Result<Restored> {
     // The store is written on its own thread, so reading the changelog never
     // waits for RocksDB; a few chunks in flight bound the memory. Written
     // chunks' buffers go back to the reader to be filled again.
@@ -289,7 +368,7 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
             }
             Ok(())
         });
-        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled);
+        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled, keep_polling);
         drop(writes);
         let written = writer.join().map_err(|_| anyhow::anyhow!("the restore writer panicked"))?;
         written.context("writing restored state")?;
@@ -297,7 +376,7 @@ pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store:
     })
 }
 
-/// Whole changelog batches of one partition, read and not yet written.
+/// Changelog records of one partition, read and not yet written.
 struct RestoreChunk {
     task: i32,
     records: RawRecordBuf,
@@ -317,10 +396,12 @@ fn read_changelog(
     metrics: &Metrics,
     writes: &std::sync::mpsc::SyncSender<RestoreChunk>,
     recycled: &std::sync::mpsc::Receiver<RawRecordBuf>,
-) -> anyhow::Result<u64> {
+    keep_polling: &mut dyn FnMut(),
+) -> anyhow::Result<Restored> {
     let started = Instant::now();
     let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
     let mut list = TopicPartitionList::new();
+    let mut restored = Restored::default();
     for &task in tasks {
         let (low, high) = consumer.fetch_watermarks(changelog_topic, task, Duration::from_secs(10))?;
         let mut position = store.changelog_position(task as u32)?;
@@ -333,39 +414,31 @@ fn read_changelog(
             metrics.restore_started();
             tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
             list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
-            restoring.insert(
-                task,
-                Restoring { position, read: position, high, chunk: RawRecordBuf::default(), batch_start: 0, batch_id: None, applied: 0, skipped: 0 },
-            );
+            restoring.insert(task, Restoring { records: PartitionRestore::new(position), read: position, high, applied: 0 });
         }
     }
     if restoring.is_empty() {
-        return Ok(0);
+        return Ok(restored);
     }
     consumer.assign(&list)?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut total = 0u64;
+    let mut last_read = Instant::now();
+    let mut last_kept_polling = Instant::now();
     while !restoring.is_empty() {
+        if last_kept_polling.elapsed() >= KEEP_POLLING {
+            keep_polling();
+            last_kept_polling = Instant::now();
+        }
         let mut touched: Option<i32> = None;
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
+                last_read = Instant::now();
                 let task = m.partition();
                 if let Some(r) = restoring.get_mut(&task) {
                     touched = Some(task);
                     r.read = m.offset() + 1;
                     if let Some(key) = m.key() {
-                        let id = m.headers().and_then(|h| h.iter().find(|h| h.key == CHANGELOG_BATCH_HEADER).and_then(|h| h.value));
-                        if id != r.batch_id.as_deref() {
-                            r.skipped += (r.chunk.len() - r.batch_start) as u64;
-                            r.chunk.truncate(r.batch_start);
-                            r.batch_id = id.map(<[u8]>::to_vec);
-                        }
-                        r.chunk.push(key, m.payload());
-                        if Store::is_batch_end(key) {
-                            r.batch_start = r.chunk.len();
-                            r.batch_id = None;
-                            r.position = r.read;
-                        }
+                        let headers = RecordHeaders::from_pairs(m.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value)));
+                        r.records.push(m.offset(), key, m.payload(), &headers).with_context(|| format!("changelog partition {task}"))?;
                     }
                 }
             }
@@ -403,48 +476,60 @@ fn read_changelog(
             let Some(r) = restoring.get_mut(&task) else { continue };
             let done = r.read >= r.high;
             if done {
-                // What is left of a batch without its progress record was cut short.
-                r.skipped += (r.chunk.len() - r.batch_start) as u64;
-                r.chunk.truncate(r.batch_start);
-            }
-            // Only whole batches are sent: the chunk is cut right after a progress record.
-            if (r.batch_start >= RESTORE_CHUNK && r.batch_start == r.chunk.len()) || done {
-                let n = r.chunk.len() as u64;
-                r.applied += n;
-                total += n;
-                let next = recycled.try_recv().unwrap_or_default();
-                r.batch_start = 0;
-                let chunk = RestoreChunk { task, records: std::mem::replace(&mut r.chunk, next), position: r.position, behind: r.high - r.read, last: done };
+                let r = restoring.remove(&task).expect("present");
+                let end = r.records.finish();
+                let n = end.records.len() as u64;
+                restored.records += n;
+                let chunk = RestoreChunk { task, records: end.records, position: end.position, behind: 0, last: true };
                 if writes.send(chunk).is_err() {
                     // The writer stopped on an error, which the caller reports.
-                    return Ok(total);
+                    return Ok(restored);
                 }
-            }
-            if done {
-                let r = restoring.remove(&task).expect("present");
                 let mut finished = TopicPartitionList::new();
                 finished.add_partition(changelog_topic, task);
                 consumer.pause(&finished)?;
-                let skipped = r.skipped;
-                if skipped > 0 {
-                    tracing::warn!(partition = task, records = skipped, "skipped changelog records of batches cut short (their input is processed again)");
+                if end.cut_short > 0 || end.superseded > 0 {
+                    tracing::warn!(
+                        partition = task,
+                        cut_short = end.cut_short,
+                        superseded = end.superseded,
+                        "changelog records of a batch cut short were not applied; its input is processed again from the last committed offsets"
+                    );
+                }
+                if !end.repair.is_empty() {
+                    restored.repairs.insert(task, end.repair);
                 }
                 let secs = started.elapsed().as_secs_f64();
                 tracing::info!(
                     partition = task,
-                    records = r.applied,
+                    records = r.applied + n,
                     seconds = secs,
-                    records_per_second = r.applied as f64 / secs.max(1e-9),
+                    records_per_second = (r.applied + n) as f64 / secs.max(1e-9),
                     "restore finished"
                 );
+            } else if r.records.committed().len() >= RESTORE_CHUNK {
+                // Only committed records are written: whole batches.
+                let next = recycled.try_recv().unwrap_or_default();
+                let records = r.records.take_committed(next);
+                let n = records.len() as u64;
+                r.applied += n;
+                restored.records += n;
+                let chunk = RestoreChunk { task, records, position: r.records.position(), behind: r.high - r.read, last: false };
+                if writes.send(chunk).is_err() {
+                    return Ok(restored);
+                }
             }
         }
-        if Instant::now() > deadline {
-            bail!("restore of partitions {:?} did not reach the changelog's end in 10 minutes", restoring.keys().collect::<Vec<_>>());
+        if !restoring.is_empty() && last_read.elapsed() > RESTORE_STALL {
+            bail!(
+                "restore of changelog partitions {:?} read nothing for {} s while behind: is the changelog topic readable?",
+                restoring.keys().collect::<Vec<_>>(),
+                RESTORE_STALL.as_secs()
+            );
         }
     }
     consumer.unassign()?;
-    Ok(total)
+    Ok(restored)
 }
 
 /// Producer context: remembers the last changelog offset delivered per partition.
@@ -508,7 +593,8 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     wanted.push((config.topics.timeline.clone(), vec![]));
     wanted.push((config.topics.metadata.clone(), vec![("cleanup.policy", "compact")]));
     wanted.push((config.topics.dead_letter.clone(), vec![]));
-    wanted.push((changelog, vec![("cleanup.policy", "compact")]));
+    let changelog_max = CHANGELOG_MAX_BYTES.to_string();
+    wanted.push((changelog, vec![("cleanup.policy", "compact"), ("max.message.bytes", changelog_max.as_str())]));
     wanted.push((repartition, vec![]));
     let missing: Vec<&(String, Vec<(&str, &str)>)> = wanted.iter().filter(|(name, _)| !existing.contains(name.as_str())).collect();
     if missing.is_empty() {
@@ -560,6 +646,8 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
         revoked: Mutex::new(BTreeSet::new()),
         sessions_by_task: Mutex::new(HashMap::new()),
         restore_error: Mutex::new(None),
+        repairs: Mutex::new(BTreeMap::new()),
+        polled_while_restoring: Mutex::new(Vec::new()),
     };
     let consumer: BaseConsumer<PipelineContext> = consumer_client_config(config).create_with_context(context).context("creating the consumer")?;
     let mut sources: Vec<&str> = config.topics.input.iter().map(String::as_str).collect();
@@ -571,11 +659,14 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let producer: BaseProducer<DeliveryTracker> = producer_config.create_with_context(tracker).context("creating the producer")?;
     if exactly_once {
         producer
-            .init_transactions(TXN_TIMEOUT)
+            .init_transactions(config.kafka.call_timeout())
             .context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
     }
     // Resolved once: with the setting unset it reads the CPU quota from /proc.
     let processing_threads = config.kafka.processing_threads();
+    let limits = RecordLimits::of(config);
+    shared.stall_timeout_ms.store(config.kafka.stall_timeout_ms, Ordering::Relaxed);
+    shared.progressed();
     tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, processing_threads, "pipeline started");
 
     let mut totals = RunTotals::default();
@@ -600,7 +691,12 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
                 Some(Ok(m)) => pending.push(Received { message: m.detach() }),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                Some(Err(e)) => {
+                    if let Some((code, reason)) = consumer.client().fatal_error() {
+                        bail!("the consumer hit a fatal error ({code:?}): {reason}; restart the daemon (another instance with the same kafka.instance_id?)");
+                    }
+                    tracing::warn!(error = %e, "consumer error");
+                }
                 None => break,
             }
             if shared.shutdown.load(Ordering::SeqCst) {
@@ -608,6 +704,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             }
         }
         last_cut = Instant::now();
+        // Polled during a restore, inside the poll that ended the loop above
+        // (a rebalance ends it): they follow everything polled before.
+        pending.append(&mut consumer.context().polled_while_restoring.lock().expect("lock"));
         if let Some(e) = consumer.context().restore_error.lock().expect("lock").take() {
             bail!("state restore failed: {e}");
         }
@@ -638,6 +737,8 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             }
         }
         if pending.is_empty() && idle_advance.is_empty() {
+            // Nothing to do is progress too: the loop is alive and caught up.
+            shared.progressed();
             continue;
         }
 
@@ -660,8 +761,10 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             processing_threads,
             &mut caches,
             shared,
+            &limits,
         ) {
             Ok(outcome) => {
+                shared.progressed();
                 for r in &records {
                     last_record_at.insert(r.message.partition(), now);
                 }
@@ -681,12 +784,21 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             Err(e) => {
                 totals.aborted += 1;
                 shared.metrics.aborted();
+                if let Some((code, reason)) = producer.client().fatal_error() {
+                    return Err(e).context(format!(
+                        "the producer hit a fatal error ({code:?}: {reason}); another instance may have the same kafka.instance_id (transactional.id)"
+                    ));
+                }
+                if is_fatal(&e) {
+                    return Err(e);
+                }
                 tracing::warn!(error = %format!("{e:#}"), records = records.len(), "batch failed; rewinding to its first offsets");
-                if exactly_once && let Err(abort) = producer.abort_transaction(TXN_TIMEOUT) {
-                    if matches!(&abort, KafkaError::Transaction(t) if t.is_fatal()) {
-                        return Err(abort).context("aborting the transaction (fatal: another instance may have the same transactional.id)");
-                    }
-                    tracing::warn!(error = %abort, "abort failed");
+                // A transaction that cannot be aborted leaves the producer in
+                // a state no later batch gets out of: stop, and let the next
+                // start fence and abort it (init_transactions).
+                if exactly_once {
+                    abort_transaction(&producer, config.kafka.call_timeout(), shared)
+                        .context("aborting the transaction failed; stopping (a restart aborts it for certain)")?;
                 }
                 rewind(&consumer, &records)?;
                 std::thread::sleep(Duration::from_millis(200));
@@ -749,6 +861,7 @@ fn process_batch(
     processing_threads: usize,
     caches: &mut HashMap<i32, SessionCache>,
     shared: &Shared,
+    limits: &RecordLimits,
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
     let started = Instant::now();
@@ -777,13 +890,17 @@ fn process_batch(
     // Exactly once, a task's changelog records go out with its outputs: the
     // transaction makes them visible together. At least once, they wait
     // until every output is delivered (below).
-    let changelog = exactly_once.then_some((changelog_topic, batch_id));
+    let changelog = exactly_once.then_some(changelog_topic);
+    // Cut-short batches to supersede, kept until this batch commits.
+    let repairs = consumer.context().repairs.lock().expect("lock").clone();
     let run_task = |input: &TaskInput<'_>| {
         let cache = input.cache.lock().expect("lock").take().expect("each task runs once");
         let task = input.task;
         let mut output =
             process_task(config, engine, codec, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)?;
-        send_task_records(producer, &mut output, changelog)?;
+        let repair = repairs.get(&task).map(Vec::as_slice).unwrap_or_default();
+        label_changelog(store, &mut output, batch_id, repair, !exactly_once)?;
+        send_task_records(producer, &mut output, changelog, limits, shared)?;
         Ok(output)
     };
     // Tasks share nothing but the store, so they are computed in parallel,
@@ -796,6 +913,7 @@ fn process_batch(
     let mut stats = BatchStats::default();
     let mut repartitioned = 0u64;
     let mut commits: Vec<(u32, Vec<RawRecord>)> = Vec::with_capacity(computed.len());
+    let mut labelled: Vec<(u32, BatchLabel, Option<Vec<OutgoingRecord>>)> = Vec::with_capacity(computed.len());
     let mut committed: Vec<(u32, Vec<Write>, SessionCache)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
     for result in computed {
@@ -806,14 +924,17 @@ fn process_batch(
             *produced.entry(topic).or_default() += n;
         }
         commits.push((task.task, task.raw));
+        labelled.push((task.task, task.label, task.at_least_once));
         committed.push((task.task, task.writes, task.cache));
     }
     if !exactly_once {
         // At least once: the outputs are delivered before the state that
         // says they were, so a crash can repeat outputs but never lose one.
-        flush_delivered(producer)?;
-        for (task, raw) in &commits {
-            send_changelog(producer, changelog_topic, batch_id, *task, raw)?;
+        flush_delivered(producer, config.kafka.call_timeout())?;
+        for (task, label, records) in &labelled {
+            let records = records.as_deref().unwrap_or_default();
+            let records = records.iter().map(|r| (r.key.as_slice(), r.value.as_deref(), r.prior.as_deref(), r.deleted));
+            send_changelog(producer, changelog_topic, label, *task, records, limits)?;
         }
     }
 
@@ -832,11 +953,11 @@ fn process_batch(
     if exactly_once {
         if !offsets.is_empty() {
             let group = consumer.group_metadata().context("no consumer group metadata")?;
-            producer.send_offsets_to_transaction(&list, &group, TXN_TIMEOUT)?;
+            producer.send_offsets_to_transaction(&list, &group, config.kafka.call_timeout())?;
         }
-        crate::delivery::commit_transaction(producer, TXN_TIMEOUT)?;
+        commit_transaction(producer, config.kafka.call_timeout(), shared)?;
     } else {
-        flush_delivered(producer)?;
+        flush_delivered(producer, config.kafka.call_timeout())?;
         if !offsets.is_empty() {
             consumer.commit(&list, CommitMode::Sync)?;
         }
@@ -864,7 +985,16 @@ fn process_batch(
         store.commit_raw(*partition, raw, position)?;
         Ok(())
     };
-    in_parallel(&commits, processing_threads, write_task).into_iter().collect::<anyhow::Result<()>>()?;
+    in_parallel(&commits, processing_threads, write_task).into_iter().collect::<anyhow::Result<()>>().context(
+        "the batch is committed to Kafka but the local store could not be written; stopping so the batch is not produced again \
+         (on restart the store catches up from the changelog)",
+    )?;
+    // The cut-short batches these tasks superseded are repaired.
+    let mut pending_repairs = consumer.context().repairs.lock().expect("lock");
+    for (task, _) in &commits {
+        pending_repairs.remove(&(*task as i32));
+    }
+    drop(pending_repairs);
     // The store holds the batch: its entries may serve the next one.
     for (task, writes, mut cache) in committed {
         cache.committed(writes);
@@ -921,12 +1051,18 @@ struct TaskInput<'r> {
 /// One task's share of a batch: computed and encoded, then sent.
 struct TaskOutput<'a> {
     task: u32,
+    topics: &'a TopicsSection,
     /// Computed, not yet sent.
     out: Vec<OutRecord<'a>>,
     /// Records sent, per topic.
     produced: BTreeMap<&'a str, u64>,
     /// The store writes, as changelog records.
     raw: Vec<RawRecord>,
+    /// The changelog headers of the batch.
+    label: BatchLabel,
+    /// At least once: the changelog records, with prior values and deletes
+    /// as `sessionflow.deleted` records (exactly once, `raw` is sent as is).
+    at_least_once: Option<Vec<OutgoingRecord>>,
     /// The same writes, for the session cache once they are committed.
     writes: Vec<Write>,
     cache: SessionCache,
@@ -953,6 +1089,8 @@ fn process_task<'a>(
     let topics = &config.topics;
     let state = store.partition(task as u32);
     let mut batch = Batch::with_cache(engine, &state, now, &mut cache)?;
+    // Events too far ahead of the wall clock are dead letters (engine.max_future_skew).
+    batch.set_wall_clock(Some(now));
     let mut out: Vec<OutRecord<'a>> = Vec::new();
     let mut repartitioned = 0u64;
     // Consumed records per topic, reported once per task (a labelled
@@ -1016,13 +1154,106 @@ fn process_task<'a>(
         });
     }
     let raw = Store::raw_writes(task as u32, &result.writes);
-    Ok(TaskOutput { task: task as u32, out, produced: BTreeMap::new(), raw, writes: result.writes, cache, stats: result.stats, repartitioned })
+    let label = BatchLabel { batch_id: String::new(), base: 0 };
+    Ok(TaskOutput { task: task as u32, topics, out, produced: BTreeMap::new(), raw, label, at_least_once: None, writes: result.writes, cache, stats: result.stats, repartitioned })
+}
+
+/// Labels a task's changelog records: the batch id and base, a cut-short
+/// batch's repair ahead of them, and at least once each key's prior value.
+fn label_changelog(store: &Store, task: &mut TaskOutput<'_>, batch_id: &str, repair: &[RawRecord], with_priors: bool) -> anyhow::Result<()> {
+    task.label = BatchLabel { batch_id: batch_id.to_owned(), base: store.changelog_position(task.task)? };
+    if !repair.is_empty() {
+        let mut raw = repair.to_vec();
+        raw.append(&mut task.raw);
+        task.raw = raw;
+    }
+    if with_priors {
+        // The store holds the committed state the batch read (it never
+        // leads the changelog, and a failed store write stops the daemon).
+        let priors = task.raw.iter().map(|(key, _)| store.get_raw(key)).collect::<Result<Vec<_>, StoreError>>()?;
+        task.at_least_once = Some(at_least_once_records(&task.raw, &priors));
+    }
+    Ok(())
+}
+
+/// Size limits of produced records (librdkafka refuses a record whose key,
+/// value and headers exceed the producer's `message.max.bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLimits {
+    /// Timeline, metadata, dead-letter and repartition records: the
+    /// producer's `message.max.bytes` as configured (default 1,000,000).
+    pub output: usize,
+    /// Changelog records ([`CHANGELOG_MAX_BYTES`] unless configured lower).
+    pub changelog: usize,
+}
+
+/// The producer's `message.max.bytes` and the changelog topic's
+/// `max.message.bytes` when the daemon sets them: a changelog record holds a
+/// session's entry and, at least once, its prior value, so it may be larger
+/// than any output.
+pub const CHANGELOG_MAX_BYTES: usize = 8 << 20;
+
+impl RecordLimits {
+    /// From the producer settings.
+    pub fn of(config: &DaemonConfig) -> RecordLimits {
+        let configured = config
+            .kafka
+            .producer_properties
+            .get("message.max.bytes")
+            .or_else(|| config.kafka.properties.get("message.max.bytes"))
+            .and_then(|v| v.parse::<usize>().ok());
+        RecordLimits { output: configured.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES), changelog: configured.unwrap_or(CHANGELOG_MAX_BYTES) }
+    }
+}
+
+/// Bytes librdkafka counts against `message.max.bytes`.
+fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: Option<&OwnedHeaders>) -> usize {
+    let headers = headers.map_or(0, |h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum());
+    key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
+}
+
+/// An output the brokers would refuse as too large, made into one they
+/// take: a dead letter without its payload, or, for a timeline or
+/// metadata record (which the session bounds keep small), a dead letter
+/// that names it. Never a record that fails the batch over and over.
+fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection, shared: &Shared) -> OutRecord<'a> {
+    let size = record_size(record.key.as_deref(), record.value.as_deref(), record.headers.as_ref());
+    if size <= limit {
+        return record;
+    }
+    shared.metrics.oversize_output(record.topic);
+    let detail = format!("a {size}-byte record for {} is over message.max.bytes ({limit}); its value is not produced", record.topic);
+    tracing::warn!(topic = record.topic, size, limit, "an output record is over message.max.bytes: dead-lettered without its value");
+    let mut headers = OwnedHeaders::new();
+    if record.topic == topics.dead_letter.as_str()
+        && let Some(original) = &record.headers
+    {
+        for h in original.iter() {
+            headers = headers.insert(Header { key: h.key, value: h.value });
+        }
+        headers = headers.insert(Header { key: "dlq.payload_omitted", value: Some(detail.as_bytes()) });
+    } else {
+        for (k, v) in [("dlq.reason", "oversize"), ("dlq.detail", detail.as_str()), ("dlq.topic", record.topic)] {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+    }
+    // A key over the limit on its own is dropped too.
+    let key = record.key.filter(|k| k.len() + record_size(None, None, Some(&headers)) <= limit);
+    OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers) }
 }
 
 /// Hands a task's computed records to the producer, and its changelog
-/// records when `changelog` (topic, batch id) is given.
-fn send_task_records<'a>(producer: &BaseProducer<DeliveryTracker>, task: &mut TaskOutput<'a>, changelog: Option<(&'a str, &str)>) -> anyhow::Result<()> {
+/// records when `changelog` (the topic) is given.
+fn send_task_records<'a>(
+    producer: &BaseProducer<DeliveryTracker>,
+    task: &mut TaskOutput<'a>,
+    changelog: Option<&'a str>,
+    limits: &RecordLimits,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    let topics = task.topics;
     for record in std::mem::take(&mut task.out) {
+        let record = fit_output(record, limits.output, topics, shared);
         let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
         if let Some(k) = record.key.as_deref() {
             r = r.key(k);
@@ -1036,25 +1267,105 @@ fn send_task_records<'a>(producer: &BaseProducer<DeliveryTracker>, task: &mut Ta
         send(producer, r)?;
         *task.produced.entry(record.topic).or_default() += 1;
     }
-    if let Some((topic, batch_id)) = changelog {
-        send_changelog(producer, topic, batch_id, task.task, &task.raw)?;
+    if let Some(topic) = changelog {
+        let records = task.raw.iter().map(|(key, value)| (key.as_slice(), value.as_deref(), None, false));
+        send_changelog(producer, topic, &task.label, task.task, records, limits)?;
     }
     Ok(())
 }
 
-/// Sends a task's store writes to its changelog partition. They carry the
-/// batch id and end with the partition's progress record: a restore
-/// applies whole batches only.
-fn send_changelog(producer: &BaseProducer<DeliveryTracker>, topic: &str, batch_id: &str, task: u32, raw: &[RawRecord]) -> anyhow::Result<()> {
-    for (key, value) in raw {
-        let headers = OwnedHeaders::new().insert(Header { key: CHANGELOG_BATCH_HEADER, value: Some(batch_id.as_bytes()) });
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(task as i32).key(key.as_slice()).headers(headers);
+/// Sends a task's changelog records (key, value, encoded prior, deleted)
+/// to its changelog partition, labelled with the batch; they hold the
+/// partition's progress record (see `sessionflow_store::changelog`).
+fn send_changelog<'r>(
+    producer: &BaseProducer<DeliveryTracker>,
+    topic: &str,
+    label: &BatchLabel,
+    task: u32,
+    records: impl Iterator<Item = (&'r [u8], Option<&'r [u8]>, Option<&'r [u8]>, bool)>,
+    limits: &RecordLimits,
+) -> anyhow::Result<()> {
+    let label_headers = label.headers();
+    for (key, value, prior, deleted) in records {
+        let mut headers = OwnedHeaders::new_with_capacity(label_headers.len() + 2);
+        for (name, bytes) in &label_headers {
+            headers = headers.insert(Header { key: name, value: Some(bytes.as_slice()) });
+        }
+        if let Some(prior) = prior {
+            headers = headers.insert(Header { key: PRIOR_HEADER, value: Some(prior) });
+        }
+        if deleted {
+            headers = headers.insert(Header { key: DELETED_HEADER, value: Some(&[][..]) });
+        }
+        let size = record_size(Some(key), value, Some(&headers));
+        if size > limits.changelog {
+            // State cannot be dropped: stop with the cause rather than retry.
+            return Err(FatalError(format!(
+                "a changelog record of partition {task} is {size} bytes, over the changelog limit of {} bytes: \
+                 raise the producer's message.max.bytes and the changelog topic's max.message.bytes, or lower engine.max_session_bytes",
+                limits.changelog
+            ))
+            .into());
+        }
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(task as i32).key(key).headers(headers);
         if let Some(v) = value {
-            record = record.payload(v.as_slice());
+            record = record.payload(v);
         }
         send(producer, record)?;
     }
     Ok(())
+}
+
+/// An error that stops the daemon instead of retrying the batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FatalError(pub String);
+
+/// Whether an error ends the daemon rather than the batch: the store
+/// failed (a batch already committed must not be produced again, and a
+/// store that does not read will not read on retry), or the error says so.
+fn is_fatal(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.is::<StoreError>()
+            || cause.is::<FatalError>()
+            || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())
+    })
+}
+
+/// Commits the transaction, retrying the commit while librdkafka says it is
+/// retriable (a timeout leaves the commit in progress: a later abort or
+/// begin would fail until it is resolved).
+fn commit_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> anyhow::Result<()> {
+    loop {
+        let error = match crate::delivery::commit_transaction(producer, timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let retriable = match &error {
+            KafkaError::Transaction(t) => t.is_retriable() && !t.txn_requires_abort() && !t.is_fatal(),
+            KafkaError::Flush(_) => true,
+            _ => false,
+        };
+        if !retriable || shared.shutdown.load(Ordering::SeqCst) {
+            return Err(error.into());
+        }
+        shared.metrics.commit_retried();
+        tracing::warn!(error = %error, "committing the transaction timed out; retrying the commit");
+    }
+}
+
+/// Aborts the transaction, retrying while librdkafka says the abort is
+/// retriable (a timeout).
+fn abort_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> Result<(), KafkaError> {
+    loop {
+        match producer.abort_transaction(timeout) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(t)) if t.is_retriable() && !t.is_fatal() && !shared.shutdown.load(Ordering::SeqCst) => {
+                tracing::warn!(error = %t, "aborting the transaction timed out; retrying the abort");
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// An output record computed, not yet handed to the producer.
@@ -1066,8 +1377,8 @@ struct OutRecord<'a> {
 }
 
 /// Waits until every record sent is delivered; an error if any was not.
-fn flush_delivered(producer: &BaseProducer<DeliveryTracker>) -> anyhow::Result<()> {
-    crate::delivery::wait_delivered(producer, TXN_TIMEOUT)?;
+fn flush_delivered(producer: &BaseProducer<DeliveryTracker>, timeout: Duration) -> anyhow::Result<()> {
+    crate::delivery::wait_delivered(producer, timeout)?;
     let failures = producer.context().failures.swap(0, Ordering::Relaxed);
     if failures > 0 {
         bail!("{failures} records were not delivered");

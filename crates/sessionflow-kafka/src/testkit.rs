@@ -195,3 +195,42 @@ pub fn expected_dead_letter_reasons(outputs: &[Output]) -> BTreeMap<String, usiz
     }
     reasons
 }
+
+/// The end offset of each partition of `topic`.
+pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
+    (0..partitions).map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)).collect()
+}
+
+/// Runs the pipeline in-process until it has committed every input
+/// partition up to `ends` (then shuts it down) or it stops by itself.
+/// Returns its shared state and how it ended.
+pub fn run_pipeline_until(
+    config: &crate::DaemonConfig,
+    engine: &EngineConfig,
+    store: std::sync::Arc<sessionflow_store::Store>,
+    ends: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) -> (std::sync::Arc<crate::Shared>, anyhow::Result<crate::RunTotals>) {
+    use std::sync::atomic::Ordering;
+    let shared = std::sync::Arc::new(crate::Shared::default());
+    let input = config.topics.input.first().expect("an input topic").clone();
+    let daemon = {
+        let (config, engine, shared) = (config.clone(), engine.clone(), shared.clone());
+        std::thread::spawn(move || crate::run(&config, &engine, &Codec::json(), &store, &shared))
+    };
+    let deadline = Instant::now() + timeout;
+    while !daemon.is_finished() {
+        let caught_up = ends.iter().all(|(p, end)| {
+            shared.metrics.value("sessionflow_input_committed_offset", &[("topic", &input), ("partition", &p.to_string())]) as i64 >= *end
+        });
+        if caught_up {
+            shared.shutdown.store(true, Ordering::SeqCst);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pipeline did not catch up with {ends:?} in {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let result = daemon.join().expect("the pipeline thread panicked");
+    (shared, result)
+}

@@ -1,14 +1,17 @@
 //! Restoring a store from a changelog written by hand on the embedded
-//! broker: whole batches are applied, batches cut short are not, and the
-//! store records the changelog position of the last whole batch.
+//! broker: whole batches are applied, batches cut short are not (a retry
+//! at the same base supersedes them), the store records the changelog
+//! position of the last whole batch, and a changelog of another format is
+//! refused with the fix.
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, consumer::BaseConsumer};
 use sessionflow_core::{Marker, PartitionMeta, Write};
 use sessionflow_kafka::embedded::EmbeddedBroker;
-use sessionflow_kafka::pipeline::{CHANGELOG_BATCH_HEADER, restore_client_config, restore_partitions};
+use sessionflow_kafka::pipeline::{restore_client_config, restore_partitions};
 use sessionflow_kafka::{DaemonConfig, KafkaSection, Metrics, TopicsSection};
+use sessionflow_store::changelog::{BATCH_HEADER, BatchLabel};
 use sessionflow_store::{Store, StoreConfig};
 use std::time::Duration;
 
@@ -26,10 +29,16 @@ fn batch(partition: u32, markers: &[String], whole: bool, input_offset: i64) -> 
     Store::raw_writes(partition, &writes)
 }
 
-fn produce(brokers: &str, partition: i32, batch_id: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) {
+/// Sends a batch's records labelled as the pipeline labels them: the
+/// batch id, and the changelog position of the state it was computed from.
+fn produce(brokers: &str, partition: i32, batch_id: &str, base: i64, records: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let label = BatchLabel { batch_id: batch_id.to_owned(), base };
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("producer");
     for (key, value) in records {
-        let headers = OwnedHeaders::new().insert(Header { key: CHANGELOG_BATCH_HEADER, value: Some(batch_id.as_bytes()) });
+        let mut headers = OwnedHeaders::new();
+        for (name, bytes) in &label.headers() {
+            headers = headers.insert(Header { key: name, value: Some(bytes.as_slice()) });
+        }
         let mut record = BaseRecord::<[u8], [u8]>::to(CHANGELOG).partition(partition).key(key.as_slice()).headers(headers);
         if let Some(value) = value {
             record = record.payload(value.as_slice());
@@ -44,6 +53,10 @@ fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 }
 
 fn restore(brokers: &str, store: &Store) -> u64 {
+    try_restore(brokers, store).expect("restored")
+}
+
+fn try_restore(brokers: &str, store: &Store) -> anyhow::Result<u64> {
     let config = DaemonConfig {
         kafka: KafkaSection { brokers: brokers.to_owned(), group_id: "restore-test".into(), ..KafkaSection::default() },
         topics: TopicsSection::default(),
@@ -51,7 +64,7 @@ fn restore(brokers: &str, store: &Store) -> u64 {
         session_cache_bytes: 0,
     };
     let consumer: BaseConsumer = restore_client_config(&config).create().expect("consumer");
-    restore_partitions(&consumer, CHANGELOG, store, &[0, 1], &Metrics::new()).expect("restored")
+    Ok(restore_partitions(&consumer, CHANGELOG, store, &[0, 1], &Metrics::new())?.records)
 }
 
 fn markers(store: &Store, partition: u32) -> Vec<String> {
@@ -64,12 +77,13 @@ fn whole_batches_are_restored_and_batches_cut_short_are_not() {
     let brokers = broker.bootstrap_servers().to_owned();
     // Partition 0: a whole batch larger than one store write, one cut short
     // by a crash, a whole one, and one cut short at the changelog's end.
-    produce(&brokers, 0, "i/r/1", &batch(0, &ids("kept-", 0..1_200), true, 10));
-    produce(&brokers, 0, "i/r/2", &batch(0, &ids("cut-", 0..3), false, 0));
-    produce(&brokers, 0, "i/r/3", &batch(0, &ids("kept-", 1_200..1_201), true, 20));
-    produce(&brokers, 0, "i/r/4", &batch(0, &ids("tail-", 0..2), false, 0));
+    // A batch cut short and its retry read the same state: they share a base.
+    produce(&brokers, 0, "i/r/1", 0, &batch(0, &ids("kept-", 0..1_200), true, 10));
+    produce(&brokers, 0, "i/r/2", 1_201, &batch(0, &ids("cut-", 0..3), false, 0));
+    produce(&brokers, 0, "i/r/3", 1_201, &batch(0, &ids("kept-", 1_200..1_201), true, 20));
+    produce(&brokers, 0, "i/r/4", 1_206, &batch(0, &ids("tail-", 0..2), false, 0));
     // Partition 1: one whole batch.
-    produce(&brokers, 1, "i/r/1", &batch(1, &ids("p1-", 0..5), true, 5));
+    produce(&brokers, 1, "i/r/1", 0, &batch(1, &ids("p1-", 0..5), true, 5));
 
     let dir = tempfile::tempdir().expect("dir");
     let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
@@ -91,10 +105,34 @@ fn whole_batches_are_restored_and_batches_cut_short_are_not() {
     assert_eq!(restore(&brokers, &store), 0);
 
     // The batch cut short at the end is followed by a whole one: only that is applied.
-    produce(&brokers, 0, "i/r/5", &batch(0, &ids("late-", 0..4), true, 30));
+    produce(&brokers, 0, "i/r/5", 1_206, &batch(0, &ids("late-", 0..4), true, 30));
     assert_eq!(restore(&brokers, &store), 5);
     let restored = markers(&store, 0);
     assert_eq!(restored.len(), 1_205);
     assert!(restored.iter().all(|m| !m.starts_with("cut-") && !m.starts_with("tail-")), "a batch cut short was applied");
     assert_eq!(store.changelog_position(0).expect("position"), 1_206 + 2 + 5);
+}
+
+/// A changelog written before formats were recorded (format 1: a batch
+/// header, no format header) is refused with an error that names the fix,
+/// not applied and not retried.
+#[test]
+fn a_changelog_of_another_format_is_refused_with_the_fix() {
+    let broker = EmbeddedBroker::start(1, &[(CHANGELOG.into(), 2)]).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("producer");
+    for (key, value) in batch(1, &ids("old-", 0..2), true, 3) {
+        let headers = OwnedHeaders::new().insert(Header { key: BATCH_HEADER, value: Some(b"i/r/1".as_slice()) });
+        let mut record = BaseRecord::<[u8], [u8]>::to(CHANGELOG).partition(1).key(key.as_slice()).headers(headers);
+        if let Some(value) = value.as_deref() {
+            record = record.payload(value);
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("queued");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path(), &StoreConfig::default()).expect("store");
+    let error = format!("{:#}", try_restore(&brokers, &store).expect_err("refused"));
+    assert!(error.contains("format 1") && error.contains("Fix:"), "{error}");
+    assert!(markers(&store, 1).is_empty(), "records of another format were applied");
 }

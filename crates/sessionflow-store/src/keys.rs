@@ -161,6 +161,15 @@ pub(crate) fn timer_of(key: &[u8]) -> Option<Timer> {
     Some(Timer { due: Millis(due as i64), session_id: Arc::from(std::str::from_utf8(id).ok()?), kind: TimerKind::from_u8(*kind)? })
 }
 
+/// Where the store records its format: past every partition's range
+/// (a partition of `u32::MAX` with a kind no partition uses).
+pub(crate) fn store_format() -> Vec<u8> {
+    let mut key = u32::MAX.to_be_bytes().to_vec();
+    key.extend_from_slice(&[0xF0]);
+    key.extend_from_slice(b"format");
+    key
+}
+
 pub(crate) fn meta(partition: u32) -> Vec<u8> {
     prefix(partition, Kind::Meta)
 }

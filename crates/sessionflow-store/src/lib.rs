@@ -12,6 +12,7 @@
 //! reads, with the memtables charged to it through a write-buffer manager,
 //! and index and filter blocks cached in it too.
 
+pub mod changelog;
 mod keys;
 
 use keys::Kind;
@@ -30,6 +31,21 @@ pub enum StoreError {
     /// RocksDB failed.
     #[error("RocksDB: {0}")]
     RocksDb(#[from] rocksdb::Error),
+    /// The store was written in another format.
+    #[error(
+        "the store at {path} was written in format {found} by another sessionflow version; this version reads format {STORE_FORMAT}. \
+         Fix: delete that directory: the daemon rebuilds its state from the changelog at start \
+         (for `replay --state-dir`, start from an empty directory)"
+    )]
+    Format {
+        /// The store's directory.
+        path: String,
+        /// The format found (1 for stores written before formats were recorded).
+        found: u32,
+    },
+    /// A fault injected by a test (the `failpoints` feature).
+    #[error("injected fault: {0}")]
+    Injected(String),
     /// A stored value did not decode.
     #[error("corrupt value under {key}: {detail}")]
     Corrupt {
@@ -146,6 +162,13 @@ impl RawRecordBuf {
         }
     }
 
+    /// Appends every record of `other`.
+    pub fn extend(&mut self, other: &RawRecordBuf) {
+        let offset = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|&(key_end, value_end)| (key_end + offset, value_end.map(|end| end + offset))));
+    }
+
     /// Empties the buffer, keeping its memory.
     pub fn clear(&mut self) {
         self.truncate(0);
@@ -192,8 +215,13 @@ fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreError> {
     Ok(events)
 }
 
+/// The format of stored keys and values this version reads and writes.
+/// Format 1 (before 0.2) had no recorded format.
+pub const STORE_FORMAT: u32 = 2;
+
 impl Store {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`. A store of another format
+    /// is refused with [`StoreError::Format`], which names the fix.
     pub fn open(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
         let budget = config.memory_budget_bytes.max(8 << 20);
         let cache = Cache::new_lru_cache(budget);
@@ -242,7 +270,37 @@ impl Store {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync_writes);
         write_options.disable_wal(!config.write_ahead_log && !config.sync_writes);
-        Ok(Store { db, cache, write_buffers, write_options, point_read: ReadOptions::default(), path: path.as_ref().to_owned() })
+        let store = Store { db, cache, write_buffers, write_options, point_read: ReadOptions::default(), path: path.as_ref().to_owned() };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Records the format in a new store; refuses a store of another one.
+    fn check_format(&self) -> Result<(), StoreError> {
+        let key = keys::store_format();
+        let found = match self.get(&key)? {
+            Some(value) => <[u8; 4]>::try_from(value.as_ref()).map(u32::from_be_bytes).unwrap_or(0),
+            None => {
+                let mut read = ReadOptions::default();
+                read.set_total_order_seek(true);
+                if self.db.iterator_opt(IteratorMode::Start, read).next().transpose()?.is_none() {
+                    let mut options = WriteOptions::default();
+                    options.set_sync(true);
+                    self.db.put_opt(&key, STORE_FORMAT.to_be_bytes(), &options)?;
+                    return Ok(());
+                }
+                1
+            }
+        };
+        if found != STORE_FORMAT {
+            return Err(StoreError::Format { path: self.path.display().to_string(), found });
+        }
+        Ok(())
+    }
+
+    /// A key's stored value (for the changelog's prior values).
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(key)?.map(|value| value.to_vec()))
     }
 
     /// Where the store lives.
@@ -279,12 +337,6 @@ impl Store {
             .collect()
     }
 
-    /// Whether a raw key is a partition's progress record, the last record
-    /// `raw_writes` returns for every batch: on a changelog it closes a batch.
-    pub fn is_batch_end(key: &[u8]) -> bool {
-        partition_of_meta(key)
-    }
-
     /// Applies raw records of `partition` atomically, with the changelog
     /// position they bring the partition to. Records whose key is not in the
     /// partition's key range are refused.
@@ -306,6 +358,7 @@ impl Store {
         bytes: usize,
         changelog_next: Option<i64>,
     ) -> Result<(), StoreError> {
+        fail::fail_point!("store.write", |detail| Err(StoreError::Injected(detail.unwrap_or_else(|| "store.write".into()))));
         // Sized up front: grown by doubling, a batch of a few megabytes is
         // copied over and over as it fills. Each record adds its key and
         // value to a header and two length prefixes.
@@ -346,6 +399,21 @@ impl Store {
         batch.delete_range(from, to);
         self.db.write_opt(batch, &self.write_options)?;
         Ok(())
+    }
+
+    /// A partition's stored keys and values in key order, but its
+    /// changelog position: for comparing stores key for key.
+    pub fn raw_entries(&self, partition: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let (from, until) = keys::partition_range(partition);
+        let position = keys::changelog_position(partition);
+        let mut entries = Vec::new();
+        for item in self.scan(&from, until) {
+            let (key, value) = item?;
+            if *key != *position {
+                entries.push((key.into_vec(), value.into_vec()));
+            }
+        }
+        Ok(entries)
     }
 
     /// The partitions that have progress stored (one seek per partition).
@@ -597,10 +665,6 @@ impl StateRead for PartitionState<'_> {
         let key = keys::meta(self.partition);
         Ok(self.store.get(&key)?.map(|v| decode(&key, &v)).transpose()?.unwrap_or_default())
     }
-}
-
-fn partition_of_meta(key: &[u8]) -> bool {
-    keys::partition_of(key).is_some_and(|p| key == keys::meta(p).as_slice())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sessionflow_codec::Encoding;
 use sessionflow_codec::avro::SchemaIds;
 use sessionflow_core::privacy::{FieldAction, PrivacyPolicy};
-use sessionflow_core::{EngineConfig, FoldRules, SessionCache};
+use sessionflow_core::{EngineConfig, FoldRules, Millis, SessionCache};
 use sessionflow_store::StoreConfig;
 use std::path::Path;
 
@@ -75,7 +75,40 @@ impl From<Duration> for String {
     }
 }
 
-/// `[engine]`: lifecycle timers (`lifecycle.md`, "Timers").
+/// A point in time written in RFC 3339 (`1970-01-02T00:00:00Z`), kept as
+/// milliseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses an RFC 3339 time with offset.
+    pub fn parse(text: &str) -> Result<Timestamp, String> {
+        Millis::parse_rfc3339(text.trim()).map(|m| Timestamp(m.0)).map_err(|_| format!("{text:?} is not an RFC 3339 time"))
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Timestamp::parse(&s)
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> String {
+        Millis(t.0).to_rfc3339()
+    }
+}
+
+/// `[engine]`: lifecycle timers (`lifecycle.md`, "Timers") and the bounds
+/// on event times and on sessions (`lifecycle.md`, "Event time bounds",
+/// "Session bounds").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSection {
@@ -87,17 +120,34 @@ pub struct EngineSection {
     pub session_timeout: Duration,
     /// How long a final session is kept for duplicates and revisions.
     pub retain_after_final: Duration,
-    /// How long a retired or erased session id is remembered.
+    /// How long a retired session id is remembered (erased ones are kept
+    /// for good).
     pub marker_retention: Duration,
     /// End-user hang-ups in self-service shorter than this are short abandons.
     pub short_abandon_threshold: Duration,
     /// Daemon only: a partition idle this long (wall clock) advances its
     /// watermark with the wall clock. `0s` turns it off.
     pub idle_advance_after: Duration,
+    /// Daemon only: events further ahead of the wall clock are dead letters
+    /// (`bad_timestamp`).
+    pub max_future_skew: Duration,
+    /// Events before this time are dead letters (`bad_timestamp`).
+    pub min_event_time: Timestamp,
+    /// Distinct events a session may hold; more are dead letters (`oversize`).
+    pub max_events_per_session: u64,
+    /// Input bytes of a session's events it may hold (`oversize` past it).
+    pub max_session_bytes: u64,
+    /// Entries per list of a session's metadata (`oversize` past it).
+    pub max_list_entries: usize,
+    /// JSON bytes of a session's `custom_data` and virtual-agent
+    /// `variables` (`oversize` past it).
+    pub max_custom_data_bytes: usize,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
+        // The engine's own defaults for the bounds (documented there).
+        let engine = EngineConfig::default();
         EngineSection {
             allowed_lateness: Duration(0),
             finalize_after: Duration(15 * 60_000),
@@ -106,6 +156,12 @@ impl Default for EngineSection {
             marker_retention: Duration(7 * 86_400_000),
             short_abandon_threshold: Duration(5_000),
             idle_advance_after: Duration(60_000),
+            max_future_skew: Duration(engine.max_future_skew_ms),
+            min_event_time: Timestamp(engine.min_event_time_ms),
+            max_events_per_session: engine.max_events_per_session,
+            max_session_bytes: engine.max_session_bytes,
+            max_list_entries: engine.max_list_entries,
+            max_custom_data_bytes: engine.max_custom_data_bytes,
         }
     }
 }
@@ -244,7 +300,31 @@ impl Config {
                 if let Some(v) = get(&name) { self.engine.$field = duration(concat!("engine.", stringify!($field)), v)?; }
             )*};
         }
-        env_duration!(allowed_lateness, finalize_after, session_timeout, retain_after_final, marker_retention, short_abandon_threshold, idle_advance_after);
+        env_duration!(
+            allowed_lateness,
+            finalize_after,
+            session_timeout,
+            retain_after_final,
+            marker_retention,
+            short_abandon_threshold,
+            idle_advance_after,
+            max_future_skew
+        );
+        if let Some(v) = get("SESSIONFLOW_ENGINE_MIN_EVENT_TIME") {
+            self.engine.min_event_time =
+                Timestamp::parse(&v).map_err(|e| ConfigError::new("engine.min_event_time", e, "write an RFC 3339 time such as \"1970-01-02T00:00:00Z\""))?;
+        }
+        macro_rules! env_number {
+            ($($field:ident),*) => {$(
+                let name = concat!("SESSIONFLOW_ENGINE_", stringify!($field)).to_ascii_uppercase();
+                if let Some(v) = get(&name) {
+                    self.engine.$field = v.parse().map_err(|_| {
+                        ConfigError::new(concat!("engine.", stringify!($field)), format!("{v:?} is not a number"), "give a positive integer")
+                    })?;
+                }
+            )*};
+        }
+        env_number!(max_events_per_session, max_session_bytes, max_list_entries, max_custom_data_bytes);
         if let Some(v) = get("SESSIONFLOW_PRIVACY_CONTACT") {
             self.privacy.contact = action("privacy.contact", v)?;
         }
@@ -300,6 +380,7 @@ impl Config {
             ("engine.retain_after_final", e.retain_after_final),
             ("engine.idle_advance_after", e.idle_advance_after),
             ("engine.short_abandon_threshold", e.short_abandon_threshold),
+            ("engine.max_future_skew", e.max_future_skew),
         ] {
             if d.0 < 0 {
                 return Err(ConfigError::new(key, "is negative", "use a duration of zero or more"));
@@ -308,6 +389,16 @@ impl Config {
         for (key, d) in [("engine.session_timeout", e.session_timeout), ("engine.marker_retention", e.marker_retention)] {
             if d.0 <= 0 {
                 return Err(ConfigError::new(key, "must be longer than zero", "use a positive duration such as 24h"));
+            }
+        }
+        for (key, n, example) in [
+            ("engine.max_events_per_session", e.max_events_per_session, 10_000),
+            ("engine.max_session_bytes", e.max_session_bytes, 524_288),
+            ("engine.max_list_entries", e.max_list_entries as u64, 1_000),
+            ("engine.max_custom_data_bytes", e.max_custom_data_bytes as u64, 65_536),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::new(key, "is 0: every session would be turned away", format!("use a positive bound, e.g. {example}")));
             }
         }
         let hashing = self.privacy.contact == FieldAction::Hash || self.privacy.text == FieldAction::Hash;
@@ -373,6 +464,12 @@ impl Config {
             session_timeout_ms: e.session_timeout.millis(),
             retain_after_final_ms: e.retain_after_final.millis(),
             marker_retention_ms: e.marker_retention.millis(),
+            max_future_skew_ms: e.max_future_skew.millis(),
+            min_event_time_ms: e.min_event_time.millis(),
+            max_events_per_session: e.max_events_per_session,
+            max_session_bytes: e.max_session_bytes,
+            max_list_entries: e.max_list_entries,
+            max_custom_data_bytes: e.max_custom_data_bytes,
         }
     }
 
@@ -447,6 +544,27 @@ mod tests {
         let config = Config::from_toml("[kafka]\nprocessing_threads = 3\n").unwrap();
         config.validate().unwrap();
         assert_eq!(config.kafka.processing_threads(), 3);
+    }
+
+    #[test]
+    fn the_engine_bounds_parse_validate_and_reach_the_engine() {
+        let config = Config::from_toml(
+            "[engine]\nmax_future_skew = \"30m\"\nmin_event_time = \"2000-01-01T00:00:00Z\"\nmax_events_per_session = 50\nmax_list_entries = 7\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let engine = config.engine_config();
+        assert_eq!((engine.max_future_skew_ms, engine.min_event_time_ms), (1_800_000, 946_684_800_000));
+        assert_eq!((engine.max_events_per_session, engine.max_list_entries), (50, 7));
+        assert_eq!(Config::default().engine_config(), EngineConfig::default(), "the defaults are the engine's");
+        let mut config = Config::default();
+        config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_MAX_SESSION_BYTES").then(|| "1000".to_owned())).unwrap();
+        assert_eq!(config.engine_config().max_session_bytes, 1000);
+        let err = config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_MIN_EVENT_TIME").then(|| "yesterday".to_owned())).unwrap_err();
+        assert_eq!(err.key, "engine.min_event_time");
+        let err = Config::from_toml("[engine]\nmax_list_entries = 0\n").unwrap().validate().unwrap_err();
+        assert_eq!(err.key, "engine.max_list_entries");
+        assert!(Config::from_toml("[engine]\nmin_event_time = \"0\"\n").is_err());
     }
 
     #[test]

@@ -351,6 +351,6 @@ fn restore_once(config: &DaemonConfig, partitions: i32) -> anyhow::Result<(u64, 
     let changelog = TopicsSection::changelog(&config.kafka.group_id);
     let started = Instant::now();
     let tasks: Vec<i32> = (0..partitions).collect();
-    let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?;
+    let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?.records;
     Ok((records, started.elapsed().as_secs_f64().max(1e-9)))
 }

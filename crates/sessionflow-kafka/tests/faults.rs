@@ -1,0 +1,165 @@
+//! Failures that used to hang the daemon (with `/healthz` green) or be
+//! retried forever, shown with the embedded broker's fault injection:
+//!
+//! - a transaction commit that keeps failing with a retriable error (the
+//!   coordinator is loading) is retried as librdkafka documents, and the
+//!   daemon goes on; before, the failed commit was followed by an abort
+//!   that could not run while the commit was in progress, and every later
+//!   batch failed;
+//! - a batch that fails over and over turns `/healthz` unhealthy, and
+//!   healthy again once the fault is gone;
+//! - fatal producer errors stop the daemon with the cause, in both
+//!   delivery modes.
+
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use sessionflow_codec::Codec;
+use sessionflow_codec::avro::RecordKind;
+use sessionflow_core::EngineConfig;
+use sessionflow_kafka::embedded::{EmbeddedBroker, Fault, pipeline_topics};
+use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, RunTotals, Shared, TopicsSection, testkit};
+use sessionflow_sim::SimConfig;
+use sessionflow_store::{Store, StoreConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 2;
+
+fn config(brokers: &str, group: &str, delivery: Delivery) -> DaemonConfig {
+    DaemonConfig {
+        kafka: KafkaSection {
+            brokers: brokers.to_owned(),
+            group_id: group.into(),
+            instance_id: Some(format!("{group}-1")),
+            delivery,
+            commit_interval_ms: 50,
+            max_batch_records: 200,
+            create_topics: false,
+            call_timeout_ms: 2_000,
+            stall_timeout_ms: 1_500,
+            ..KafkaSection::default()
+        },
+        topics: TopicsSection::default(),
+        idle_advance_after_ms: 0,
+        session_cache_bytes: 8 << 20,
+    }
+}
+
+fn engine() -> EngineConfig {
+    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+}
+
+struct Running {
+    shared: Arc<Shared>,
+    thread: JoinHandle<anyhow::Result<RunTotals>>,
+    _dir: tempfile::TempDir,
+}
+
+fn start(config: &DaemonConfig) -> Running {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).expect("store"));
+    let shared = Arc::new(Shared::default());
+    let thread = {
+        let (config, shared) = (config.clone(), shared.clone());
+        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine(), &Codec::json(), &store, &shared))
+    };
+    Running { shared, thread, _dir: dir }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn caught_up(shared: &Shared, ends: &BTreeMap<i32, i64>) -> bool {
+    ends.iter().all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", "cc.events.raw"), ("partition", &p.to_string())]) as i64 >= *end)
+}
+
+#[test]
+fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on() {
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "commit-retry", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers, "commit-retry", Delivery::ExactlyOnce);
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 21, ..SimConfig::default() }, 1_000, 0);
+    let running = start(&config);
+    wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 3);
+
+    // Every EndTxn answered "coordinator loading" for longer than a commit call may wait.
+    broker.inject(Fault::RequestErrors(RDKafkaApiKey::EndTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 200])).expect("fault");
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 22, ..SimConfig::default() }, 1_000, 0);
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
+    running.shared.shutdown.store(true, Ordering::SeqCst);
+    let totals = running.thread.join().expect("thread").expect("the daemon runs on");
+
+    let retries = running.shared.metrics.value("sessionflow_transaction_commit_retries_total", &[]);
+    assert!(retries > 0.0, "the fault did not make a commit call fail");
+    assert_eq!(totals.aborted, 0, "a commit in progress was aborted");
+    // Nothing was aborted, so even this broker shows every record once.
+    let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine());
+    let got = testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline);
+    if let Some(diff) = testkit::first_difference(&testkit::outputs_by_session(&expected, true), &got) {
+        panic!("timeline: {diff}");
+    }
+}
+
+#[test]
+fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "stall", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers, "stall", Delivery::ExactlyOnce);
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 23, ..SimConfig::default() }, 500, 0);
+    let running = start(&config);
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
+    // Idle and caught up is healthy, however long it lasts.
+    std::thread::sleep(Duration::from_millis(2_000));
+    assert_eq!(running.shared.stalled(), None);
+
+    // Every produce request refused: each batch is aborted and retried.
+    broker.inject(Fault::RequestErrors(RDKafkaApiKey::Produce, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000])).expect("fault");
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 24, ..SimConfig::default() }, 300, 0);
+    wait_for("/healthz to turn unhealthy", Duration::from_secs(60), || running.shared.stalled().is_some());
+    let why = running.shared.stalled().expect("stalled");
+    assert!(why.contains("no batch committed"), "{why}");
+    assert!(running.shared.metrics.value("sessionflow_transaction_aborts_total", &[]) > 0.0);
+
+    broker.inject(Fault::ClearRequestErrors(RDKafkaApiKey::Produce)).expect("fault cleared");
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    wait_for("the daemon to recover", Duration::from_secs(60), || caught_up(&running.shared, &ends) && running.shared.stalled().is_none());
+    running.shared.shutdown.store(true, Ordering::SeqCst);
+    running.thread.join().expect("thread").expect("the daemon ran on");
+}
+
+fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, api: RDKafkaApiKey, error: RDKafkaRespErr) {
+    let group = format!("fatal-{delivery:?}").to_lowercase();
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", &group, delivery), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers, &group, delivery);
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 25, ..SimConfig::default() }, 300, 0);
+    let running = start(&config);
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
+
+    broker.inject(Fault::RequestErrors(api, vec![error; 50])).expect("fault");
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 26, ..SimConfig::default() }, 300, 0);
+    wait_for("the daemon to stop", Duration::from_secs(60), || running.thread.is_finished());
+    let outcome = running.thread.join().expect("thread");
+    let message = format!("{:#}", outcome.expect_err("a fatal error stops the daemon"));
+    assert!(message.contains("fatal"), "{message}");
+}
+
+#[test]
+fn a_fenced_transactional_producer_stops_the_daemon() {
+    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, RDKafkaApiKey::Produce, RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+}
+
+#[test]
+fn a_fatal_idempotence_error_stops_the_daemon_at_least_once() {
+    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, RDKafkaApiKey::Produce, RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+}

@@ -1,0 +1,73 @@
+//! A store write that fails after the batch's transaction committed must
+//! not make the daemon produce that batch again. A fault injected in the
+//! store's write path (`fail`) lands after some batches committed; the
+//! pipeline stops with an error that says why, a restart catches the store
+//! up from the changelog, and the read_committed outputs equal the engine's
+//! run: no record twice, none lost.
+//!
+//! Before the fix the failed batch was rewound and committed again (its
+//! outputs twice on the timeline). One test per binary: failpoints are
+//! process-wide.
+
+use sessionflow_codec::avro::RecordKind;
+use sessionflow_core::EngineConfig;
+use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
+use sessionflow_kafka::testkit;
+use sessionflow_kafka::{DaemonConfig, KafkaSection, TopicsSection};
+use sessionflow_sim::SimConfig;
+use sessionflow_store::{Store, StoreConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PARTITIONS: i32 = 3;
+
+fn config(brokers: &str) -> DaemonConfig {
+    DaemonConfig {
+        kafka: KafkaSection {
+            brokers: brokers.to_owned(),
+            group_id: "store-failure".into(),
+            instance_id: Some("store-failure-1".into()),
+            commit_interval_ms: 50,
+            max_batch_records: 200,
+            create_topics: false,
+            ..KafkaSection::default()
+        },
+        topics: TopicsSection::default(),
+        idle_advance_after_ms: 0,
+        session_cache_bytes: 8 << 20,
+    }
+}
+
+#[test]
+fn a_failed_store_write_after_the_commit_stops_the_daemon_and_nothing_is_produced_twice() {
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config(""), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers);
+    let engine = EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() };
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 5, ..SimConfig::default() }, 3_000, 0);
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    let dir = tempfile::tempdir().expect("dir");
+
+    // The sixth store write fails (the disk, as RocksDB would report it).
+    fail::cfg("store.write", "5*off->1*return(No space left on device)->off").expect("failpoint");
+    let store = Arc::new(Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() }).expect("store"));
+    let (_, first) = testkit::run_pipeline_until(&config, &engine, store, &ends, Duration::from_secs(120));
+    fail::remove("store.write");
+    let error = format!("{:#}", first.expect_err("the first run stops at the failed store write"));
+    assert!(error.contains("committed to Kafka but the local store could not be written") && error.contains("No space left"), "{error}");
+
+    // The restart: the store catches up from the changelog, then the input.
+    let store = Arc::new(Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() }).expect("store"));
+    let (_, second) = testkit::run_pipeline_until(&config, &engine, store, &ends, Duration::from_secs(120));
+    second.expect("the second run finishes");
+
+    let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine);
+    for (topic, kind, timeline) in [("cc.sessions.timeline", RecordKind::Timeline, true), ("cc.sessions.metadata", RecordKind::Metadata, false)] {
+        let got = testkit::topic_by_session(&testkit::read_all(&brokers, topic, PARTITIONS), kind);
+        let exp = testkit::outputs_by_session(&expected, timeline);
+        assert!(exp.len() > 50);
+        if let Some(diff) = testkit::first_difference(&exp, &got) {
+            panic!("{topic}: {diff}");
+        }
+    }
+}
