@@ -21,7 +21,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
@@ -552,6 +552,8 @@ impl ProducerContext for DeliveryTracker {
                 *slot = (*slot).max(m.offset() + 1);
             }
             Ok(_) => {}
+            // Purged by an abort: the batch is retried.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight), _)) => {}
             Err((e, _)) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "a record was not delivered");
@@ -681,133 +683,148 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let mut caches: HashMap<i32, SessionCache> = HashMap::new();
 
     let mut last_cut = Instant::now();
-    while !shared.shutdown.load(Ordering::SeqCst) {
-        // Collect a batch: batches are cut every commit interval, counted from
-        // the previous cut (as Kafka Streams commits), so records that arrived
-        // while the previous batch was processed wait one interval, not that
-        // batch's processing time on top. Past the cut, take what is there.
-        let deadline = last_cut + commit_interval;
-        while pending.len() < config.kafka.max_batch_records {
-            match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
-                Some(Ok(m)) => pending.push(Received { message: m.detach() }),
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(e)) => {
-                    if let Some((code, reason)) = consumer.client().fatal_error() {
-                        bail!("the consumer hit a fatal error ({code:?}): {reason}; restart the daemon (another instance with the same kafka.instance_id?)");
+    // A batch failed and its records are to be processed again.
+    let mut retrying = false;
+    let outcome = (|| -> anyhow::Result<()> {
+        while !shared.shutdown.load(Ordering::SeqCst) {
+            // Collect a batch: batches are cut every commit interval, counted from
+            // the previous cut (as Kafka Streams commits), so records that arrived
+            // while the previous batch was processed wait one interval, not that
+            // batch's processing time on top. Past the cut, take what is there.
+            let deadline = last_cut + commit_interval;
+            while pending.len() < config.kafka.max_batch_records {
+                match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
+                    Some(Ok(m)) => pending.push(Received { message: m.detach() }),
+                    Some(Err(KafkaError::PartitionEOF(_))) => {}
+                    Some(Err(e)) => {
+                        if let Some((code, reason)) = consumer.client().fatal_error() {
+                            bail!(
+                                "the consumer hit a fatal error ({code:?}): {reason}; restart the daemon (another instance with the same kafka.instance_id?)"
+                            );
+                        }
+                        tracing::warn!(error = %e, "consumer error");
                     }
-                    tracing::warn!(error = %e, "consumer error");
+                    None => break,
                 }
-                None => break,
+                if shared.shutdown.load(Ordering::SeqCst) {
+                    break;
+                }
             }
-            if shared.shutdown.load(Ordering::SeqCst) {
-                break;
+            last_cut = Instant::now();
+            // Polled during a restore, inside the poll that ended the loop above
+            // (a rebalance ends it): they follow everything polled before.
+            pending.append(&mut consumer.context().polled_while_restoring.lock().expect("lock"));
+            if let Some(e) = consumer.context().restore_error.lock().expect("lock").take() {
+                bail!("state restore failed: {e}");
             }
-        }
-        last_cut = Instant::now();
-        // Polled during a restore, inside the poll that ended the loop above
-        // (a rebalance ends it): they follow everything polled before.
-        pending.append(&mut consumer.context().polled_while_restoring.lock().expect("lock"));
-        if let Some(e) = consumer.context().restore_error.lock().expect("lock").take() {
-            bail!("state restore failed: {e}");
-        }
-        // Records of partitions revoked meanwhile belong to their next owner.
-        let revoked = std::mem::take(&mut *consumer.context().revoked.lock().expect("lock"));
-        if !revoked.is_empty() {
-            pending.retain(|r| !revoked.contains(&(r.message.topic().to_owned(), r.message.partition())));
-            for (_, partition) in &revoked {
-                caches.remove(partition);
+            // Records of partitions revoked meanwhile belong to their next owner.
+            let revoked = std::mem::take(&mut *consumer.context().revoked.lock().expect("lock"));
+            if !revoked.is_empty() {
+                pending.retain(|r| !revoked.contains(&(r.message.topic().to_owned(), r.message.partition())));
+                for (_, partition) in &revoked {
+                    caches.remove(partition);
+                }
             }
-        }
 
-        // Idle partitions advance their watermark with the wall clock.
-        let now = Instant::now();
-        let mut idle_advance: BTreeMap<i32, Millis> = BTreeMap::new();
-        if config.idle_advance_after_ms > 0 {
-            let assignment = consumer.assignment().unwrap_or_default();
-            let tasks: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
-            for task in tasks {
-                let since = *last_record_at.entry(task).or_insert(now);
-                let idle = now.duration_since(since).as_millis() as i64;
-                if idle >= config.idle_advance_after_ms && !pending.iter().any(|r| r.message.partition() == task) {
-                    let meta = store.partition(task as u32).meta()?;
-                    if let Some(max) = meta.max_event_time {
-                        idle_advance.insert(task, max.plus(idle - engine.allowed_lateness_ms));
+            // Idle partitions advance their watermark with the wall clock.
+            let now = Instant::now();
+            let mut idle_advance: BTreeMap<i32, Millis> = BTreeMap::new();
+            if config.idle_advance_after_ms > 0 {
+                let assignment = consumer.assignment().unwrap_or_default();
+                let tasks: BTreeSet<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
+                for task in tasks {
+                    let since = *last_record_at.entry(task).or_insert(now);
+                    let idle = now.duration_since(since).as_millis() as i64;
+                    if idle >= config.idle_advance_after_ms && !pending.iter().any(|r| r.message.partition() == task) {
+                        let meta = store.partition(task as u32).meta()?;
+                        if let Some(max) = meta.max_event_time {
+                            idle_advance.insert(task, max.plus(idle - engine.allowed_lateness_ms));
+                        }
                     }
                 }
             }
-        }
-        if pending.is_empty() && idle_advance.is_empty() {
-            // Nothing to do is progress too: the loop is alive and caught up.
-            shared.progressed();
-            continue;
-        }
+            if pending.is_empty() && idle_advance.is_empty() {
+                // Nothing to do is progress too: the loop is alive and caught up
+                // (not while a failed batch waits for its records to come back).
+                if !retrying {
+                    shared.progressed();
+                }
+                continue;
+            }
 
-        let batch_started = Instant::now();
-        let records = std::mem::take(&mut pending);
-        batch_seq += 1;
-        let batch_id = format!("{instance}/{run_id}/{batch_seq}");
-        match process_batch(
-            config,
-            engine,
-            codec,
-            store,
-            &consumer,
-            &producer,
-            &records,
-            &idle_advance,
-            &repartition_topic,
-            &changelog_topic,
-            &batch_id,
-            processing_threads,
-            &mut caches,
-            shared,
-            &limits,
-        ) {
-            Ok(outcome) => {
-                shared.progressed();
-                for r in &records {
-                    last_record_at.insert(r.message.partition(), now);
+            let batch_started = Instant::now();
+            let records = std::mem::take(&mut pending);
+            batch_seq += 1;
+            let batch_id = format!("{instance}/{run_id}/{batch_seq}");
+            match process_batch(
+                config,
+                engine,
+                codec,
+                store,
+                &consumer,
+                &producer,
+                &records,
+                &idle_advance,
+                &repartition_topic,
+                &changelog_topic,
+                &batch_id,
+                processing_threads,
+                &mut caches,
+                shared,
+                &limits,
+            ) {
+                Ok(outcome) => {
+                    retrying = false;
+                    shared.progressed();
+                    for r in &records {
+                        last_record_at.insert(r.message.partition(), now);
+                    }
+                    totals.stats.merge(&outcome.stats);
+                    totals.repartitioned += outcome.repartitioned;
+                    shared.metrics.batch(&outcome.stats);
+                    shared.metrics.batch_duration(batch_started.elapsed().as_secs_f64());
+                    shared.batches.fetch_add(1, Ordering::Relaxed);
+                    if last_state_flush.elapsed() >= STATE_FLUSH_INTERVAL {
+                        // Without a write-ahead log, a crash takes the store back
+                        // to its last flush; flushing bounds what the changelog
+                        // must replay then.
+                        store.flush_in_background()?;
+                        last_state_flush = Instant::now();
+                    }
                 }
-                totals.stats.merge(&outcome.stats);
-                totals.repartitioned += outcome.repartitioned;
-                shared.metrics.batch(&outcome.stats);
-                shared.metrics.batch_duration(batch_started.elapsed().as_secs_f64());
-                shared.batches.fetch_add(1, Ordering::Relaxed);
-                if last_state_flush.elapsed() >= STATE_FLUSH_INTERVAL {
-                    // Without a write-ahead log, a crash takes the store back
-                    // to its last flush; flushing bounds what the changelog
-                    // must replay then.
-                    store.flush_in_background()?;
-                    last_state_flush = Instant::now();
+                Err(e) => {
+                    retrying = true;
+                    totals.aborted += 1;
+                    shared.metrics.aborted();
+                    if let Some((code, reason)) = producer.client().fatal_error() {
+                        return Err(e).context(format!(
+                            "the producer hit a fatal error ({code:?}: {reason}); another instance may have the same kafka.instance_id (transactional.id)"
+                        ));
+                    }
+                    if is_fatal(&e) {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %format!("{e:#}"), records = records.len(), "batch failed; rewinding to its first offsets");
+                    // A transaction that cannot be aborted leaves the producer in
+                    // a state no later batch gets out of: stop, and let the next
+                    // start fence and abort it (init_transactions).
+                    if exactly_once {
+                        abort_transaction(&producer, config.kafka.call_timeout(), shared)
+                            .context("aborting the transaction failed; stopping (a restart aborts it for certain)")?;
+                    }
+                    rewind(&consumer, &records)?;
+                    std::thread::sleep(Duration::from_millis(200));
                 }
             }
-            Err(e) => {
-                totals.aborted += 1;
-                shared.metrics.aborted();
-                if let Some((code, reason)) = producer.client().fatal_error() {
-                    return Err(e).context(format!(
-                        "the producer hit a fatal error ({code:?}: {reason}); another instance may have the same kafka.instance_id (transactional.id)"
-                    ));
-                }
-                if is_fatal(&e) {
-                    return Err(e);
-                }
-                tracing::warn!(error = %format!("{e:#}"), records = records.len(), "batch failed; rewinding to its first offsets");
-                // A transaction that cannot be aborted leaves the producer in
-                // a state no later batch gets out of: stop, and let the next
-                // start fence and abort it (init_transactions).
-                if exactly_once {
-                    abort_transaction(&producer, config.kafka.call_timeout(), shared)
-                        .context("aborting the transaction failed; stopping (a restart aborts it for certain)")?;
-                }
-                rewind(&consumer, &records)?;
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            shared.metrics.store(&store.stats());
         }
-        shared.metrics.store(&store.stats());
-    }
-    tracing::info!("shutting down: last batch committed");
+        Ok(())
+    })();
+    // Leave the group on an error too: a restart then joins at once instead
+    // of waiting for this member's session to time out.
     consumer.unsubscribe();
+    outcome?;
+    tracing::info!("shutting down: last batch committed");
     store.flush()?;
     Ok(totals)
 }
@@ -1155,7 +1172,19 @@ fn process_task<'a>(
     }
     let raw = Store::raw_writes(task as u32, &result.writes);
     let label = BatchLabel { batch_id: String::new(), base: 0 };
-    Ok(TaskOutput { task: task as u32, topics, out, produced: BTreeMap::new(), raw, label, at_least_once: None, writes: result.writes, cache, stats: result.stats, repartitioned })
+    Ok(TaskOutput {
+        task: task as u32,
+        topics,
+        out,
+        produced: BTreeMap::new(),
+        raw,
+        label,
+        at_least_once: None,
+        writes: result.writes,
+        cache,
+        stats: result.stats,
+        repartitioned,
+    })
 }
 
 /// Labels a task's changelog records: the batch id and base, a cut-short
@@ -1326,9 +1355,7 @@ pub struct FatalError(pub String);
 /// store that does not read will not read on retry), or the error says so.
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause.is::<StoreError>()
-            || cause.is::<FatalError>()
-            || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())
+        cause.is::<StoreError>() || cause.is::<FatalError>() || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())
     })
 }
 
@@ -1355,8 +1382,15 @@ fn commit_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duratio
 }
 
 /// Aborts the transaction, retrying while librdkafka says the abort is
-/// retriable (a timeout).
+/// retriable (a timeout). The batch's records still queued are purged
+/// first and their delivery reports served: the abort waits for them, and
+/// with the event API only this thread's polls serve them.
 fn abort_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> Result<(), KafkaError> {
+    producer.purge(PurgeConfig::default().queue().inflight());
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 && Instant::now() < deadline {
+        producer.poll(Duration::from_millis(5));
+    }
     loop {
         match producer.abort_transaction(timeout) {
             Ok(()) => return Ok(()),

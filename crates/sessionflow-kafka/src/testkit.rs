@@ -221,9 +221,9 @@ pub fn run_pipeline_until(
     };
     let deadline = Instant::now() + timeout;
     while !daemon.is_finished() {
-        let caught_up = ends.iter().all(|(p, end)| {
-            shared.metrics.value("sessionflow_input_committed_offset", &[("topic", &input), ("partition", &p.to_string())]) as i64 >= *end
-        });
+        let caught_up = ends
+            .iter()
+            .all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", &input), ("partition", &p.to_string())]) as i64 >= *end);
         if caught_up {
             shared.shutdown.store(true, Ordering::SeqCst);
             break;

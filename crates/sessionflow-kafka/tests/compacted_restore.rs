@@ -11,10 +11,10 @@
 //! progress record followed them, which compaction removes for every
 //! batch but the last: sessions came back missing.
 
+use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 use sessionflow_codec::avro::RecordKind;
 use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};

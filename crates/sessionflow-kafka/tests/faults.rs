@@ -58,6 +58,8 @@ struct Running {
 }
 
 fn start(config: &DaemonConfig) -> Running {
+    // RUST_LOG=sessionflow_kafka=debug shows what the daemon did.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).expect("store"));
     let shared = Arc::new(Shared::default());
@@ -77,7 +79,8 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn caught_up(shared: &Shared, ends: &BTreeMap<i32, i64>) -> bool {
-    ends.iter().all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", "cc.events.raw"), ("partition", &p.to_string())]) as i64 >= *end)
+    ends.iter()
+        .all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", "cc.events.raw"), ("partition", &p.to_string())]) as i64 >= *end)
 }
 
 #[test]
@@ -89,8 +92,9 @@ fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on(
     let running = start(&config);
     wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 3);
 
-    // Every EndTxn answered "coordinator loading" for longer than a commit call may wait.
-    broker.inject(Fault::RequestErrors(RDKafkaApiKey::EndTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 200])).expect("fault");
+    // EndTxn answered "coordinator loading" for longer than a commit call
+    // may wait (librdkafka backs off up to a second between its retries).
+    broker.inject(Fault::RequestErrors(RDKafkaApiKey::EndTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 12])).expect("fault");
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 22, ..SimConfig::default() }, 1_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
     wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
@@ -121,33 +125,43 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
     std::thread::sleep(Duration::from_millis(2_000));
     assert_eq!(running.shared.stalled(), None);
 
-    // Every produce request refused: each batch is aborted and retried.
-    broker.inject(Fault::RequestErrors(RDKafkaApiKey::Produce, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000])).expect("fault");
+    // Every partition the daemon adds to a transaction refused (only a
+    // transactional producer asks): each batch is aborted and retried.
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 24, ..SimConfig::default() }, 300, 0);
+    broker
+        .inject(Fault::RequestErrors(RDKafkaApiKey::AddPartitionsToTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000]))
+        .expect("fault");
     wait_for("/healthz to turn unhealthy", Duration::from_secs(60), || running.shared.stalled().is_some());
     let why = running.shared.stalled().expect("stalled");
     assert!(why.contains("no batch committed"), "{why}");
     assert!(running.shared.metrics.value("sessionflow_transaction_aborts_total", &[]) > 0.0);
 
-    broker.inject(Fault::ClearRequestErrors(RDKafkaApiKey::Produce)).expect("fault cleared");
+    broker.inject(Fault::ClearRequestErrors(RDKafkaApiKey::AddPartitionsToTxn)).expect("fault cleared");
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
     wait_for("the daemon to recover", Duration::from_secs(60), || caught_up(&running.shared, &ends) && running.shared.stalled().is_none());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     running.thread.join().expect("thread").expect("the daemon ran on");
 }
 
-fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, api: RDKafkaApiKey, error: RDKafkaRespErr) {
+/// Starts the daemon, shows it `fault` (`before_start`: before the daemon
+/// exists, else once it caught up with a first input), and expects it to
+/// stop with an error that says the error is fatal.
+fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool) {
     let group = format!("fatal-{delivery:?}").to_lowercase();
     let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", &group, delivery), PARTITIONS)).expect("broker");
     let brokers = broker.bootstrap_servers().to_owned();
     let config = config(&brokers, &group, delivery);
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 25, ..SimConfig::default() }, 300, 0);
+    if before_start {
+        broker.inject(fault.clone()).expect("fault");
+    }
     let running = start(&config);
-    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
-
-    broker.inject(Fault::RequestErrors(api, vec![error; 50])).expect("fault");
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 26, ..SimConfig::default() }, 300, 0);
+    if !before_start {
+        let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+        wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
+        testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 26, ..SimConfig::default() }, 300, 0);
+        broker.inject(fault).expect("fault");
+    }
     wait_for("the daemon to stop", Duration::from_secs(60), || running.thread.is_finished());
     let outcome = running.thread.join().expect("thread");
     let message = format!("{:#}", outcome.expect_err("a fatal error stops the daemon"));
@@ -156,10 +170,15 @@ fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, api: RDKafkaApiKe
 
 #[test]
 fn a_fenced_transactional_producer_stops_the_daemon() {
-    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, RDKafkaApiKey::Produce, RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    let fenced = Fault::RequestErrors(RDKafkaApiKey::AddPartitionsToTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED; 5]);
+    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, fenced, false);
 }
 
+/// At least once, before the fix a fatal error of the idempotent producer
+/// failed every batch and the daemon retried them forever.
 #[test]
-fn a_fatal_idempotence_error_stops_the_daemon_at_least_once() {
-    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, RDKafkaApiKey::Produce, RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+fn a_fatal_idempotent_producer_stops_the_daemon_at_least_once() {
+    // librdkafka makes this answer to the producer's id request fatal.
+    let refused = Fault::RequestErrors(RDKafkaApiKey::InitProducerId, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED; 5]);
+    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true);
 }

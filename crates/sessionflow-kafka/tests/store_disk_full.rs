@@ -52,6 +52,9 @@ fn a_full_disk_stops_the_daemon_and_a_restart_elsewhere_finishes_without_repeats
             commit_interval_ms: 50,
             max_batch_records: 300,
             create_topics: false,
+            // The member of the run that stopped may still be in the group
+            // on this broker: a short session lets the restart take over soon.
+            consumer_properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
             ..KafkaSection::default()
         },
         topics: TopicsSection::default(),

@@ -30,6 +30,9 @@ fn config(brokers: &str) -> DaemonConfig {
             commit_interval_ms: 50,
             max_batch_records: 200,
             create_topics: false,
+            // The member of the run that stopped may still be in the group
+            // on this broker: a short session lets the restart take over soon.
+            consumer_properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
             ..KafkaSection::default()
         },
         topics: TopicsSection::default(),

@@ -17,8 +17,8 @@ mod keys;
 
 use keys::Kind;
 use rocksdb::{
-    BlockBasedIndexType, BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch,
-    WriteBufferManager, WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, Cache, DB, DBCompressionType, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform,
+    WriteBatch, WriteBufferManager, WriteOptions,
 };
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{Event, EventsKey, Marker, Millis, PartitionMeta, SessionEntry, StateRead, Timer, Write};

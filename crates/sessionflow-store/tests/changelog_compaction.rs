@@ -7,7 +7,9 @@
 
 use proptest::prelude::*;
 use sessionflow_core::{Marker, PartitionMeta, Write};
-use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, PartitionRestore, RecordHeaders, at_least_once_records, is_progress};
+use sessionflow_store::changelog::{
+    BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, PartitionRestore, RecordHeaders, at_least_once_records, is_progress,
+};
 use sessionflow_store::{RawRecord, Store, StoreConfig};
 use std::collections::BTreeMap;
 
