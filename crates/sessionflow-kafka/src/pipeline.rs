@@ -317,6 +317,39 @@ const RESTORE_STALL: Duration = Duration::from_secs(120);
 /// How often a restore in the rebalance callback polls the group's consumer.
 const KEEP_POLLING: Duration = Duration::from_millis(500);
 
+/// Polls the group's consumer every [`KEEP_POLLING`] while a restore runs,
+/// also while it waits for the store writer.
+struct KeepPolling<'f> {
+    poll: &'f mut dyn FnMut(),
+    last: Instant,
+}
+
+impl KeepPolling<'_> {
+    fn tick(&mut self) {
+        if self.last.elapsed() >= KEEP_POLLING {
+            (self.poll)();
+            self.last = Instant::now();
+        }
+    }
+
+    /// Hands a chunk to the writer, polling while its queue is full; false
+    /// once the writer has stopped (on an error, which the caller reports).
+    fn send(&mut self, writes: &std::sync::mpsc::SyncSender<RestoreChunk>, chunk: RestoreChunk) -> bool {
+        let mut chunk = chunk;
+        loop {
+            match writes.try_send(chunk) {
+                Ok(()) => return true,
+                Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                    chunk = back;
+                    self.tick();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+            }
+        }
+    }
+}
+
 /// What a restore did.
 #[derive(Debug, Default)]
 pub struct Restored {
@@ -345,6 +378,7 @@ fn restore_partitions_polling(
     metrics: &Metrics,
     keep_polling: &mut dyn FnMut(),
 ) -> anyhow::Result<Restored> {
+    let mut keep_polling = KeepPolling { poll: keep_polling, last: Instant::now() };
     // The store is written on its own thread, so reading the changelog never
     // waits for RocksDB; a few chunks in flight bound the memory. Written
     // chunks' buffers go back to the reader to be filled again.
@@ -368,8 +402,13 @@ fn restore_partitions_polling(
             }
             Ok(())
         });
-        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled, keep_polling);
+        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled, &mut keep_polling);
         drop(writes);
+        // The writer may still have chunks to write.
+        while !writer.is_finished() {
+            keep_polling.tick();
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let written = writer.join().map_err(|_| anyhow::anyhow!("the restore writer panicked"))?;
         written.context("writing restored state")?;
         read
@@ -388,6 +427,7 @@ struct RestoreChunk {
     last: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_changelog(
     consumer: &BaseConsumer,
     changelog_topic: &str,
@@ -396,7 +436,7 @@ fn read_changelog(
     metrics: &Metrics,
     writes: &std::sync::mpsc::SyncSender<RestoreChunk>,
     recycled: &std::sync::mpsc::Receiver<RawRecordBuf>,
-    keep_polling: &mut dyn FnMut(),
+    keep_polling: &mut KeepPolling<'_>,
 ) -> anyhow::Result<Restored> {
     let started = Instant::now();
     let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
@@ -422,12 +462,8 @@ fn read_changelog(
     }
     consumer.assign(&list)?;
     let mut last_read = Instant::now();
-    let mut last_kept_polling = Instant::now();
     while !restoring.is_empty() {
-        if last_kept_polling.elapsed() >= KEEP_POLLING {
-            keep_polling();
-            last_kept_polling = Instant::now();
-        }
+        keep_polling.tick();
         let mut touched: Option<i32> = None;
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
@@ -481,7 +517,7 @@ fn read_changelog(
                 let n = end.records.len() as u64;
                 restored.records += n;
                 let chunk = RestoreChunk { task, records: end.records, position: end.position, behind: 0, last: true };
-                if writes.send(chunk).is_err() {
+                if !keep_polling.send(writes, chunk) {
                     // The writer stopped on an error, which the caller reports.
                     return Ok(restored);
                 }
@@ -515,7 +551,7 @@ fn read_changelog(
                 r.applied += n;
                 restored.records += n;
                 let chunk = RestoreChunk { task, records, position: r.records.position(), behind: r.high - r.read, last: false };
-                if writes.send(chunk).is_err() {
+                if !keep_polling.send(writes, chunk) {
                     return Ok(restored);
                 }
             }

@@ -116,6 +116,9 @@ impl std::fmt::Debug for Store {
 /// `None` for a delete.
 pub type RawRecord = (Vec<u8>, Option<Vec<u8>>);
 
+/// A stored key and its value.
+pub type StoredEntry = (Vec<u8>, Vec<u8>);
+
 /// Raw records laid end to end in one buffer, for callers that gather many
 /// before one write (a restore): no allocation per record, the buffer can
 /// be reused, and the records added since a point can be dropped.
@@ -403,7 +406,7 @@ impl Store {
 
     /// A partition's stored keys and values in key order, but its
     /// changelog position: for comparing stores key for key.
-    pub fn raw_entries(&self, partition: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn raw_entries(&self, partition: u32) -> Result<Vec<StoredEntry>, StoreError> {
         let (from, until) = keys::partition_range(partition);
         let position = keys::changelog_position(partition);
         let mut entries = Vec::new();
