@@ -27,7 +27,9 @@ create() { # name, then --config key=value pairs
 create cc.sessions.timeline --config cleanup.policy=delete --config retention.ms=604800000
 create cc.sessions.metadata --config cleanup.policy=compact --config min.compaction.lag.ms=3600000
 create cc.events.dlq --config cleanup.policy=delete --config retention.ms=2592000000
-# Internal: the changelog is the durable copy of the state (never delete it);
-# the repartition topic only carries records between instances.
-create "$GROUP-sessionflow-changelog" --config cleanup.policy=compact
+# Internal: the changelog is the durable copy of the state (never delete it;
+# its records may be larger than outputs: a session's entry, and at least
+# once its prior value); the repartition topic only carries records between
+# instances.
+create "$GROUP-sessionflow-changelog" --config cleanup.policy=compact --config max.message.bytes=8388608
 create "$GROUP-sessionflow-repartition" --config cleanup.policy=delete --config retention.ms=86400000

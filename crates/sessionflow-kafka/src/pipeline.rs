@@ -128,7 +128,7 @@ impl ConsumerContext for PipelineContext {
             Rebalance::Revoke(list) => {
                 let mut revoked = self.revoked.lock().expect("lock");
                 for e in list.elements() {
-                    self.shared.assigned.fetch_sub(1, Ordering::Relaxed);
+                    let _ = self.shared.assigned.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
                     revoked.insert((e.topic().to_owned(), e.partition()));
                     self.shared.metrics.forget_partition(e.topic(), e.partition());
                 }
