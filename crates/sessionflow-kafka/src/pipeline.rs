@@ -543,7 +543,7 @@ fn read_changelog(
                     records_per_second = (r.applied + n) as f64 / secs.max(1e-9),
                     "restore finished"
                 );
-            } else if r.records.committed().len() >= RESTORE_CHUNK {
+            } else if r.records.pending_len() == 0 && r.records.committed_len() >= RESTORE_CHUNK {
                 // Only committed records are written: whole batches.
                 let next = recycled.try_recv().unwrap_or_default();
                 let records = r.records.take_committed(next);

@@ -2,13 +2,12 @@
 //! it exactly, whatever Kafka's compaction has removed.
 //!
 //! A batch's changelog records for one partition end with the partition's
-//! progress record (its `meta` key). Every record carries three headers:
-//!
-//! - `sessionflow.format`: the format of the record ([`FORMAT`]);
-//! - `sessionflow.batch`: the id of the batch (unique across restarts);
-//! - `sessionflow.base`: the changelog position of the committed state the
-//!   batch was computed from. A batch cut short and its retry share a base;
-//!   two committed batches never do.
+//! progress record (its `meta` key). Every record carries the header
+//! `sessionflow.batch`: `<format> <base> <batch id>`, the format of the
+//! record ([`FORMAT`]), the changelog position of the committed state the
+//! batch was computed from (a batch cut short and its retry share a base;
+//! two committed batches never do), and the batch's id (unique across
+//! restarts). One header, not three: a restore reads millions of them.
 //!
 //! At least once (no transactions), each record also carries
 //! `sessionflow.prior`: the key's committed value before the batch, so a
@@ -39,12 +38,8 @@
 use crate::{RawRecord, RawRecordBuf, keys};
 use std::collections::{BTreeMap, HashSet};
 
-/// Header: the record's format.
-pub const FORMAT_HEADER: &str = "sessionflow.format";
-/// Header: the batch that wrote the record.
+/// Header: the record's format, its batch's base and its batch's id.
 pub const BATCH_HEADER: &str = "sessionflow.batch";
-/// Header: the changelog position of the state the batch was computed from.
-pub const BASE_HEADER: &str = "sessionflow.base";
 /// Header (at least once): the key's committed value before the batch.
 pub const PRIOR_HEADER: &str = "sessionflow.prior";
 /// Header (at least once): the record deletes its key (its value is empty).
@@ -81,12 +76,8 @@ pub enum ChangelogError {
 /// The sessionflow headers of one changelog record.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordHeaders<'a> {
-    /// `sessionflow.format`.
-    pub format: Option<&'a [u8]>,
     /// `sessionflow.batch`.
     pub batch: Option<&'a [u8]>,
-    /// `sessionflow.base`.
-    pub base: Option<&'a [u8]>,
     /// `sessionflow.prior`, encoded ([`encode_prior`]).
     pub prior: Option<&'a [u8]>,
     /// `sessionflow.deleted` is present.
@@ -99,9 +90,7 @@ impl<'a> RecordHeaders<'a> {
         let mut headers = RecordHeaders::default();
         for (key, value) in pairs {
             match key {
-                FORMAT_HEADER => headers.format = value,
                 BATCH_HEADER => headers.batch = value,
-                BASE_HEADER => headers.base = value,
                 PRIOR_HEADER => headers.prior = value,
                 DELETED_HEADER => headers.deleted = true,
                 _ => {}
@@ -121,9 +110,9 @@ pub struct BatchLabel {
 }
 
 impl BatchLabel {
-    /// `(name, value)` of the format, batch and base headers.
-    pub fn headers(&self) -> [(&'static str, Vec<u8>); 3] {
-        [(FORMAT_HEADER, FORMAT.as_bytes().to_vec()), (BATCH_HEADER, self.batch_id.as_bytes().to_vec()), (BASE_HEADER, self.base.to_string().into_bytes())]
+    /// `(name, value)` of the batch header.
+    pub fn headers(&self) -> [(&'static str, Vec<u8>); 1] {
+        [(BATCH_HEADER, format!("{FORMAT} {} {}", self.base, self.batch_id).into_bytes())]
     }
 }
 
@@ -217,12 +206,13 @@ pub struct RestoreEnd {
 /// Restores one partition from its changelog records, read in offset order.
 #[derive(Debug)]
 pub struct PartitionRestore {
-    /// Records whose batch is known to have committed, not yet taken.
-    committed: RawRecordBuf,
-    /// Records since the newest progress record.
-    pending: RawRecordBuf,
+    /// Records whose batch is known to have committed (before
+    /// `pending_start`), then the records since the newest progress record.
+    /// One buffer: a progress record commits what precedes it without a copy.
+    records: RawRecordBuf,
+    pending_start: usize,
     segments: Vec<Segment>,
-    /// Priors of pending records, by index in `pending`.
+    /// Priors of pending records, by index in `records`.
     priors: BTreeMap<usize, Option<Vec<u8>>>,
     position: i64,
     superseded: u64,
@@ -231,45 +221,40 @@ pub struct PartitionRestore {
 impl PartitionRestore {
     /// Starts at `position`, the changelog offset the store reflects.
     pub fn new(position: i64) -> Self {
-        PartitionRestore {
-            committed: RawRecordBuf::default(),
-            pending: RawRecordBuf::default(),
-            segments: Vec::new(),
-            priors: BTreeMap::new(),
-            position,
-            superseded: 0,
-        }
+        PartitionRestore { records: RawRecordBuf::default(), pending_start: 0, segments: Vec::new(), priors: BTreeMap::new(), position, superseded: 0 }
     }
 
     /// Takes one record (its offset, key, value and headers).
     pub fn push(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>, headers: &RecordHeaders<'_>) -> Result<(), ChangelogError> {
-        match headers.format {
-            Some(format) if format == FORMAT.as_bytes() => {}
-            Some(format) => return Err(ChangelogError::Format { offset, found: String::from_utf8_lossy(format).into_owned() }),
-            None => return Err(ChangelogError::Format { offset, found: "1".into() }),
+        let label = headers.batch.ok_or(ChangelogError::Header { offset, header: BATCH_HEADER })?;
+        let mut fields = label.splitn(3, |b| *b == b' ');
+        let format = fields.next().unwrap_or_default();
+        if format != FORMAT.as_bytes() {
+            // Format 1 wrote the batch id alone, with no format ahead of it.
+            let found = if !format.is_empty() && format.iter().all(u8::is_ascii_digit) { String::from_utf8_lossy(format).into_owned() } else { "1".into() };
+            return Err(ChangelogError::Format { offset, found });
         }
-        let batch = headers.batch.ok_or(ChangelogError::Header { offset, header: BATCH_HEADER })?;
-        let base = headers
-            .base
+        let base = fields
+            .next()
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|b| b.parse::<i64>().ok())
-            .ok_or(ChangelogError::Header { offset, header: BASE_HEADER })?;
+            .ok_or(ChangelogError::Header { offset, header: BATCH_HEADER })?;
+        let batch = fields.next().ok_or(ChangelogError::Header { offset, header: BATCH_HEADER })?;
         let prior = match headers.prior {
             Some(bytes) => Some(decode_prior(bytes).ok_or(ChangelogError::Header { offset, header: PRIOR_HEADER })?),
             None => None,
         };
         if self.segments.last().is_none_or(|s| s.batch != batch) {
             self.drop_earlier_attempts(batch, base);
-            self.segments.push(Segment { batch: batch.to_vec(), base, start: self.pending.len() });
+            self.segments.push(Segment { batch: batch.to_vec(), base, start: self.records.len() });
         }
         if let Some(prior) = prior {
-            self.priors.insert(self.pending.len(), prior.map(<[u8]>::to_vec));
+            self.priors.insert(self.records.len(), prior.map(<[u8]>::to_vec));
         }
-        self.pending.push(key, if headers.deleted { None } else { value });
+        self.records.push(key, if headers.deleted { None } else { value });
         if is_progress(key) {
             // Everything before the newest progress record committed.
-            self.committed.extend(&self.pending);
-            self.pending.clear();
+            self.pending_start = self.records.len();
             self.segments.clear();
             self.priors.clear();
             self.position = offset + 1;
@@ -286,42 +271,40 @@ impl PartitionRestore {
         if !self.segments.iter().any(|s| s.base == base && s.batch != batch) {
             return;
         }
-        let mut kept = RawRecordBuf::default();
-        let mut kept_segments = Vec::new();
-        let mut kept_priors = BTreeMap::new();
-        let ends: Vec<usize> = self.segments.iter().skip(1).map(|s| s.start).chain([self.pending.len()]).collect();
-        let records: Vec<(&[u8], Option<&[u8]>)> = self.pending.iter().collect();
+        let pending: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            self.records.iter().skip(self.pending_start).map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec))).collect();
+        self.records.truncate(self.pending_start);
+        let mut priors = std::mem::take(&mut self.priors);
+        let ends: Vec<usize> = self.segments.iter().skip(1).map(|s| s.start).chain([self.pending_start + pending.len()]).collect();
         for (segment, end) in std::mem::take(&mut self.segments).into_iter().zip(ends) {
             let dropped = segment.base == base && segment.batch != batch;
-            let start = kept.len();
-            for (index, (key, value)) in records.iter().enumerate().take(end).skip(segment.start) {
-                match (self.priors.remove(&index), dropped) {
+            let start = self.records.len();
+            for index in segment.start..end {
+                let (key, value) = &pending[index - self.pending_start];
+                match (priors.remove(&index), dropped) {
                     (Some(prior), true) => {
-                        kept.push(key, prior.as_deref());
-                        kept_priors.insert(kept.len() - 1, prior);
+                        self.priors.insert(self.records.len(), prior.clone());
+                        self.records.push(key, prior.as_deref());
                     }
                     (None, true) => self.superseded += 1,
                     (prior, false) => {
                         if let Some(prior) = prior {
-                            kept_priors.insert(kept.len(), prior);
+                            self.priors.insert(self.records.len(), prior);
                         }
-                        kept.push(key, *value);
+                        self.records.push(key, value.as_deref());
                     }
                 }
             }
-            if kept.len() > start {
+            if self.records.len() > start {
                 let batch = if dropped { batch.to_vec() } else { segment.batch };
-                kept_segments.push(Segment { batch, base: segment.base, start });
+                self.segments.push(Segment { batch, base: segment.base, start });
             }
         }
-        self.pending = kept;
-        self.segments = kept_segments;
-        self.priors = kept_priors;
     }
 
     /// Committed records not yet taken.
-    pub fn committed(&self) -> &RawRecordBuf {
-        &self.committed
+    pub fn committed_len(&self) -> usize {
+        self.pending_start
     }
 
     /// The changelog position the committed records bring the store to.
@@ -331,32 +314,50 @@ impl PartitionRestore {
 
     /// Records read and not yet committed (the batch being read).
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.records.len() - self.pending_start
     }
 
-    /// Takes the committed records, leaving `empty` (a reused buffer) in their place.
-    pub fn take_committed(&mut self, empty: RawRecordBuf) -> RawRecordBuf {
-        std::mem::replace(&mut self.committed, empty)
+    /// Takes the committed records, leaving `empty` (a reused buffer) in
+    /// their place. Cheapest right after a progress record, when no record
+    /// is pending.
+    pub fn take_committed(&mut self, mut empty: RawRecordBuf) -> RawRecordBuf {
+        empty.clear();
+        if self.pending_len() > 0 {
+            // Records and priors of the pending batch move to the new buffer.
+            for (key, value) in self.records.iter().skip(self.pending_start) {
+                empty.push(key, value);
+            }
+            let shift = self.pending_start;
+            self.priors = std::mem::take(&mut self.priors).into_iter().map(|(i, prior)| (i - shift, prior)).collect();
+            for segment in &mut self.segments {
+                segment.start -= shift;
+            }
+        }
+        let mut taken = std::mem::replace(&mut self.records, empty);
+        taken.truncate(self.pending_start);
+        self.pending_start = 0;
+        taken
     }
 
     /// Ends the restore: what is left to apply, and the tail's repair.
     pub fn finish(mut self) -> RestoreEnd {
-        let cut_short = self.pending.len() as u64;
+        let cut_short = self.pending_len() as u64;
         // Each tail key back to its committed value; all of a key's priors
         // in a tail are that value (the tail's batches share one base).
         let mut repair: Vec<RawRecord> = Vec::new();
-        let mut seen: HashSet<&[u8]> = HashSet::new();
-        let records: Vec<(&[u8], Option<&[u8]>)> = self.pending.iter().collect();
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let pending_keys: Vec<Vec<u8>> = self.records.iter().skip(self.pending_start).map(|(key, _)| key.to_vec()).collect();
         for (index, prior) in &self.priors {
-            let key = records[*index].0;
-            if seen.insert(key) {
-                repair.push((key.to_vec(), prior.clone()));
+            let key = &pending_keys[*index - self.pending_start];
+            if seen.insert(key.clone()) {
+                repair.push((key.clone(), prior.clone()));
             }
         }
+        self.records.truncate(self.pending_start);
         for (key, value) in &repair {
-            self.committed.push(key, value.as_deref());
+            self.records.push(key, value.as_deref());
         }
-        RestoreEnd { records: self.committed, position: self.position, repair, cut_short, superseded: self.superseded }
+        RestoreEnd { records: self.records, position: self.position, repair, cut_short, superseded: self.superseded }
     }
 }
 

@@ -63,6 +63,13 @@ fn restore(store: &Store, log: &[LogRecord], from: i64) -> Vec<RawRecord> {
     for r in log.iter().filter(|r| r.offset >= from) {
         let headers = RecordHeaders::from_pairs(r.headers.iter().map(|(k, v)| (*k, Some(v.as_slice()))));
         restore.push(r.offset, &r.key, r.value.as_deref(), &headers).expect("readable");
+        // Written in small chunks as they commit; the daemon takes them
+        // between batches only, this also takes them in the middle of one.
+        if restore.committed_len() >= 3 {
+            let chunk = restore.take_committed(Default::default());
+            let position = restore.position().max(store.changelog_position(PARTITION).expect("position"));
+            store.commit_raw_buf(PARTITION, &chunk, Some(position)).expect("written");
+        }
     }
     let end = restore.finish();
     let position = end.position.max(store.changelog_position(PARTITION).expect("position"));
