@@ -234,3 +234,44 @@ pub fn run_pipeline_until(
     let result = daemon.join().expect("the pipeline thread panicked");
     (shared, result)
 }
+
+/// The daemon settings of the broker tests: group `group` (its instance
+/// `<group>-1`), 50 ms batches of at most `max_batch_records`, topics made
+/// by the test, no wall-clock watermark (outputs then depend on the input
+/// alone).
+pub fn test_config(brokers: &str, group: &str, max_batch_records: usize) -> crate::DaemonConfig {
+    crate::DaemonConfig {
+        kafka: crate::KafkaSection {
+            brokers: brokers.to_owned(),
+            group_id: group.into(),
+            instance_id: Some(format!("{group}-1")),
+            commit_interval_ms: 50,
+            max_batch_records,
+            create_topics: false,
+            ..crate::KafkaSection::default()
+        },
+        topics: crate::TopicsSection::default(),
+        idle_advance_after_ms: 0,
+        session_cache_bytes: 8 << 20,
+    }
+}
+
+/// The engine settings of the broker tests: sessions finalize a minute of
+/// event time after they end, so a short run sees finals and revisions.
+pub fn test_engine() -> EngineConfig {
+    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+}
+
+/// Panics unless the timeline and metadata topics hold, per session and in
+/// order, what the engine's run of the input topic gives.
+pub fn assert_outputs_equal_engine_run(brokers: &str, input: &str, partitions: i32, engine: &EngineConfig) {
+    let expected = reference_run(&read_all(brokers, input, partitions), partitions, engine);
+    for (topic, kind, timeline) in [("cc.sessions.timeline", RecordKind::Timeline, true), ("cc.sessions.metadata", RecordKind::Metadata, false)] {
+        let got = topic_by_session(&read_all(brokers, topic, partitions), kind);
+        let exp = outputs_by_session(&expected, timeline);
+        assert!(exp.len() > 50, "{} sessions: too few to compare", exp.len());
+        if let Some(diff) = first_difference(&exp, &got) {
+            panic!("{topic}: {diff}");
+        }
+    }
+}

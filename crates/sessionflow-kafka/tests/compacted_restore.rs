@@ -15,11 +15,9 @@ use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use sessionflow_codec::avro::RecordKind;
-use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::testkit;
-use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
+use sessionflow_kafka::{DaemonConfig, Delivery, TopicsSection};
 use sessionflow_sim::{SimConfig, SimRecord, Simulator};
 use sessionflow_store::changelog::is_progress;
 use sessionflow_store::{Store, StoreConfig};
@@ -31,21 +29,9 @@ const PARTITIONS: i32 = 2;
 const INPUT: &str = "cc.events.raw";
 
 fn config(brokers: &str, group: &str, delivery: Delivery) -> DaemonConfig {
-    DaemonConfig {
-        kafka: KafkaSection {
-            brokers: brokers.to_owned(),
-            group_id: group.into(),
-            instance_id: Some(format!("{group}-1")),
-            delivery,
-            commit_interval_ms: 50,
-            max_batch_records: 50,
-            create_topics: false,
-            ..KafkaSection::default()
-        },
-        topics: TopicsSection::default(),
-        idle_advance_after_ms: 0,
-        session_cache_bytes: 8 << 20,
-    }
+    let mut config = testkit::test_config(brokers, group, 50);
+    config.kafka.delivery = delivery;
+    config
 }
 
 /// Sends simulated records `from..to` of one simulation, keyed by session.
@@ -106,7 +92,7 @@ fn takes_over_from_a_compacted_changelog(delivery: Delivery) {
     let brokers = broker.bootstrap_servers().to_owned();
     let (first, second) = (config(&brokers, "first", delivery), config(&brokers, "second", delivery));
     // Long-lived sessions: most are still open when the first instance stops.
-    let engine = EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() };
+    let engine = testkit::test_engine();
 
     produce_range(&brokers, 0, 2_500);
     let dir = tempfile::tempdir().expect("dir");
@@ -132,15 +118,7 @@ fn takes_over_from_a_compacted_changelog(delivery: Delivery) {
     let (_, run) = testkit::run_pipeline_until(&second, &engine, store, &ends, Duration::from_secs(120));
     run.expect("the second instance finishes");
 
-    let expected = testkit::reference_run(&testkit::read_all(&brokers, INPUT, PARTITIONS), PARTITIONS, &engine);
-    for (topic, kind, timeline) in [("cc.sessions.timeline", RecordKind::Timeline, true), ("cc.sessions.metadata", RecordKind::Metadata, false)] {
-        let got = testkit::topic_by_session(&testkit::read_all(&brokers, topic, PARTITIONS), kind);
-        let exp = testkit::outputs_by_session(&expected, timeline);
-        assert!(exp.len() > 100, "{} sessions", exp.len());
-        if let Some(diff) = testkit::first_difference(&exp, &got) {
-            panic!("{delivery:?}, {topic}: {diff}");
-        }
-    }
+    testkit::assert_outputs_equal_engine_run(&brokers, INPUT, PARTITIONS, &engine);
 }
 
 #[test]

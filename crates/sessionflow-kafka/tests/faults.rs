@@ -16,7 +16,7 @@ use sessionflow_codec::Codec;
 use sessionflow_codec::avro::RecordKind;
 use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, Fault, pipeline_topics};
-use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, RunTotals, Shared, TopicsSection, testkit};
+use sessionflow_kafka::{DaemonConfig, Delivery, RunTotals, Shared, testkit};
 use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::collections::BTreeMap;
@@ -28,27 +28,15 @@ use std::time::{Duration, Instant};
 const PARTITIONS: i32 = 2;
 
 fn config(brokers: &str, group: &str, delivery: Delivery) -> DaemonConfig {
-    DaemonConfig {
-        kafka: KafkaSection {
-            brokers: brokers.to_owned(),
-            group_id: group.into(),
-            instance_id: Some(format!("{group}-1")),
-            delivery,
-            commit_interval_ms: 50,
-            max_batch_records: 200,
-            create_topics: false,
-            call_timeout_ms: 2_000,
-            stall_timeout_ms: 1_500,
-            ..KafkaSection::default()
-        },
-        topics: TopicsSection::default(),
-        idle_advance_after_ms: 0,
-        session_cache_bytes: 8 << 20,
-    }
+    let mut config = testkit::test_config(brokers, group, 200);
+    config.kafka.delivery = delivery;
+    config.kafka.call_timeout_ms = 2_000;
+    config.kafka.stall_timeout_ms = 1_500;
+    config
 }
 
 fn engine() -> EngineConfig {
-    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+    testkit::test_engine()
 }
 
 struct Running {

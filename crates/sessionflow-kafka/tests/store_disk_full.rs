@@ -5,10 +5,8 @@
 //! only root may mount: elsewhere the test says so and returns.
 
 use sessionflow_codec::avro::RecordKind;
-use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::testkit;
-use sessionflow_kafka::{DaemonConfig, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::path::Path;
@@ -44,28 +42,15 @@ fn a_full_disk_stops_the_daemon_and_a_restart_elsewhere_finishes_without_repeats
             return;
         }
     };
-    let config = DaemonConfig {
-        kafka: KafkaSection {
-            brokers: String::new(),
-            group_id: "disk-full".into(),
-            instance_id: Some("disk-full-1".into()),
-            commit_interval_ms: 50,
-            max_batch_records: 300,
-            create_topics: false,
-            // The member of the run that stopped may still be in the group
-            // on this broker: a short session lets the restart take over soon.
-            consumer_properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
-            ..KafkaSection::default()
-        },
-        topics: TopicsSection::default(),
-        idle_advance_after_ms: 0,
-        session_cache_bytes: 8 << 20,
-    };
+    let mut config = testkit::test_config("", "disk-full", 300);
+    // The member of the run that stopped may still be in the group on this
+    // broker: a short session lets the restart take over soon.
+    config.kafka.consumer_properties.insert("session.timeout.ms".into(), "6000".into());
     let broker = EmbeddedBroker::start(1, &pipeline_topics(&config, PARTITIONS)).expect("broker");
     let brokers = broker.bootstrap_servers().to_owned();
-    let config = DaemonConfig { kafka: KafkaSection { brokers: brokers.clone(), ..config.kafka }, ..config };
-    let engine = EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() };
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 9, ..SimConfig::default() }, 12_000, 0);
+    config.kafka.brokers = brokers.clone();
+    let engine = testkit::test_engine();
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 9, ..SimConfig::default() }, 8_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
 
     // With its write-ahead log on, the store's writes hit the disk at once.
@@ -81,6 +66,8 @@ fn a_full_disk_stops_the_daemon_and_a_restart_elsewhere_finishes_without_repeats
     let (_, second) = testkit::run_pipeline_until(&config, &engine, store, &ends, Duration::from_secs(180));
     second.expect("the second run finishes");
 
+    // The timeline only: the metadata of this much input outgrows the 5 MiB
+    // per partition the embedded broker keeps.
     let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine);
     let got = testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline);
     if let Some(diff) = testkit::first_difference(&testkit::outputs_by_session(&expected, true), &got) {

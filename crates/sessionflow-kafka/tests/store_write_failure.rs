@@ -9,11 +9,9 @@
 //! outputs twice on the timeline). One test per binary: failpoints are
 //! process-wide.
 
-use sessionflow_codec::avro::RecordKind;
-use sessionflow_core::EngineConfig;
+use sessionflow_kafka::DaemonConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::testkit;
-use sessionflow_kafka::{DaemonConfig, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::sync::Arc;
@@ -22,23 +20,11 @@ use std::time::Duration;
 const PARTITIONS: i32 = 3;
 
 fn config(brokers: &str) -> DaemonConfig {
-    DaemonConfig {
-        kafka: KafkaSection {
-            brokers: brokers.to_owned(),
-            group_id: "store-failure".into(),
-            instance_id: Some("store-failure-1".into()),
-            commit_interval_ms: 50,
-            max_batch_records: 200,
-            create_topics: false,
-            // The member of the run that stopped may still be in the group
-            // on this broker: a short session lets the restart take over soon.
-            consumer_properties: [("session.timeout.ms".to_owned(), "6000".to_owned())].into(),
-            ..KafkaSection::default()
-        },
-        topics: TopicsSection::default(),
-        idle_advance_after_ms: 0,
-        session_cache_bytes: 8 << 20,
-    }
+    let mut config = testkit::test_config(brokers, "store-failure", 200);
+    // The member of the run that stopped may still be in the group on this
+    // broker: a short session lets the restart take over soon.
+    config.kafka.consumer_properties.insert("session.timeout.ms".into(), "6000".into());
+    config
 }
 
 #[test]
@@ -46,7 +32,7 @@ fn a_failed_store_write_after_the_commit_stops_the_daemon_and_nothing_is_produce
     let broker = EmbeddedBroker::start(1, &pipeline_topics(&config(""), PARTITIONS)).expect("broker");
     let brokers = broker.bootstrap_servers().to_owned();
     let config = config(&brokers);
-    let engine = EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() };
+    let engine = testkit::test_engine();
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 5, ..SimConfig::default() }, 3_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
     let dir = tempfile::tempdir().expect("dir");
@@ -64,13 +50,5 @@ fn a_failed_store_write_after_the_commit_stops_the_daemon_and_nothing_is_produce
     let (_, second) = testkit::run_pipeline_until(&config, &engine, store, &ends, Duration::from_secs(120));
     second.expect("the second run finishes");
 
-    let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine);
-    for (topic, kind, timeline) in [("cc.sessions.timeline", RecordKind::Timeline, true), ("cc.sessions.metadata", RecordKind::Metadata, false)] {
-        let got = testkit::topic_by_session(&testkit::read_all(&brokers, topic, PARTITIONS), kind);
-        let exp = testkit::outputs_by_session(&expected, timeline);
-        assert!(exp.len() > 50);
-        if let Some(diff) = testkit::first_difference(&exp, &got) {
-            panic!("{topic}: {diff}");
-        }
-    }
+    testkit::assert_outputs_equal_engine_run(&brokers, "cc.events.raw", PARTITIONS, &engine);
 }
