@@ -9,7 +9,8 @@
 //! - a batch that fails over and over turns `/healthz` unhealthy, and
 //!   healthy again once the fault is gone;
 //! - fatal producer errors stop the daemon with the cause, in both
-//!   delivery modes.
+//!   delivery modes;
+//! - the broker down for a few seconds mid-run loses nothing.
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use sessionflow_codec::Codec;
@@ -169,4 +170,47 @@ fn a_fatal_idempotent_producer_stops_the_daemon_at_least_once() {
     // librdkafka makes this answer to the producer's id request fatal.
     let refused = Fault::RequestErrors(RDKafkaApiKey::InitProducerId, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED; 5]);
     a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true);
+}
+
+/// The only broker down for a few seconds while the daemon works: batches
+/// fail and are retried or the calls wait, the daemon neither exits nor
+/// hangs, and once the broker is back it catches up. Every record the
+/// engine's run has is on the broker; a record seen twice is an exact copy
+/// (this broker shows the records of aborted transactions, see
+/// docs/daemon.md), anything else fails the test.
+#[test]
+fn the_broker_down_and_back_loses_nothing() {
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "broker-down", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers, "broker-down", Delivery::ExactlyOnce);
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 27, ..SimConfig::default() }, 1_000, 0);
+    let running = start(&config);
+    wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 2);
+    broker.inject(Fault::BrokerDown(1)).expect("down");
+    std::thread::sleep(Duration::from_secs(3));
+    broker.inject(Fault::BrokerUp(1)).expect("up");
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 28, ..SimConfig::default() }, 1_000, 0);
+    let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
+    wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
+    running.shared.shutdown.store(true, Ordering::SeqCst);
+    running.thread.join().expect("thread").expect("the daemon ran on");
+
+    let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine());
+    let got = testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline);
+    let expected = testkit::outputs_by_session(&expected, true);
+    assert!(expected.len() > 50);
+    for (session, records) in &expected {
+        let seen = got.get(session).cloned().unwrap_or_default();
+        // Exact repeats (an aborted batch shown, then its retry) collapse.
+        let mut unique: Vec<&serde_json::Value> = Vec::new();
+        for r in &seen {
+            if let Some(first) = unique.iter().find(|u| u["seq"] == r["seq"]) {
+                assert_eq!(*first, r, "{session}: two different records with seq {}", r["seq"]);
+            } else {
+                unique.push(r);
+            }
+        }
+        let unique: Vec<serde_json::Value> = unique.into_iter().cloned().collect();
+        assert_eq!(&unique, records, "{session}: the timeline differs from the engine's run");
+    }
 }
