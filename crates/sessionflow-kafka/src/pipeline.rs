@@ -1423,10 +1423,8 @@ fn commit_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duratio
 /// with the event API only this thread's polls serve them.
 fn abort_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> Result<(), KafkaError> {
     producer.purge(PurgeConfig::default().queue().inflight());
-    let deadline = Instant::now() + timeout;
-    while producer.in_flight_count() > 0 && Instant::now() < deadline {
-        producer.poll(Duration::from_millis(5));
-    }
+    // A report still missing after the timeout is the abort's to wait for.
+    let _ = crate::delivery::wait_delivered(producer, timeout);
     loop {
         match producer.abort_transaction(timeout) {
             Ok(()) => return Ok(()),

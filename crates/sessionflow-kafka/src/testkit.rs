@@ -202,6 +202,11 @@ pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> BTreeMap<
     (0..partitions).map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)).collect()
 }
 
+/// Whether the pipeline has committed every partition of `input` up to `ends`.
+pub fn caught_up(shared: &crate::Shared, input: &str, ends: &BTreeMap<i32, i64>) -> bool {
+    ends.iter().all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", input), ("partition", &p.to_string())]) as i64 >= *end)
+}
+
 /// Runs the pipeline in-process until it has committed every input
 /// partition up to `ends` (then shuts it down) or it stops by itself.
 /// Returns its shared state and how it ended.
@@ -221,10 +226,7 @@ pub fn run_pipeline_until(
     };
     let deadline = Instant::now() + timeout;
     while !daemon.is_finished() {
-        let caught_up = ends
-            .iter()
-            .all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", &input), ("partition", &p.to_string())]) as i64 >= *end);
-        if caught_up {
+        if caught_up(&shared, &input, ends) {
             shared.shutdown.store(true, Ordering::SeqCst);
             break;
         }

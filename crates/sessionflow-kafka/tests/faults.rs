@@ -68,16 +68,22 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 }
 
 fn caught_up(shared: &Shared, ends: &BTreeMap<i32, i64>) -> bool {
-    ends.iter()
-        .all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", "cc.events.raw"), ("partition", &p.to_string())]) as i64 >= *end)
+    testkit::caught_up(shared, "cc.events.raw", ends)
+}
+
+/// A broker with the pipeline's topics for `group`, the daemon's settings
+/// for it, and `records` simulated input records (seed `seed`) produced.
+fn setup(group: &str, delivery: Delivery, seed: u64, records: usize) -> (EmbeddedBroker, String, DaemonConfig) {
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", group, delivery), PARTITIONS)).expect("broker");
+    let brokers = broker.bootstrap_servers().to_owned();
+    let config = config(&brokers, group, delivery);
+    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed, ..SimConfig::default() }, records, 0);
+    (broker, brokers, config)
 }
 
 #[test]
 fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on() {
-    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "commit-retry", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
-    let brokers = broker.bootstrap_servers().to_owned();
-    let config = config(&brokers, "commit-retry", Delivery::ExactlyOnce);
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 21, ..SimConfig::default() }, 1_000, 0);
+    let (broker, brokers, config) = setup("commit-retry", Delivery::ExactlyOnce, 21, 1_000);
     let running = start(&config);
     wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 3);
 
@@ -103,10 +109,7 @@ fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on(
 
 #[test]
 fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
-    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "stall", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
-    let brokers = broker.bootstrap_servers().to_owned();
-    let config = config(&brokers, "stall", Delivery::ExactlyOnce);
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 23, ..SimConfig::default() }, 500, 0);
+    let (broker, brokers, config) = setup("stall", Delivery::ExactlyOnce, 23, 500);
     let running = start(&config);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
     wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
@@ -137,10 +140,7 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
 /// stop with an error that says the error is fatal.
 fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool) {
     let group = format!("fatal-{delivery:?}").to_lowercase();
-    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", &group, delivery), PARTITIONS)).expect("broker");
-    let brokers = broker.bootstrap_servers().to_owned();
-    let config = config(&brokers, &group, delivery);
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 25, ..SimConfig::default() }, 300, 0);
+    let (broker, brokers, config) = setup(&group, delivery, 25, 300);
     if before_start {
         broker.inject(fault.clone()).expect("fault");
     }
@@ -180,10 +180,7 @@ fn a_fatal_idempotent_producer_stops_the_daemon_at_least_once() {
 /// docs/daemon.md), anything else fails the test.
 #[test]
 fn the_broker_down_and_back_loses_nothing() {
-    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "broker-down", Delivery::ExactlyOnce), PARTITIONS)).expect("broker");
-    let brokers = broker.bootstrap_servers().to_owned();
-    let config = config(&brokers, "broker-down", Delivery::ExactlyOnce);
-    testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 27, ..SimConfig::default() }, 1_000, 0);
+    let (broker, brokers, config) = setup("broker-down", Delivery::ExactlyOnce, 27, 1_000);
     let running = start(&config);
     wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 2);
     broker.inject(Fault::BrokerDown(1)).expect("down");
