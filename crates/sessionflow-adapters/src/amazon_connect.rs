@@ -1,0 +1,25 @@
+//! Placeholder until the adapter lands: every record is refused.
+
+use crate::{Adapter, AdapterOptions, AdapterState, InputFormat};
+use sessionflow_core::{DeadLetterReason, Event, InputError};
+
+/// Not written yet.
+#[derive(Debug, Clone)]
+pub struct AmazonConnect;
+
+impl AmazonConnect {
+    /// The adapter with its options.
+    pub fn new(_options: &AdapterOptions) -> Self {
+        AmazonConnect
+    }
+}
+
+impl Adapter for AmazonConnect {
+    fn format(&self) -> InputFormat {
+        InputFormat::AmazonConnect
+    }
+
+    fn adapt(&self, _record: &[u8], _state: &mut dyn AdapterState) -> Result<Vec<Event>, InputError> {
+        Err(InputError { reason: DeadLetterReason::DecodeError, detail: format!("{}: not supported yet", self.format()) })
+    }
+}

@@ -1,0 +1,161 @@
+//! Vendor-native input: one native record in, zero or more canonical events
+//! out (`docs/adapters.md`). Pure: no Kafka, no store. What an adapter must
+//! remember between records of a session (a snapshot vendor's previous
+//! snapshot) it reads and writes through [`AdapterState`], which the daemon
+//! backs with its store and the replay with memory.
+
+pub mod amazon_connect;
+pub mod canonical;
+pub mod ccai_platform;
+pub mod common;
+pub mod genesys_cloud;
+pub mod twilio_taskrouter;
+pub mod zoom_contact_center;
+
+use sessionflow_core::{Event, InputError};
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The native format of an input topic (`topics.inputs[].format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InputFormat {
+    /// sessionflow's own event (`docs/events.md`).
+    #[default]
+    Canonical,
+    /// Amazon Connect: EventBridge contact events and contact records (CTR).
+    AmazonConnect,
+    /// Genesys Cloud conversation detail events.
+    GenesysCloud,
+    /// Twilio TaskRouter: Event Streams (CloudEvents) and workspace callbacks.
+    TwilioTaskrouter,
+    /// Zoom Contact Center `contact_center.*` webhooks.
+    ZoomContactCenter,
+    /// CCAI Platform external session events (snapshots).
+    CcaiPlatform,
+}
+
+impl InputFormat {
+    /// Every format, in the order the docs list them.
+    pub const ALL: [InputFormat; 6] = [
+        InputFormat::Canonical,
+        InputFormat::AmazonConnect,
+        InputFormat::GenesysCloud,
+        InputFormat::TwilioTaskrouter,
+        InputFormat::ZoomContactCenter,
+        InputFormat::CcaiPlatform,
+    ];
+
+    /// The config and command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputFormat::Canonical => "canonical",
+            InputFormat::AmazonConnect => "amazon-connect",
+            InputFormat::GenesysCloud => "genesys-cloud",
+            InputFormat::TwilioTaskrouter => "twilio-taskrouter",
+            InputFormat::ZoomContactCenter => "zoom-contact-center",
+            InputFormat::CcaiPlatform => "ccai-platform",
+        }
+    }
+
+    /// The canonical `source` the adapter sets on its events.
+    pub fn source(self) -> &'static str {
+        match self {
+            InputFormat::Canonical => "canonical",
+            InputFormat::AmazonConnect => "connect",
+            InputFormat::GenesysCloud => "genesys",
+            InputFormat::TwilioTaskrouter => "twilio",
+            InputFormat::ZoomContactCenter => "zoom",
+            InputFormat::CcaiPlatform => "ccaip",
+        }
+    }
+}
+
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An input format name that is not one of [`InputFormat::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown input format {0:?}: expected one of canonical, amazon-connect, genesys-cloud, twilio-taskrouter, zoom-contact-center, ccai-platform")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for InputFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        InputFormat::ALL.into_iter().find(|f| f.as_str() == name).ok_or_else(|| UnknownFormat(name.to_owned()))
+    }
+}
+
+/// What a session is when a vendor splits a contact into legs (a transfer
+/// in Amazon Connect creates a new contact id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionIdentity {
+    /// The customer's whole journey: all legs are one session, linked by
+    /// the vendor's journey id (Connect's `initialContactId`, Genesys'
+    /// conversation id); transfers between legs are `transfer.*` events.
+    #[default]
+    Journey,
+    /// Each leg is its own session.
+    Leg,
+}
+
+/// Settings shared by all adapters.
+#[derive(Debug, Clone, Default)]
+pub struct AdapterOptions {
+    /// Journey (default) or leg.
+    pub session_identity: SessionIdentity,
+}
+
+/// Per-session memory of an adapter, keyed by the canonical session id.
+/// Only snapshot formats use it; what is put is what the next record of the
+/// session gets back, so the daemon must keep it with the session's state
+/// (in the store and its changelog).
+pub trait AdapterState {
+    /// The value last put for the session, if any.
+    fn get(&self, session_id: &str) -> Option<&[u8]>;
+    /// Replaces the session's value.
+    fn put(&mut self, session_id: &str, value: Vec<u8>);
+}
+
+/// [`AdapterState`] in memory, for the replay and tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryState(pub HashMap<String, Vec<u8>>);
+
+impl AdapterState for MemoryState {
+    fn get(&self, session_id: &str) -> Option<&[u8]> {
+        self.0.get(session_id).map(Vec::as_slice)
+    }
+
+    fn put(&mut self, session_id: &str, value: Vec<u8>) {
+        self.0.insert(session_id.to_owned(), value);
+    }
+}
+
+/// Turns one native record into canonical events.
+pub trait Adapter: fmt::Debug + Send + Sync {
+    /// The format it reads.
+    fn format(&self) -> InputFormat;
+
+    /// The canonical events of one native record, in the order they
+    /// happened: none when the record tells nothing new (a repeated
+    /// snapshot). A record that is not the vendor's format is an error
+    /// whose detail names the vendor, the field and what was expected; it
+    /// becomes a dead letter.
+    fn adapt(&self, record: &[u8], state: &mut dyn AdapterState) -> Result<Vec<Event>, InputError>;
+}
+
+/// The adapter for a format.
+pub fn adapter(format: InputFormat, options: &AdapterOptions) -> Box<dyn Adapter> {
+    match format {
+        InputFormat::Canonical => Box::new(canonical::Canonical),
+        InputFormat::AmazonConnect => Box::new(amazon_connect::AmazonConnect::new(options)),
+        InputFormat::GenesysCloud => Box::new(genesys_cloud::GenesysCloud::new(options)),
+        InputFormat::TwilioTaskrouter => Box::new(twilio_taskrouter::TwilioTaskrouter::new(options)),
+        InputFormat::ZoomContactCenter => Box::new(zoom_contact_center::ZoomContactCenter::new(options)),
+        InputFormat::CcaiPlatform => Box::new(ccai_platform::CcaiPlatform::new(options)),
+    }
+}
