@@ -241,6 +241,10 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
     let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
     consumer_config
         .set("group.id", &config.kafka.group_id)
+        // Static membership: a restart within `session.timeout.ms` gets its
+        // partitions back without a rebalance, and a second live process
+        // with the same id fences the first (Kafka's FENCED_INSTANCE_ID).
+        .set("group.instance.id", config.instance_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")

@@ -254,7 +254,8 @@ pub struct Config {
 }
 
 /// librdkafka properties sessionflow sets itself.
-const MANAGED_PROPERTIES: &[&str] = &["group.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
+const MANAGED_PROPERTIES: &[&str] =
+    &["group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
 
 impl Config {
     /// Reads a TOML file, then applies `SESSIONFLOW_*` environment overrides.
@@ -436,7 +437,7 @@ impl Config {
                 return Err(ConfigError::new(
                     format!("kafka.{section}.{key}"),
                     "is managed by sessionflow",
-                    "remove it (brokers: kafka.brokers; group: kafka.group_id; delivery: kafka.delivery)",
+                    "remove it (brokers: kafka.brokers; group: kafka.group_id; instance (group.instance.id, transactional.id): kafka.instance_id; delivery: kafka.delivery)",
                 ));
             }
         }
