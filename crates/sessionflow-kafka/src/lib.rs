@@ -4,6 +4,7 @@
 pub mod config;
 pub mod delivery;
 pub mod embedded;
+pub mod failpoints;
 pub mod http;
 pub mod metrics;
 pub mod passthrough;

@@ -15,6 +15,7 @@
 //! executor's worker.
 
 use crate::config::{DaemonConfig, Delivery, TopicsSection};
+use crate::failpoints;
 use crate::metrics::Metrics;
 use anyhow::{Context as _, bail};
 use rdkafka::config::ClientConfig;
@@ -126,6 +127,7 @@ impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(list) => {
+                fail::fail_point!(failpoints::REVOKE, |_| failpoints::park(failpoints::REVOKE));
                 let mut revoked = self.revoked.lock().expect("lock");
                 for e in list.elements() {
                     let _ = self.shared.assigned.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
@@ -479,6 +481,7 @@ fn read_changelog(
                     if let Some(key) = m.key() {
                         let headers = RecordHeaders::from_pairs(m.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value)));
                         r.records.push(m.offset(), key, m.payload(), &headers).with_context(|| format!("changelog partition {task}"))?;
+                        fail::fail_point!(failpoints::RESTORE_READ, |_| failpoints::park(failpoints::RESTORE_READ));
                     }
                 }
             }
@@ -738,9 +741,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                     Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(e)) => {
                         if let Some((code, reason)) = consumer.client().fatal_error() {
-                            bail!(
-                                "the consumer hit a fatal error ({code:?}): {reason}; restart the daemon (another instance with the same kafka.instance_id?)"
-                            );
+                            bail!(fatal_client_error("consumer", code, &reason, &instance));
                         }
                         tracing::warn!(error = %e, "consumer error");
                     }
@@ -837,9 +838,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                     totals.aborted += 1;
                     shared.metrics.aborted();
                     if let Some((code, reason)) = producer.client().fatal_error() {
-                        return Err(e).context(format!(
-                            "the producer hit a fatal error ({code:?}: {reason}); another instance may have the same kafka.instance_id (transactional.id)"
-                        ));
+                        return Err(e).context(fatal_client_error("producer", code, &reason, &instance));
                     }
                     if is_fatal(&e) {
                         return Err(e);
@@ -1012,9 +1011,11 @@ fn process_batch(
             let group = consumer.group_metadata().context("no consumer group metadata")?;
             producer.send_offsets_to_transaction(&list, &group, config.kafka.call_timeout())?;
         }
+        fail::fail_point!(failpoints::COMMIT, |_| failpoints::park(failpoints::COMMIT));
         commit_transaction(producer, config.kafka.call_timeout(), shared)?;
     } else {
         flush_delivered(producer, config.kafka.call_timeout())?;
+        fail::fail_point!(failpoints::COMMIT, |_| failpoints::park(failpoints::COMMIT));
         if !offsets.is_empty() {
             consumer.commit(&list, CommitMode::Sync)?;
         }
@@ -1035,6 +1036,7 @@ fn process_batch(
     // to RocksDB from as many threads as computed them, its memtable taking
     // concurrent inserts.
     let write_task = |(partition, raw): &(u32, Vec<RawRecord>)| -> anyhow::Result<()> {
+        fail::fail_point!(failpoints::STORE_WRITE, |_| failpoints::park(failpoints::STORE_WRITE));
         let position = match next.get(&(*partition as i32)) {
             Some(p) => Some((*p).max(store.changelog_position(*partition)?)),
             None => None,
@@ -1393,6 +1395,18 @@ pub struct FatalError(pub String);
 /// Whether an error ends the daemon rather than the batch: the store
 /// failed (a batch already committed must not be produced again, and a
 /// store that does not read will not read on retry), or the error says so.
+/// What a fatal client error means for the operator. Fencing has one cause
+/// worth naming: a second live process with this instance's id.
+fn fatal_client_error(client: &str, code: RDKafkaErrorCode, reason: &str, instance: &str) -> String {
+    match code {
+        RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::FencedInstanceId => format!(
+            "this daemon was fenced ({client}: {code:?}: {reason}): another process started with the same kafka.instance_id ({instance:?}) and took over; \
+             this one stops so that only one writes. Give every daemon its own kafka.instance_id"
+        ),
+        _ => format!("the {client} hit a fatal error ({code:?}: {reason}); restart the daemon"),
+    }
+}
+
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.is::<StoreError>() || cause.is::<FatalError>() || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())

@@ -137,8 +137,8 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
 
 /// Starts the daemon, shows it `fault` (`before_start`: before the daemon
 /// exists, else once it caught up with a first input), and expects it to
-/// stop with an error that says the error is fatal.
-fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool) {
+/// stop with an error that says what happened (`says`: words it must hold).
+fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool, says: &[&str]) {
     let group = format!("fatal-{delivery:?}").to_lowercase();
     let (broker, brokers, config) = setup(&group, delivery, 25, 300);
     if before_start {
@@ -154,13 +154,13 @@ fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, bef
     wait_for("the daemon to stop", Duration::from_secs(60), || running.thread.is_finished());
     let outcome = running.thread.join().expect("thread");
     let message = format!("{:#}", outcome.expect_err("a fatal error stops the daemon"));
-    assert!(message.contains("fatal"), "{message}");
+    assert!(says.iter().all(|word| message.contains(word)), "{message}");
 }
 
 #[test]
 fn a_fenced_transactional_producer_stops_the_daemon() {
     let fenced = Fault::RequestErrors(RDKafkaApiKey::AddPartitionsToTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED; 5]);
-    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, fenced, false);
+    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, fenced, false, &["fenced", "kafka.instance_id"]);
 }
 
 /// At least once, before the fix a fatal error of the idempotent producer
@@ -169,7 +169,7 @@ fn a_fenced_transactional_producer_stops_the_daemon() {
 fn a_fatal_idempotent_producer_stops_the_daemon_at_least_once() {
     // librdkafka makes this answer to the producer's id request fatal.
     let refused = Fault::RequestErrors(RDKafkaApiKey::InitProducerId, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED; 5]);
-    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true);
+    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true, &["fatal"]);
 }
 
 /// The only broker down for a few seconds while the daemon works: batches

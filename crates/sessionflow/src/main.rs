@@ -264,7 +264,7 @@ fn main() -> ExitCode {
                 config.metrics.addr = a;
             }
             match config.validate() {
-                Ok(()) => daemon::run(&config),
+                Ok(()) => sessionflow_kafka::failpoints::configure_from_env().and_then(|()| daemon::run(&config)),
                 Err(e) => {
                     tracing::error!(key = %e.key, "{e}");
                     return ExitCode::from(2);

@@ -132,8 +132,14 @@ pub fn start_tansu(dir: &Path) -> (Proc, String) {
 
 /// `sessionflow run` with a config file, logging to `<dir>/<name>.log`.
 pub fn start_daemon(config: &Path, name: &str, brokers: &str, metrics: &str) -> Proc {
+    start_daemon_with_env(config, name, brokers, metrics, &[])
+}
+
+/// `start_daemon` with environment variables (e.g. `FAILPOINTS`).
+pub fn start_daemon_with_env(config: &Path, name: &str, brokers: &str, metrics: &str, env: &[(&str, &str)]) -> Proc {
     let log = config.with_file_name(format!("{name}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(config)
         .args(["run", "--brokers", brokers, "--metrics-addr", metrics])
@@ -142,6 +148,17 @@ pub fn start_daemon(config: &Path, name: &str, brokers: &str, metrics: &str) -> 
         .spawn()
         .unwrap();
     Proc { child, _stdout: None, log }
+}
+
+/// Waits until the process's log holds `needle`, failing with the log if
+/// the process exits first or the time runs out.
+pub fn wait_for_log(process: &mut Proc, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !std::fs::read_to_string(&process.log).unwrap_or_default().contains(needle) {
+        assert!(!process.exited(), "exited before logging {needle:?}\n{}", process.tail());
+        assert!(Instant::now() < deadline, "no {needle:?} in the log within {within:?}\n{}", process.tail());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 pub fn get(addr: &str, path: &str) -> Option<String> {
