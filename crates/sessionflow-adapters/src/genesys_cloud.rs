@@ -318,7 +318,12 @@ impl<'a> DetailEvent<'a> {
 
     fn attributes(&self, plan: &mut Plan) -> Result<(), InputError> {
         match common::optional_object(FORMAT, self.body, &self.body_path, "attributes")? {
-            Some(data) if !data.is_empty() => plan.push("custom_data.received", data.clone(), &["attributes"]),
+            // Its attributes are the custom data itself: vendor fields would
+            // be merged into it, so they are left out.
+            Some(data) if !data.is_empty() => {
+                plan.push("custom_data.received", data.clone(), &["attributes"]);
+                plan.steps.last_mut().expect("just pushed").keep_vendor_fields = false;
+            }
             _ => plan.passthrough(&self.suffix),
         }
         Ok(())
@@ -344,7 +349,9 @@ impl<'a> DetailEvent<'a> {
                 let vendor: Map<String, Value> = self
                     .body
                     .iter()
-                    .filter(|(k, v)| !v.is_null() && !ALWAYS_USED.contains(&k.as_str()) && !step.used.iter().any(|u| u.eq_ignore_ascii_case(k)))
+                    .filter(|(k, v)| {
+                        step.keep_vendor_fields && !v.is_null() && !ALWAYS_USED.contains(&k.as_str()) && !step.used.iter().any(|u| u.eq_ignore_ascii_case(k))
+                    })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 let mut builder = EventBuilder::new(FORMAT, event_id, session_id, &step.event_type, self.occurred_at)
@@ -370,11 +377,13 @@ struct Step {
     attributes: Map<String, Value>,
     /// Body fields this event carries as canonical attributes.
     used: Vec<&'static str>,
+    /// Whether the unused body fields go under the `vendor` attribute.
+    keep_vendor_fields: bool,
 }
 
 impl Plan {
     fn push(&mut self, event_type: &str, attributes: Map<String, Value>, used: &[&'static str]) {
-        self.steps.push(Step { event_type: event_type.to_owned(), attributes, used: used.to_vec() });
+        self.steps.push(Step { event_type: event_type.to_owned(), attributes, used: used.to_vec(), keep_vendor_fields: true });
     }
 
     /// A detail event the mapping does not know: to the timeline as
