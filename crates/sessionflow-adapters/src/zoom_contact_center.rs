@@ -45,7 +45,7 @@ const MAPPED: &[&str] = &[
 /// Personal data: only the canonical attributes the privacy policy knows
 /// (`ani`, `support_number`, `outbound_number`) may carry it, so these are
 /// never copied into `attributes.vendor`.
-const PERSONAL: &[&str] = &["caller_number", "callee_number", "consumer_number", "consumer_display_name", "consumer_email", "user_email"];
+const PERSONAL: &[&str] = &["caller_number", "callee_number", "consumer_number", "consumer_display_name", "consumer_email", "user_email", "callback_number"];
 
 const AGENT_IDS: &[&str] = &["user_id", "assigned_user_id"];
 const AGENT_NAMES: &[&str] = &["user_display_name", "assigned_user_display_name", "display_name"];
@@ -255,10 +255,14 @@ impl<'a> Webhook<'a> {
             "task_completed" => vec![Step::new("wrapup.completed").attr("agent", first_str(self.object, AGENT_NAMES)?)],
             "queue_scheduled_callback_created" => {
                 let queue = self.queue()?;
-                vec![
+                let mut steps = vec![
                     Step::new("deflection.offered").attr("kind", Some("callback")).attr("queue", queue.clone()),
                     Step::new("deflection.accepted").attr("kind", Some("callback")).attr("queue", queue),
-                ]
+                ];
+                if let Some(number) = self.str("callback_number")? {
+                    steps.push(Step::new("phone_number.collected").attr("callback", Some(number)));
+                }
+                steps
             }
             _ => vec![self.passthrough()],
         };
