@@ -244,9 +244,9 @@ impl<'a> Webhook<'a> {
                 (None, Some(agent)) => vec![Step::new("transfer.completed").attr("to_agent", Some(agent.name))],
                 (_, None) => vec![self.passthrough()],
             },
-            "task_created" => vec![
-                Step::new("queue.entered").attr("queue", self.queue()?).attr("queue_id", first_str(self.object, &["queue_id", "cc_queue_id"])?),
-            ],
+            "task_created" => {
+                vec![Step::new("queue.entered").attr("queue", self.queue()?).attr("queue_id", first_str(self.object, &["queue_id", "cc_queue_id"])?)]
+            }
             "task_reservation_created" => vec![agent_step("agent.offered", &self.agent("assigned_user_id")?)],
             "task_reservation_accepted" => vec![agent_step("agent.assigned", &self.agent("assigned_user_id")?)],
             "task_reservation_rejected" => vec![agent_step("agent.declined", &self.agent("assigned_user_id")?).attr("reason", Some("rejected"))],
@@ -393,7 +393,12 @@ fn event_time(root: &Map<String, Value>, object: &Map<String, Value>) -> Result<
             return Ok(at);
         }
     }
-    Err(common::error(FORMAT, DeadLetterReason::BadTimestamp, "event_ts", &format!("a real event time, found a placeholder ({event_ts}) and no time in {OBJECT}")))
+    Err(common::error(
+        FORMAT,
+        DeadLetterReason::BadTimestamp,
+        "event_ts",
+        &format!("a real event time, found a placeholder ({event_ts}) and no time in {OBJECT}"),
+    ))
 }
 
 /// An object field that must be there.
