@@ -148,7 +148,10 @@ fn adapt_one(record: &Value) -> Result<Vec<sessionflow_core::Event>, InputError>
 }
 
 fn webhook(event: &str, event_ts: Value, object: Value) -> Value {
-    json!({"event": format!("contact_center.{event}"), "event_ts": event_ts, "payload": {"account_id": "acct-zcc-1", "object": object}})
+    let mut body = json!({"event": format!("contact_center.{event}"), "payload": {"account_id": "acct-zcc-1"}});
+    body["event_ts"] = event_ts;
+    body["payload"]["object"] = object;
+    body
 }
 
 #[test]
