@@ -47,8 +47,17 @@ const KNOWN_STATUSES: &[&str] = &[
 
 /// Item fields kept on `session.ended` under `vendor`: the end-of-session
 /// figures no canonical event carries.
-const END_FIELDS: &[&str] =
-    &["disconnected_by", "finish_reason", "fail_details", "hold_duration", "call_duration", "queue_duration", "wait_duration", "deflection", "voicemail_reason"];
+const END_FIELDS: &[&str] = &[
+    "disconnected_by",
+    "finish_reason",
+    "fail_details",
+    "hold_duration",
+    "call_duration",
+    "queue_duration",
+    "wait_duration",
+    "deflection",
+    "voicemail_reason",
+];
 
 /// Reads CCAI Platform external session events.
 #[derive(Debug, Clone)]
@@ -160,16 +169,12 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
             None
         };
         if let Some((outcome, Some(ended))) = settled {
-            out.push(
-                event(session_id, rank::VA_ENDED, "virtual_agent.ended", ended, &key).attr("virtual_agent", va.label()).attr("outcome", Some(outcome)),
-            );
+            out.push(event(session_id, rank::VA_ENDED, "virtual_agent.ended", ended, &key).attr("virtual_agent", va.label()).attr("outcome", Some(outcome)));
         }
     }
 
     if let Some(queued) = s.queued_at {
-        out.push(
-            event(session_id, rank::QUEUED, "queue.entered", queued, "").attr("queue", s.queue.clone()).attr("queue_id", s.queue_id.clone()),
-        );
+        out.push(event(session_id, rank::QUEUED, "queue.entered", queued, "").attr("queue", s.queue.clone()).attr("queue_id", s.queue_id.clone()));
     }
 
     // The first agent: the session's own assigned/connected times. Later
@@ -220,9 +225,12 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
 
     if let Some(ends) = s.ends_at {
         if let Some(kind) = s.deflection.as_deref().filter(|_| !human_joined) {
-            out.push(event(session_id, rank::DEFLECTED, "deflection.accepted", ends, "").attr("kind", Some(deflection_kind(kind))).attr("queue", s.queue.clone()));
+            out.push(
+                event(session_id, rank::DEFLECTED, "deflection.accepted", ends, "").attr("kind", Some(deflection_kind(kind))).attr("queue", s.queue.clone()),
+            );
         }
-        let end_fields: Map<String, Value> = END_FIELDS.iter().filter_map(|k| s.item.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_owned(), v.clone()))).collect();
+        let end_fields: Map<String, Value> =
+            END_FIELDS.iter().filter_map(|k| s.item.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_owned(), v.clone()))).collect();
         out.push(
             event(session_id, rank::ENDED, "session.ended", ends, "")
                 .attr("ended_by", ended_by(s))
@@ -263,12 +271,13 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
 /// `disconnected_by_end_user` → `end_user`, and so on; unknown → none.
 fn ended_by(s: &Snapshot) -> Option<&'static str> {
     let by = s.disconnected_by.as_deref()?;
+    // A virtual agent hanging up is the platform's doing, not a human agent's.
     if by.contains("end_user") {
         Some("end_user")
-    } else if by.contains("agent") {
-        Some("agent")
     } else if by.contains("system") || by.contains("timeout") || by.contains("virtual") {
         Some("system")
+    } else if by.contains("agent") {
+        Some("agent")
     } else {
         None
     }
