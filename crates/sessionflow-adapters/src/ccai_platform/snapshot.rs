@@ -203,8 +203,11 @@ fn optional_number(object: &Map<String, Value>, path: &str, name: &str) -> Resul
     }
 }
 
-/// The objects of an optional array field, each with its path for errors.
-fn array<'a>(object: &'a Map<String, Value>, path: &str, name: &str) -> Result<Vec<(&'a Map<String, Value>, String)>, InputError> {
+/// An element of an array field with its path (`item.participants[2]`), for errors.
+type Element<'a> = (&'a Map<String, Value>, String);
+
+/// The objects of an optional array field.
+fn array<'a>(object: &'a Map<String, Value>, path: &str, name: &str) -> Result<Vec<Element<'a>>, InputError> {
     let Some(value) = field(object, name) else { return Ok(Vec::new()) };
     let Value::Array(items) = value else {
         return Err(error(FORMAT, DeadLetterReason::BadFieldType, &format!("{path}.{name}"), &format!("an array, found {}", json_type(value))));
