@@ -219,6 +219,10 @@ fn chat_abandoned_in_queue() {
             ("/queue_wait_ms", json!(520_000)),
             ("/ring_ms", json!(0)),
             ("/talk_ms", json!(0)),
+            // No agent was ever assigned or connected.
+            ("/handle_ms", Value::Null),
+            ("/wrapup_ms", json!(0)),
+            ("/open_intervals_closed", json!([])),
             // 08:41:05 → 08:49:47.
             ("/total_ms", json!(522_000)),
             ("/queue", json!("DELIVERY_CHAT")),
