@@ -16,11 +16,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn example_outputs() -> Vec<Output> {
-    let dir = format!("{}/../../../shared/spec/examples", env!("CARGO_MANIFEST_DIR"));
+    // The example sessions: `examples/*.jsonl` in name order.
+    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the examples folder")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect();
+    files.sort();
     let mut events = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("the spec examples") {
-        let text = std::fs::read_to_string(entry.expect("a directory entry").path()).expect("an example file");
-        events.extend(text.lines().map(|l| Event::from_json_slice(l.as_bytes())));
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("an example file");
+        events.extend(text.lines().filter(|l| !l.trim().is_empty()).map(|l| Event::from_json_slice(l.as_bytes())));
     }
     replay_in_memory(&EngineConfig::default(), &events, 7).0
 }

@@ -15,7 +15,7 @@ fn repo() -> PathBuf {
 }
 
 fn example(name: &str) -> PathBuf {
-    repo().join("../shared/spec/examples").join(name)
+    repo().join("examples").join(name)
 }
 
 fn replay(input: &Path, out: &Path, extra: &[&str]) -> String {
@@ -48,25 +48,26 @@ fn sim_file(dir: &Path, records: usize, seed: u64) -> PathBuf {
 }
 
 #[test]
-fn voice_example_final_record_has_the_acceptance_figures() {
+fn voice_example_final_record_has_the_hand_worked_figures() {
+    // The figures are worked out in crates/sessionflow-core/tests/examples.rs.
     let out = tempfile::tempdir().unwrap();
-    let summary = replay(&example("voice-inbound-transfer-survey.jsonl"), out.path(), &[]);
-    assert!(summary.contains("22 records"), "{summary}");
+    let summary = replay(&example("voice-transfer-with-survey.jsonl"), out.path(), &[]);
+    assert!(summary.contains("21 records"), "{summary}");
     assert!(summary.contains("balanced"), "{summary}");
     let metadata = lines(&out.path().join("metadata.jsonl"));
     let finals: Vec<&Value> = metadata.iter().filter(|m| m["is_final"] == true).collect();
     assert_eq!(finals.len(), 1);
     let m = finals[0];
     for (k, v) in [
-        ("handle_ms", 446_000),
-        ("queue_wait_ms", 91_500),
-        ("ring_ms", 19_000),
-        ("talk_ms", 353_000),
-        ("hold_ms", 23_000),
+        ("handle_ms", 574_000),
+        ("queue_wait_ms", 110_000),
+        ("ring_ms", 16_000),
+        ("talk_ms", 414_000),
+        ("hold_ms", 40_000),
         ("hold_count", 1),
-        ("wrapup_ms", 30_000),
-        ("self_service_ms", 24_500),
-        ("total_ms", 495_000),
+        ("wrapup_ms", 60_000),
+        ("self_service_ms", 31_000),
+        ("total_ms", 600_000),
         ("transfer_count", 1),
         ("offers", 2),
         ("declines", 1),
@@ -74,8 +75,8 @@ fn voice_example_final_record_has_the_acceptance_figures() {
         assert_eq!(m[k], v, "{k}");
     }
     assert_eq!((m["outcome"].as_str(), m["state"].as_str(), m["answer_type"].as_str()), (Some("completed"), Some("ended"), Some("human")));
-    assert_eq!(m["csat"]["rating"], 4);
-    assert_eq!(lines(&out.path().join("timeline.jsonl")).len(), 22);
+    assert_eq!(m["csat"]["rating"], 5);
+    assert_eq!(lines(&out.path().join("timeline.jsonl")).len(), 21);
     assert_eq!(std::fs::read_to_string(out.path().join("dead_letter.jsonl")).unwrap(), "");
 }
 
@@ -141,7 +142,7 @@ fn same_input_gives_byte_identical_output_and_gap_free_versions() {
 #[test]
 fn stdin_and_avro_container_input_give_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let jsonl = example("voice-inbound-transfer-survey.jsonl");
+    let jsonl = example("voice-transfer-with-survey.jsonl");
     let from_file = dir.path().join("file");
     replay(&jsonl, &from_file, &[]);
 
