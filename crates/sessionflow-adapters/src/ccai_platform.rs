@@ -8,19 +8,17 @@
 //! transition is emitted only once its content is settled (a virtual
 //! agent's outcome once the session was queued or ended), and its event id
 //! depends only on the transition and its time. Snapshots only grow, so any
-//! arrival order yields the same set of events; the per-session state keeps
-//! the ids already emitted so that a repeated or late snapshot yields
-//! nothing it already told.
+//! arrival order yields the same set of events; the session's recorded
+//! event ids ([`AdapterState`]) leave out what a repeated or late snapshot
+//! already told.
 
 mod snapshot;
 
 use crate::common::{EventBuilder, stable_id};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sessionflow_core::{Event, InputError, Millis};
 use snapshot::Snapshot;
-use std::collections::BTreeSet;
 
 const FORMAT: InputFormat = InputFormat::CcaiPlatform;
 
@@ -72,16 +70,6 @@ impl CcaiPlatform {
     }
 }
 
-/// What the adapter remembers of a session between snapshots.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Kept {
-    /// Ids of the events already emitted. Nothing else is needed: a late
-    /// or older snapshot proves a subset of what a newer one proved, so it
-    /// finds every id already here and emits nothing; and nothing a kept
-    /// snapshot told is ever taken back.
-    emitted: BTreeSet<String>,
-}
-
 impl Adapter for CcaiPlatform {
     fn format(&self) -> InputFormat {
         FORMAT
@@ -91,13 +79,12 @@ impl Adapter for CcaiPlatform {
         let snapshot = snapshot::read(record)?;
         let session_id = snapshot.session_id();
         let candidates = transitions(&snapshot, &session_id)?;
-        // State written by an older build that cannot be read is started
-        // afresh: the engine's own dedup still drops what was sent before.
-        let mut kept: Kept = state.get(&session_id).and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or_default();
-        let events: Vec<Event> = candidates.into_iter().filter(|e| kept.emitted.insert(e.event_id.clone())).collect();
-        // Infallible: the value is plain strings and numbers.
-        if let Ok(bytes) = serde_json::to_vec(&kept) {
-            state.put(&session_id, bytes);
+        let mut events = Vec::with_capacity(candidates.len());
+        for event in candidates {
+            if !state.has_event(&session_id, &event.event_id) {
+                state.remember(&session_id, &event.event_id);
+                events.push(event);
+            }
         }
         Ok(events)
     }

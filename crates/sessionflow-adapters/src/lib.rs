@@ -1,8 +1,7 @@
 //! Vendor-native input: one native record in, zero or more canonical events
-//! out (`docs/adapters.md`). Pure: no Kafka, no store. What an adapter must
-//! remember between records of a session (a snapshot vendor's previous
-//! snapshot) it reads and writes through [`AdapterState`], which the daemon
-//! backs with its store and the replay with memory.
+//! out (`docs/adapters.md`). Pure: no Kafka, no store. A snapshot format
+//! asks [`AdapterState`] which of a snapshot's transitions the session
+//! already has; the daemon and the replay answer from the engine's state.
 
 pub mod amazon_connect;
 pub mod canonical;
@@ -13,7 +12,7 @@ pub mod twilio_taskrouter;
 pub mod zoom_contact_center;
 
 use sessionflow_core::{Event, InputError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -110,28 +109,33 @@ pub struct AdapterOptions {
     pub session_identity: SessionIdentity,
 }
 
-/// Per-session memory of an adapter, keyed by the canonical session id.
-/// Only snapshot formats use it; what is put is what the next record of the
-/// session gets back, so the daemon must keep it with the session's state
-/// (in the store and its changelog).
+/// What an adapter may ask of the session's state: whether an event is
+/// already recorded. A snapshot format derives every transition a snapshot
+/// proves, and leaves out those already told; the session's event ids are
+/// the engine's duplicate check, so the daemon answers from its store (and
+/// the batch in progress) and keeps nothing apart. Correctness never hangs
+/// on it: an event told twice is a duplicate to the engine.
 pub trait AdapterState {
-    /// The value last put for the session, if any.
-    fn get(&self, session_id: &str) -> Option<&[u8]>;
-    /// Replaces the session's value.
-    fn put(&mut self, session_id: &str, value: Vec<u8>);
+    /// Whether the session already has an event with this id.
+    fn has_event(&self, session_id: &str, event_id: &str) -> bool;
+    /// The adapter emitted the event (state that is not the engine's own
+    /// records it here; the engine-backed state learns it when the event
+    /// is processed).
+    fn remember(&mut self, session_id: &str, event_id: &str);
 }
 
-/// [`AdapterState`] in memory, for the replay and tests.
+/// [`AdapterState`] in memory, for tests and tools that run adapters
+/// without the engine.
 #[derive(Debug, Default, Clone)]
-pub struct MemoryState(pub HashMap<String, Vec<u8>>);
+pub struct MemoryState(pub HashMap<String, HashSet<String>>);
 
 impl AdapterState for MemoryState {
-    fn get(&self, session_id: &str) -> Option<&[u8]> {
-        self.0.get(session_id).map(Vec::as_slice)
+    fn has_event(&self, session_id: &str, event_id: &str) -> bool {
+        self.0.get(session_id).is_some_and(|ids| ids.contains(event_id))
     }
 
-    fn put(&mut self, session_id: &str, value: Vec<u8>) {
-        self.0.insert(session_id.to_owned(), value);
+    fn remember(&mut self, session_id: &str, event_id: &str) {
+        self.0.entry(session_id.to_owned()).or_default().insert(event_id.to_owned());
     }
 }
 

@@ -2,90 +2,14 @@
 //! of the transitions they prove out, and the final metadata record of each
 //! fixture session worked out by hand (`docs/adapters/ccai-platform.md`).
 
-use helpers::*;
+use common::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sessionflow_adapters::{AdapterOptions, InputFormat, MemoryState, SessionIdentity, adapter};
 use sessionflow_core::DeadLetterReason;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `tests/common/mod.rs` as of cbbea44, with the two places where it
-/// compares the core's `Arc<str>` session id with a `String` fixed: the
-/// shared file does not compile against the core, and it is not this
-/// adapter's file to change. Same behaviour otherwise (`MemoryState`, the
-/// engine in memory, batches of 7, the same LCG shuffle).
-mod helpers {
-    use serde_json::Value;
-    use sessionflow_adapters::{AdapterOptions, InputFormat, MemoryState, adapter};
-    use sessionflow_core::memstore::replay_in_memory;
-    use sessionflow_core::{DeadLetter, EngineConfig, Event, InputError, Output};
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-
-    pub fn fixture_lines(format: InputFormat, name: &str) -> Vec<String> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/vendors").join(format.as_str()).join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
-    }
-
-    pub fn adapt_all(format: InputFormat, options: &AdapterOptions, records: &[String]) -> Vec<Result<Event, InputError>> {
-        let adapter = adapter(format, options);
-        let mut state = MemoryState::default();
-        let mut out = Vec::new();
-        for record in records {
-            match adapter.adapt(record.as_bytes(), &mut state) {
-                Ok(events) => out.extend(events.into_iter().map(Ok)),
-                Err(e) => out.push(Err(e)),
-            }
-        }
-        out
-    }
-
-    #[derive(Debug)]
-    pub struct Run {
-        pub outputs: Vec<Output>,
-    }
-
-    impl Run {
-        pub fn final_metadata(&self) -> BTreeMap<String, Value> {
-            let mut last = BTreeMap::new();
-            for output in &self.outputs {
-                if let Output::Metadata(m) = output {
-                    last.insert(m.session_id.to_string(), serde_json::to_value(m.as_ref()).unwrap());
-                }
-            }
-            last
-        }
-
-        pub fn dead_letters(&self) -> Vec<&DeadLetter> {
-            self.outputs.iter().filter_map(|o| if let Output::DeadLetter(d) = o { Some(d.as_ref()) } else { None }).collect()
-        }
-    }
-
-    pub fn run(format: InputFormat, options: &AdapterOptions, records: &[String]) -> Run {
-        let events = adapt_all(format, options, records);
-        Run { outputs: replay_in_memory(&EngineConfig::default(), &events, 7).0 }
-    }
-
-    pub fn duplicated_and_shuffled(records: &[String], seed: u64) -> Vec<String> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let mut next = move || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (x >> 33) as usize
-        };
-        let mut out: Vec<String> = records.to_vec();
-        for r in records {
-            if next() % 3 == 0 {
-                out.push(r.clone());
-            }
-        }
-        for i in (1..out.len()).rev() {
-            let j = next() % (i + 1);
-            out.swap(i, j);
-        }
-        out
-    }
-}
+mod common;
 
 const F: InputFormat = InputFormat::CcaiPlatform;
 const FIXTURES: [&str; 4] = ["call-answered.jsonl", "chat-abandoned-in-queue.jsonl", "call-transferred.jsonl", "chat-virtual-agent-contained.jsonl"];
