@@ -105,7 +105,7 @@ pub(super) fn read(record: &[u8]) -> Result<Native, InputError> {
     let object = if record.trim_ascii_start().first() == Some(&b'{') || !looks_like_form(record) {
         common::parse_object(FORMAT, record).map_err(|e| {
             // Neither JSON nor a form body: say both were expected.
-            if e.reason == DeadLetterReason::DecodeError && record.trim_ascii_start().first() != Some(&b'{') {
+            if e.detail.contains(": expected JSON (") && record.trim_ascii_start().first() != Some(&b'{') {
                 error(FORMAT, DeadLetterReason::DecodeError, "(record)", "a JSON object or an application/x-www-form-urlencoded callback body")
             } else {
                 e
@@ -146,7 +146,7 @@ fn read_cloudevent(envelope: &Map<String, Value>) -> Result<Native, InputError> 
     native.occurred_at = match payload_time {
         Some(at) => at,
         None => envelope_time()?.ok_or_else(|| {
-            error(FORMAT, DeadLetterReason::MissingField, "data.payload.timestamp", "a time (or the CloudEvent time), found nothing but placeholders")
+            error(FORMAT, DeadLetterReason::MissingField, "data.payload.timestamp", "a time (or the CloudEvent time), found nothing (or only placeholders)")
         })?,
     };
     Ok(native)
@@ -163,19 +163,37 @@ fn read_callback(fields: Map<String, Value>) -> Result<Native, InputError> {
             "a TaskRouter event type (a workspace event callback) or specversion (an Event Streams CloudEvent), found neither",
         )
     })?;
+    // Other vendors also have an `eventType` (Amazon Connect's `INITIATED`).
+    let is_taskrouter_type = |t: &str| t.contains('.') && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'-');
+    if !is_taskrouter_type(&native.event_type) {
+        let expected = format!("a TaskRouter event type (task.created, reservation.accepted, …), found {:?}", native.event_type);
+        return Err(error(FORMAT, DeadLetterReason::BadFieldType, "EventType", &expected));
+    }
     native.event_sid = native.text("sid")?;
     // `TimestampMs` (since 2018) is precise; `Timestamp` is epoch seconds.
     let mut occurred_at = None;
     for name in ["timestamp_ms", "timestamp"] {
         if let Some(value) = native.get(name) {
-            occurred_at = common::time_value(FORMAT, value, &native.field_name(name))?;
+            occurred_at = common::time_value(FORMAT, &digits_as_number(value), &native.field_name(name))?;
             if occurred_at.is_some() {
                 break;
             }
         }
     }
-    native.occurred_at = occurred_at.ok_or_else(|| error(FORMAT, DeadLetterReason::MissingField, "Timestamp", "a time, found nothing but placeholders"))?;
+    native.occurred_at =
+        occurred_at.ok_or_else(|| error(FORMAT, DeadLetterReason::MissingField, "Timestamp", "a time, found nothing (or only placeholders)"))?;
     Ok(native)
+}
+
+/// Form fields are strings; `common::time_value` reads a digit string as
+/// epoch milliseconds but a number below 10^11 as seconds, and the
+/// callback's `Timestamp` is epoch seconds. A digit string becomes the
+/// number it spells, so both fields read by their magnitude.
+fn digits_as_number(value: &Value) -> Value {
+    match value {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<i64>().map_or_else(|_| value.clone(), Value::from),
+        other => other.clone(),
+    }
 }
 
 /// A form body: `name=value` pairs joined by `&`, names of letters, digits
