@@ -374,7 +374,7 @@ fn adapt(record: &str) -> Result<Vec<sessionflow_core::Event>, sessionflow_core:
     adapter(F, &AdapterOptions::default()).adapt(record.as_bytes(), &mut MemoryState::default())
 }
 
-fn callback_json(changes: Value) -> String {
+fn callback_json(changes: &Value) -> String {
     let mut record = json!({
         "EventType": "reservation.accepted", "Sid": "EV00000000000000000000000000000042", "Timestamp": "1772442030",
         "TimestampMs": "1772442030000", "TaskSid": "WT00000000000000000000000000000001", "TaskChannelUniqueName": "chat",
@@ -427,21 +427,21 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
             DeadLetterReason::MissingField,
             "twilio-taskrouter: data.payload: expected an object",
         ),
-        (callback_json(json!({"TaskSid": null})), DeadLetterReason::MissingField, "twilio-taskrouter: TaskSid: expected a string, found nothing"),
+        (callback_json(&json!({"TaskSid": null})), DeadLetterReason::MissingField, "twilio-taskrouter: TaskSid: expected a string, found nothing"),
         (
-            callback_json(json!({"TimestampMs": "soon", "Timestamp": null})),
+            callback_json(&json!({"TimestampMs": "soon", "Timestamp": null})),
             DeadLetterReason::BadTimestamp,
             "twilio-taskrouter: TimestampMs: expected an RFC 3339 time",
         ),
-        (callback_json(json!({"TimestampMs": null, "Timestamp": null})), DeadLetterReason::MissingField, "twilio-taskrouter: Timestamp: expected a time"),
-        (callback_json(json!({"WorkerName": ["Bo"]})), DeadLetterReason::BadFieldType, "twilio-taskrouter: WorkerName: expected a string, found an array"),
+        (callback_json(&json!({"TimestampMs": null, "Timestamp": null})), DeadLetterReason::MissingField, "twilio-taskrouter: Timestamp: expected a time"),
+        (callback_json(&json!({"WorkerName": ["Bo"]})), DeadLetterReason::BadFieldType, "twilio-taskrouter: WorkerName: expected a string, found an array"),
         (
-            callback_json(json!({"TaskAttributes": "{broken"})),
+            callback_json(&json!({"TaskAttributes": "{broken"})),
             DeadLetterReason::BadFieldType,
             "twilio-taskrouter: TaskAttributes: expected a JSON object in a string",
         ),
         (
-            callback_json(json!({"EventType": "task.created", "TaskChannelUniqueName": "default", "TaskAttributes": "{}"})),
+            callback_json(&json!({"EventType": "task.created", "TaskChannelUniqueName": "default", "TaskAttributes": "{}"})),
             DeadLetterReason::BadFieldType,
             "twilio-taskrouter: TaskChannelUniqueName: expected voice, chat, sms, email, video or a messaging channel, found \"default\"",
         ),
@@ -452,7 +452,7 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
         assert!(got_detail.starts_with(detail), "{record}: {got_detail}");
     }
     // Through the engine they become dead letters with those reasons.
-    let records = vec!["{not json".to_owned(), callback_json(json!({"TaskSid": null}))];
+    let records = vec!["{not json".to_owned(), callback_json(&json!({"TaskSid": null}))];
     let run = run(F, &AdapterOptions::default(), &records);
     let reasons: Vec<_> = run.dead_letters().iter().map(|d| d.reason).collect();
     assert_eq!(reasons, [DeadLetterReason::DecodeError, DeadLetterReason::MissingField]);
@@ -481,7 +481,7 @@ fn redelivery_gives_the_same_event_ids() {
         assert_eq!(distinct.len(), first.len(), "{name}: ids must be unique");
     }
     // One record, two events: the vendor's sid with a rank prefix and a suffix each.
-    let ids: Vec<_> = adapt(&callback_json(json!({}))).unwrap().into_iter().map(|e| (e.event_type.as_str().to_owned(), e.event_id)).collect();
+    let ids: Vec<_> = adapt(&callback_json(&json!({}))).unwrap().into_iter().map(|e| (e.event_type.as_str().to_owned(), e.event_id)).collect();
     assert_eq!(
         ids,
         [
@@ -490,11 +490,11 @@ fn redelivery_gives_the_same_event_ids() {
         ]
     );
     // Without the vendor's sid: the same moment gives the same derived id.
-    let without_sid = callback_json(json!({"Sid": null}));
+    let without_sid = callback_json(&json!({"Sid": null}));
     let a = adapt(&without_sid).unwrap();
     assert!(a[0].event_id.starts_with("tr04-twilio-"), "{}", a[0].event_id);
     assert_eq!(a[0].event_id, adapt(&without_sid).unwrap()[0].event_id);
-    let later = callback_json(json!({"Sid": null, "TimestampMs": "1772442031000"}));
+    let later = callback_json(&json!({"Sid": null, "TimestampMs": "1772442031000"}));
     assert_ne!(a[0].event_id, adapt(&later).unwrap()[0].event_id);
 }
 
@@ -510,7 +510,7 @@ fn redelivered_records_are_duplicates_in_the_engine() {
 #[test]
 fn placeholder_times_read_as_absent() {
     // A zero TimestampMs falls back to Timestamp (epoch seconds).
-    let events = adapt(&callback_json(json!({"TimestampMs": "0", "Timestamp": "1772442031"}))).unwrap();
+    let events = adapt(&callback_json(&json!({"TimestampMs": "0", "Timestamp": "1772442031"}))).unwrap();
     assert_eq!(events[0].occurred_at.to_rfc3339(), "2026-03-02T09:00:31.000Z");
     // An epoch-day payload timestamp falls back to the CloudEvent's time.
     let mut record: Value = serde_json::from_str(&fixture_lines(F, "answered.jsonl")[0]).unwrap();
@@ -524,7 +524,7 @@ fn placeholder_times_read_as_absent() {
 
 #[test]
 fn the_three_spellings_give_the_same_events() {
-    let json_record = callback_json(json!({}));
+    let json_record = callback_json(&json!({}));
     let object: serde_json::Map<String, Value> = serde_json::from_str(&json_record).unwrap();
     let form: Vec<String> = object.iter().map(|(k, v)| format!("{k}={}", encode(v.as_str().unwrap()))).collect();
     let from_form = adapt(&form.join("&")).unwrap();
@@ -546,7 +546,7 @@ fn encode(text: &str) -> String {
 
 #[test]
 fn unknown_types_pass_through_and_unused_fields_are_kept() {
-    let events = adapt(&callback_json(json!({"EventType": "task.transfer-attempt-failed"}))).unwrap();
+    let events = adapt(&callback_json(&json!({"EventType": "task.transfer-attempt-failed"}))).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type.as_str(), "vendor.task.transfer-attempt-failed");
     let vendor = events[0].attributes.get("vendor").expect("vendor fields");
