@@ -107,7 +107,12 @@ pub fn time_value(format: InputFormat, value: &Value, field_path: &str) -> Resul
             }
         }
         Value::String(s) if s.is_empty() => return Ok(None),
-        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<i64>().map_err(|_| bad(&format!("{s:?}")))?,
+        // Digits in a string follow the rule for numbers: form-encoded
+        // webhooks carry epoch seconds as text.
+        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+            let n = s.parse::<i64>().map_err(|_| bad(&format!("{s:?}")))?;
+            if n < 100_000_000_000 { n.checked_mul(1000).ok_or_else(|| bad("an out-of-range number"))? } else { n }
+        }
         Value::String(s) => Millis::parse_rfc3339(s).map_err(|_| bad(&format!("{s:?}")))?.0,
         other => return Err(bad(json_type(other))),
     };
@@ -202,6 +207,7 @@ mod tests {
         assert_eq!(time_value(f, &json!(at.0.to_string()), "t").unwrap(), Some(at));
         assert_eq!(time_value(f, &json!(at.0 as f64 / 1000.0), "t").unwrap(), Some(at));
         assert_eq!(time_value(f, &json!(at.0 / 1000), "t").unwrap(), Some(Millis(at.0 - 250)));
+        assert_eq!(time_value(f, &json!((at.0 / 1000).to_string()), "t").unwrap(), Some(Millis(at.0 - 250)));
         assert_eq!(time_value(f, &json!("1970-01-01T00:00:00.001Z"), "t").unwrap(), None);
         let e = time_value(f, &json!("yesterday"), "detail.time").unwrap_err();
         assert_eq!(e.reason, DeadLetterReason::BadTimestamp);
