@@ -47,7 +47,7 @@ impl Run {
         let mut last = BTreeMap::new();
         for output in &self.outputs {
             if let Output::Metadata(m) = output {
-                last.insert(m.session_id.clone(), serde_json::to_value(m.as_ref()).unwrap());
+                last.insert(m.session_id.to_string(), serde_json::to_value(m.as_ref()).unwrap());
             }
         }
         last
@@ -63,7 +63,7 @@ impl Run {
         self.outputs
             .iter()
             .filter_map(|o| if let Output::Timeline(t) = o { Some(t) } else { None })
-            .filter(|t| t.session_id == session)
+            .filter(|t| &*t.session_id == session)
             .map(|t| serde_json::to_value(t.as_ref()).unwrap()["type"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
