@@ -475,6 +475,8 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
     other_detail_type["detail-type"] = json!("Amazon Connect Agent Event");
     let mut unknown_channel = line("answered.jsonl", 0);
     unknown_channel["detail"]["channel"] = json!("FAX");
+    let mut no_time = line("answered.jsonl", 1);
+    no_time.as_object_mut().unwrap().remove("time");
     let mut record_without_update = line("answered.jsonl", 6);
     record_without_update.as_object_mut().unwrap().remove("LastUpdateTimestamp");
     let mut record_bad_holds = line("answered.jsonl", 6);
@@ -491,6 +493,7 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
         (wrong_type.to_string().into_bytes(), DeadLetterReason::BadFieldType, "amazon-connect: detail.contactId: expected a non-empty string, found an object"),
         (not_an_object.to_string().into_bytes(), DeadLetterReason::BadFieldType, "amazon-connect: detail.queueInfo: expected an object"),
         (unknown_channel.to_string().into_bytes(), DeadLetterReason::BadFieldType, "amazon-connect: detail.channel: expected VOICE, CHAT, TASK or EMAIL"),
+        (no_time.to_string().into_bytes(), DeadLetterReason::MissingField, "amazon-connect: time: expected an RFC 3339 time, found nothing"),
         (record_without_update.to_string().into_bytes(), DeadLetterReason::MissingField, "amazon-connect: LastUpdateTimestamp: expected"),
         (record_bad_holds.to_string().into_bytes(), DeadLetterReason::BadFieldType, "amazon-connect: Agent.NumberOfHolds: expected a non-negative number"),
     ];
@@ -508,4 +511,42 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
     let reasons: Vec<_> = run.dead_letters().iter().map(|d| d.reason).collect();
     assert_eq!(reasons, [DeadLetterReason::DecodeError, DeadLetterReason::MissingField]);
     assert_eq!(run.final_metadata()[ABANDONED]["state"], json!("abandoned"));
+}
+
+#[test]
+fn queue_to_queue_transfer_by_a_flow() {
+    // A QUEUE_TRANSFER contact: the customer queue flow moved the caller from Support to
+    // Billing before any agent. The transfer pair is emitted as for an agent's transfer; the
+    // engine only accepts transfers from an agent, so both are invalid transitions, while the
+    // transfer is still recorded and counted and the second queue is a re-queue.
+    // The first leg's INITIATED and QUEUED, then the second leg.
+    let mut records = vec![line("transferred.jsonl", 0), line("transferred.jsonl", 1)];
+    let mut moved = line("transferred.jsonl", 3);
+    moved["detail"]["initiationMethod"] = json!("QUEUE_TRANSFER");
+    moved["detail"]["initiationTimestamp"] = json!("2026-03-02T12:00:30Z");
+    moved["time"] = json!("2026-03-02T12:00:30Z");
+    let mut queued = line("transferred.jsonl", 5);
+    queued["detail"]["initiationMethod"] = json!("QUEUE_TRANSFER");
+    queued["detail"]["queueInfo"]["enqueueTimestamp"] = json!("2026-03-02T12:00:31Z");
+    let mut record = line("transferred.jsonl", 11);
+    record["InitiationMethod"] = json!("QUEUE_TRANSFER");
+    record["DisconnectReason"] = json!("CUSTOMER_DISCONNECT");
+    records.extend([moved, queued, line("transferred.jsonl", 7), record]);
+    let records: Vec<String> = records.iter().map(Value::to_string).collect();
+    let m = final_record(&journey(), &records, TRANSFER_LEG_1);
+    assert_fields(
+        &m,
+        &[
+            ("transfer_count", json!(1)),
+            ("anomalies", json!({"invalid_transition": 2})),
+            ("queued_at", json!("2026-03-02T12:00:10.000Z")),
+            ("queue", json!("q-billing")),
+            ("agent", json!("agent-bo")),
+            ("ended_by", json!("end_user")),
+            ("state", json!("ended")),
+        ],
+    );
+    assert_eq!(m["queues"][0]["outcome"], json!("requeued"));
+    assert_eq!(m["queues"][0]["left_at"], json!("2026-03-02T12:00:31.000Z"));
+    assert_eq!(m["queues"][1]["outcome"], json!("answered"));
 }
