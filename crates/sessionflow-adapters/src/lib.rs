@@ -11,7 +11,7 @@ pub mod genesys_cloud;
 pub mod twilio_taskrouter;
 pub mod zoom_contact_center;
 
-use sessionflow_core::{Event, InputError};
+use sessionflow_core::{Batch, Event, InputError, StateRead};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
@@ -161,5 +161,33 @@ pub fn adapter(format: InputFormat, options: &AdapterOptions) -> Box<dyn Adapter
         InputFormat::TwilioTaskrouter => Box::new(twilio_taskrouter::TwilioTaskrouter::new(options)),
         InputFormat::ZoomContactCenter => Box::new(zoom_contact_center::ZoomContactCenter::new(options)),
         InputFormat::CcaiPlatform => Box::new(ccai_platform::CcaiPlatform::new(options)),
+    }
+}
+
+/// A batch in progress as [`AdapterState`]: the session's events are the
+/// store's and the batch's own.
+#[derive(Debug)]
+struct BatchState<'b, 'a, S: StateRead>(&'b Batch<'a, S>);
+
+impl<S: StateRead> AdapterState for BatchState<'_, '_, S> {
+    fn has_event(&self, session_id: &str, event_id: &str) -> bool {
+        // A store error surfaces when the events are recorded; here it
+        // only costs a re-derived event, which the engine drops.
+        self.0.knows_event(session_id, event_id).unwrap_or(false)
+    }
+
+    fn remember(&mut self, _session_id: &str, _event_id: &str) {}
+}
+
+/// One native record's canonical events, for the batch that will record
+/// them (its state answers the adapter's questions). A record without a
+/// value is an error naming the format.
+pub fn adapt_for_batch<S: StateRead>(adapter: &dyn Adapter, batch: &Batch<'_, S>, value: Option<&[u8]>) -> Result<Vec<Event>, InputError> {
+    match value {
+        Some(value) => adapter.adapt(value, &mut BatchState(batch)),
+        None => Err(InputError {
+            reason: sessionflow_core::DeadLetterReason::MissingField,
+            detail: format!("{}: (record): expected a value, found none", adapter.format()),
+        }),
     }
 }

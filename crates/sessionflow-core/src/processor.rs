@@ -501,6 +501,12 @@ impl<'a, S: StateRead> Batch<'a, S> {
         }
     }
 
+    /// Whether the session has this event, in the store or earlier in the
+    /// batch: the duplicate check, for adapters of snapshot formats.
+    pub fn knows_event(&self, session_id: &str, event_id: &str) -> Result<bool, S::Error> {
+        self.has_event(session_id, event_id)
+    }
+
     fn has_event(&self, session_id: &str, event_id: &str) -> Result<bool, S::Error> {
         if self.new_events.get(session_id).is_some_and(|events| events.iter().any(|e| e.event_id == event_id)) {
             return Ok(true);

@@ -1,6 +1,7 @@
 //! The daemon's Kafka settings (`[kafka]` and `[topics]` of the config file).
 
 use serde::{Deserialize, Serialize};
+use sessionflow_adapters::{InputFormat, SessionIdentity};
 use std::collections::BTreeMap;
 
 /// Delivery guarantee.
@@ -102,8 +103,11 @@ impl KafkaSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TopicsSection {
-    /// Input topics.
+    /// Input topics of canonical events.
     pub input: Vec<String>,
+    /// Input topics with their format (`[[topics.inputs]]`): a vendor's
+    /// native records, turned into canonical events by its adapter.
+    pub inputs: Vec<InputTopic>,
     /// Timeline output.
     pub timeline: String,
     /// Metadata output (compacted).
@@ -116,6 +120,7 @@ impl Default for TopicsSection {
     fn default() -> Self {
         TopicsSection {
             input: vec!["cc.events.raw".into()],
+            inputs: Vec::new(),
             timeline: "cc.sessions.timeline".into(),
             metadata: "cc.sessions.metadata".into(),
             dead_letter: "cc.events.dlq".into(),
@@ -123,7 +128,69 @@ impl Default for TopicsSection {
     }
 }
 
+/// One `[[topics.inputs]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputTopic {
+    /// The topic.
+    pub name: String,
+    /// What its records are: `canonical` (default), `amazon-connect`,
+    /// `genesys-cloud`, `twilio-taskrouter`, `zoom-contact-center`,
+    /// `ccai-platform` (docs/adapters.md).
+    #[serde(default, with = "format_name")]
+    pub format: InputFormat,
+    /// Where a vendor splits a contact into legs: `journey` (default: one
+    /// session, transfers as `transfer.*` events) or `leg`.
+    #[serde(default, with = "identity_name")]
+    pub session_identity: SessionIdentity,
+}
+
+mod format_name {
+    use sessionflow_adapters::InputFormat;
+
+    pub fn serialize<S: serde::Serializer>(format: &InputFormat, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(format.as_str())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<InputFormat, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+mod identity_name {
+    use sessionflow_adapters::SessionIdentity;
+
+    pub fn serialize<S: serde::Serializer>(identity: &SessionIdentity, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match identity {
+            SessionIdentity::Journey => "journey",
+            SessionIdentity::Leg => "leg",
+        })
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SessionIdentity, D::Error> {
+        match <String as serde::Deserialize>::deserialize(d)?.as_str() {
+            "journey" => Ok(SessionIdentity::Journey),
+            "leg" => Ok(SessionIdentity::Leg),
+            other => Err(serde::de::Error::custom(format!("unknown session identity {other:?}: expected \"journey\" or \"leg\""))),
+        }
+    }
+}
+
 impl TopicsSection {
+    /// Every input topic with its format: `input`'s as canonical, then
+    /// `inputs`.
+    pub fn input_topics(&self) -> Vec<InputTopic> {
+        let canonical =
+            self.input.iter().map(|name| InputTopic { name: name.clone(), format: InputFormat::Canonical, session_identity: SessionIdentity::default() });
+        canonical.chain(self.inputs.iter().cloned()).collect()
+    }
+
+    /// The names of every input topic.
+    pub fn input_names(&self) -> Vec<String> {
+        self.input_topics().into_iter().map(|t| t.name).collect()
+    }
+
     /// The changelog topic of a group (compacted).
     pub fn changelog(group_id: &str) -> String {
         format!("{group_id}-sessionflow-changelog")

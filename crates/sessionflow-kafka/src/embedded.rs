@@ -114,7 +114,7 @@ impl Drop for EmbeddedBroker {
 /// The topics a pipeline with `config` uses, each with `partitions`.
 pub fn pipeline_topics(config: &crate::DaemonConfig, partitions: i32) -> Vec<(String, i32)> {
     let group = &config.kafka.group_id;
-    let mut topics: Vec<(String, i32)> = config.topics.input.iter().map(|t| (t.clone(), partitions)).collect();
+    let mut topics: Vec<(String, i32)> = config.topics.input_names().into_iter().map(|t| (t, partitions)).collect();
     for t in [&config.topics.timeline, &config.topics.metadata, &config.topics.dead_letter] {
         topics.push((t.clone(), partitions));
     }

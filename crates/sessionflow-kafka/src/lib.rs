@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod embedded;
 pub mod failpoints;
 pub mod http;
+pub mod input;
 pub mod metrics;
 pub mod passthrough;
 pub mod pipeline;

@@ -15,7 +15,7 @@
 //! executor's worker.
 
 use crate::config::{DaemonConfig, Delivery, TopicsSection};
-use crate::failpoints;
+use crate::input::{INPUT_TOPIC_HEADER, InputAdapters};
 use crate::metrics::Metrics;
 use anyhow::{Context as _, bail};
 use rdkafka::config::ClientConfig;
@@ -127,7 +127,7 @@ impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(list) => {
-                fail::fail_point!(failpoints::REVOKE, |_| failpoints::park(failpoints::REVOKE));
+                fail::fail_point!(crate::failpoints::REVOKE, |_| crate::failpoints::park(crate::failpoints::REVOKE));
                 let mut revoked = self.revoked.lock().expect("lock");
                 for e in list.elements() {
                     let _ = self.shared.assigned.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
@@ -481,7 +481,7 @@ fn read_changelog(
                     if let Some(key) = m.key() {
                         let headers = RecordHeaders::from_pairs(m.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value)));
                         r.records.push(m.offset(), key, m.payload(), &headers).with_context(|| format!("changelog partition {task}"))?;
-                        fail::fail_point!(failpoints::RESTORE_READ, |_| failpoints::park(failpoints::RESTORE_READ));
+                        fail::fail_point!(crate::failpoints::RESTORE_READ, |_| crate::failpoints::park(crate::failpoints::RESTORE_READ));
                     }
                 }
             }
@@ -619,7 +619,8 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<_> = client_config(config, &BTreeMap::new()).create()?;
     let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
-    let input = config.topics.input.first().context("topics.input is empty")?;
+    let inputs = config.topics.input_names();
+    let input = inputs.first().context("no input topic (topics.input, topics.inputs)")?;
     let partitions = match config.kafka.partitions {
         Some(p) => p,
         None => metadata
@@ -634,7 +635,7 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     let group = &config.kafka.group_id;
     let changelog = TopicsSection::changelog(group);
     let repartition = TopicsSection::repartition(group);
-    let mut wanted: Vec<(String, Vec<(&str, &str)>)> = config.topics.input.iter().map(|t| (t.clone(), vec![])).collect();
+    let mut wanted: Vec<(String, Vec<(&str, &str)>)> = inputs.iter().map(|t| (t.clone(), vec![])).collect();
     wanted.push((config.topics.timeline.clone(), vec![]));
     wanted.push((config.topics.metadata.clone(), vec![("cleanup.policy", "compact")]));
     wanted.push((config.topics.dead_letter.clone(), vec![]));
@@ -675,7 +676,15 @@ struct Received {
 }
 
 /// Runs the pipeline until `shared.shutdown` is set. Blocking.
+/// How input records are read and outputs written: the codec, and the
+/// adapters of vendor-format input topics.
+struct Formats<'a> {
+    codec: &'a Codec,
+    adapters: InputAdapters,
+}
+
 pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &Arc<Store>, shared: &Arc<Shared>) -> anyhow::Result<RunTotals> {
+    let formats = Formats { codec, adapters: InputAdapters::new(&config.topics) };
     let group = config.kafka.group_id.clone();
     let changelog_topic = TopicsSection::changelog(&group);
     let repartition_topic = TopicsSection::repartition(&group);
@@ -695,7 +704,8 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
         polled_while_restoring: Mutex::new(Vec::new()),
     };
     let consumer: BaseConsumer<PipelineContext> = consumer_client_config(config).create_with_context(context).context("creating the consumer")?;
-    let mut sources: Vec<&str> = config.topics.input.iter().map(String::as_str).collect();
+    let input_names = config.topics.input_names();
+    let mut sources: Vec<&str> = input_names.iter().map(String::as_str).collect();
     sources.push(&repartition_topic);
     consumer.subscribe(&sources).context("subscribing")?;
 
@@ -712,7 +722,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let limits = RecordLimits::of(config);
     shared.stall_timeout_ms.store(config.kafka.stall_timeout_ms, Ordering::Relaxed);
     shared.progressed();
-    tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?config.topics.input, processing_threads, "pipeline started");
+    tracing::info!(group = %group, instance = %instance, delivery = ?config.kafka.delivery, inputs = ?input_names, processing_threads, "pipeline started");
 
     let mut totals = RunTotals::default();
     let commit_interval = Duration::from_millis(config.kafka.commit_interval_ms.max(1));
@@ -800,7 +810,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
             match process_batch(
                 config,
                 engine,
-                codec,
+                &formats,
                 store,
                 &consumer,
                 &producer,
@@ -905,7 +915,7 @@ pub fn send<C: ProducerContext>(producer: &BaseProducer<C>, record: BaseRecord<'
 fn process_batch(
     config: &DaemonConfig,
     engine: &EngineConfig,
-    codec: &Codec,
+    formats: &Formats<'_>,
     store: &Store,
     consumer: &BaseConsumer<PipelineContext>,
     producer: &BaseProducer<DeliveryTracker>,
@@ -953,7 +963,7 @@ fn process_batch(
         let cache = input.cache.lock().expect("lock").take().expect("each task runs once");
         let task = input.task;
         let mut output =
-            process_task(config, engine, codec, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)?;
+            process_task(config, engine, formats, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)?;
         let repair = repairs.get(&task).map(Vec::as_slice).unwrap_or_default();
         label_changelog(store, &mut output, batch_id, repair, !exactly_once)?;
         send_task_records(producer, &mut output, changelog, limits, shared)?;
@@ -1011,11 +1021,11 @@ fn process_batch(
             let group = consumer.group_metadata().context("no consumer group metadata")?;
             producer.send_offsets_to_transaction(&list, &group, config.kafka.call_timeout())?;
         }
-        fail::fail_point!(failpoints::COMMIT, |_| failpoints::park(failpoints::COMMIT));
+        fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
         commit_transaction(producer, config.kafka.call_timeout(), shared)?;
     } else {
         flush_delivered(producer, config.kafka.call_timeout())?;
-        fail::fail_point!(failpoints::COMMIT, |_| failpoints::park(failpoints::COMMIT));
+        fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
         if !offsets.is_empty() {
             consumer.commit(&list, CommitMode::Sync)?;
         }
@@ -1036,7 +1046,7 @@ fn process_batch(
     // to RocksDB from as many threads as computed them, its memtable taking
     // concurrent inserts.
     let write_task = |(partition, raw): &(u32, Vec<RawRecord>)| -> anyhow::Result<()> {
-        fail::fail_point!(failpoints::STORE_WRITE, |_| failpoints::park(failpoints::STORE_WRITE));
+        fail::fail_point!(crate::failpoints::STORE_WRITE, |_| crate::failpoints::park(crate::failpoints::STORE_WRITE));
         let position = match next.get(&(*partition as i32)) {
             Some(p) => Some((*p).max(store.changelog_position(*partition)?)),
             None => None,
@@ -1135,7 +1145,7 @@ struct TaskOutput<'a> {
 fn process_task<'a>(
     config: &'a DaemonConfig,
     engine: &EngineConfig,
-    codec: &Codec,
+    formats: &Formats<'_>,
     store: &Store,
     task: i32,
     records: &[&Received],
@@ -1169,24 +1179,51 @@ fn process_task<'a>(
                 topic
             }
         };
-        let event = codec.decode_event(m.payload());
         let from_input = m.topic() != repartition_topic;
-        if from_input
-            && let Ok(e) = &event
-            && m.key() != Some(e.session_id.as_bytes())
-        {
-            // Not keyed by session: re-key through the repartition topic.
-            out.push(OutRecord {
-                topic: repartition_topic,
-                key: Some(e.session_id.as_bytes().to_vec()),
-                value: m.payload().map(<[u8]>::to_vec),
-                headers: None,
-            });
-            repartitioned += 1;
-            continue;
-        }
         let position = InputPosition { topic, partition: m.partition(), offset: m.offset() };
-        batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
+        let Some(adapter) = formats.adapters.for_record(m, !from_input) else {
+            let event = formats.codec.decode_event(m.payload());
+            if from_input
+                && let Ok(e) = &event
+                && m.key() != Some(e.session_id.as_bytes())
+            {
+                // Not keyed by session: re-key through the repartition topic.
+                out.push(OutRecord {
+                    topic: repartition_topic,
+                    key: Some(e.session_id.as_bytes().to_vec()),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers: None,
+                });
+                repartitioned += 1;
+                continue;
+            }
+            batch.record(InputRecord { key: m.key(), value: m.payload(), position, event })?;
+            continue;
+        };
+        // A vendor's native record: its adapter's canonical events.
+        match sessionflow_adapters::adapt_for_batch(adapter, &batch, m.payload()) {
+            Ok(events) => {
+                if from_input
+                    && let Some(first) = events.first()
+                    && m.key() != Some(first.session_id.as_bytes())
+                {
+                    // Re-keyed as it came, naming its topic for the adapter on the way back.
+                    let headers = OwnedHeaders::new().insert(Header { key: INPUT_TOPIC_HEADER, value: Some(m.topic().as_bytes()) });
+                    out.push(OutRecord {
+                        topic: repartition_topic,
+                        key: Some(first.session_id.as_bytes().to_vec()),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers: Some(headers),
+                    });
+                    repartitioned += 1;
+                    continue;
+                }
+                for event in events {
+                    batch.record(InputRecord { key: m.key(), value: m.payload(), position: position.clone(), event: Ok(event) })?;
+                }
+            }
+            Err(error) => batch.record(InputRecord { key: m.key(), value: m.payload(), position, event: Err(error) })?,
+        }
     }
     if let Some(to) = idle_advance {
         batch.advance_watermark(to)?;
@@ -1200,8 +1237,8 @@ fn process_task<'a>(
     for output in result.outputs {
         let key = output.key().map(<[u8]>::to_vec);
         out.push(match &output {
-            Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: codec.encode_output(&output)?, headers: None },
-            Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: codec.encode_output(&output)?, headers: None },
+            Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: formats.codec.encode_output(&output)?, headers: None },
+            Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: formats.codec.encode_output(&output)?, headers: None },
             Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
             Output::DeadLetter(d) => {
                 let mut headers = OwnedHeaders::new();

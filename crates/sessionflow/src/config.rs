@@ -275,14 +275,24 @@ impl Config {
 
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let key = e.span().map(|s| text[..s.start].lines().last().unwrap_or("").trim().to_owned()).unwrap_or_default();
             ConfigError::new(
                 if key.is_empty() { "(file)".to_owned() } else { key },
                 e.message().to_owned(),
                 "see docs/configuration.md for the keys and their types",
             )
-        })
+        })?;
+        // `[[topics.inputs]]` alone replaces the default canonical input
+        // topic rather than adding to it.
+        let topics = toml::from_str::<toml::Table>(text).ok().and_then(|t| t.get("topics").and_then(|t| t.as_table()).cloned());
+        if let Some(topics) = topics
+            && topics.contains_key("inputs")
+            && !topics.contains_key("input")
+        {
+            config.topics.input.clear();
+        }
+        Ok(config)
     }
 
     /// Environment overrides: `SESSIONFLOW_<SECTION>_<KEY>` (upper case).
@@ -419,8 +429,18 @@ impl Config {
         if self.kafka.group_id.trim().is_empty() {
             return Err(ConfigError::new("kafka.group_id", "is empty", "name the consumer group, e.g. \"sessionflow\""));
         }
-        if self.topics.input.is_empty() {
-            return Err(ConfigError::new("topics.input", "lists no topic", "give the input topic(s), e.g. [\"cc.events.raw\"]"));
+        if self.topics.input.is_empty() && self.topics.inputs.is_empty() {
+            return Err(ConfigError::new(
+                "topics.input",
+                "lists no topic (and there is no [[topics.inputs]])",
+                "give the input topic(s), e.g. [\"cc.events.raw\"], or [[topics.inputs]] entries with name and format",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for topic in self.topics.input_topics() {
+            if !seen.insert(topic.name.clone()) {
+                return Err(ConfigError::new("topics.inputs", format!("lists {:?} twice", topic.name), "give each input topic once, with one format"));
+            }
         }
         if self.kafka.commit_interval_ms == 0 || self.kafka.max_batch_records == 0 {
             return Err(ConfigError::new("kafka.commit_interval_ms", "commit interval and max_batch_records must be positive", "use e.g. 100 (ms) and 20000"));

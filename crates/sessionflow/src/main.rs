@@ -7,6 +7,7 @@ mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use config::Config;
+use sessionflow_adapters::{InputFormat, SessionIdentity};
 use sessionflow_codec::Encoding;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,17 @@ enum LogFormat {
 enum FileFormat {
     Jsonl,
     Avro,
+}
+
+/// `--session-identity`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Identity {
+    Journey,
+    Leg,
+}
+
+fn parse_input_format(name: &str) -> Result<InputFormat, String> {
+    name.parse().map_err(|e: sessionflow_adapters::UnknownFormat| e.to_string())
 }
 
 /// Rates of the simulator's imperfect records.
@@ -128,6 +140,14 @@ enum Command {
         /// Never draw a progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// What each input line is: canonical, amazon-connect, genesys-cloud,
+        /// twilio-taskrouter, zoom-contact-center or ccai-platform (one native
+        /// record per line, as the bridge writes it to Kafka).
+        #[arg(long, default_value = "canonical", value_parser = parse_input_format)]
+        input_format: InputFormat,
+        /// For vendors that split a contact into legs: journey (one session) or leg.
+        #[arg(long, value_enum, default_value_t = Identity::Journey)]
+        session_identity: Identity,
     },
     /// Simulated contact-center traffic: to a Kafka topic (--brokers) or as JSONL to a file or stdout.
     Simulate {
@@ -247,12 +267,25 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Replay { input, out_dir, format, batch_size, state_dir, no_progress } => {
+        Command::Replay { input, out_dir, format, batch_size, state_dir, no_progress, input_format, session_identity } => {
             let format = match format {
                 FileFormat::Jsonl => Encoding::Json,
                 FileFormat::Avro => Encoding::Avro,
             };
-            let options = replay::ReplayOptions { input, out_dir: out_dir.clone(), format, batch_size, state_dir, progress: !no_progress };
+            let session_identity = match session_identity {
+                Identity::Journey => SessionIdentity::Journey,
+                Identity::Leg => SessionIdentity::Leg,
+            };
+            let options = replay::ReplayOptions {
+                input,
+                out_dir: out_dir.clone(),
+                format,
+                batch_size,
+                state_dir,
+                progress: !no_progress,
+                input_format,
+                session_identity,
+            };
             replay::replay(&config, &options).map(|summary| print!("{}", replay::render_summary(&summary, &out_dir, format)))
         }
         Command::Run { brokers, metrics_addr } => {

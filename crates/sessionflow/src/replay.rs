@@ -7,6 +7,7 @@
 use crate::config::Config;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use sessionflow_adapters::{AdapterOptions, InputFormat, SessionIdentity};
 use sessionflow_codec::avro::avro_to_json;
 use sessionflow_codec::files::OutputFiles;
 use sessionflow_codec::{Codec, Encoding};
@@ -31,6 +32,11 @@ pub struct ReplayOptions {
     pub state_dir: Option<PathBuf>,
     /// Draw a progress bar (only on a terminal).
     pub progress: bool,
+    /// What each input line is: a canonical event, or a vendor's native
+    /// record read by its adapter.
+    pub input_format: InputFormat,
+    /// Journey or leg, for vendors that split a contact into legs.
+    pub session_identity: SessionIdentity,
 }
 
 /// What a replay did.
@@ -113,6 +119,8 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
     let mut files = OutputFiles::create(&options.out_dir, options.format, &codec.schemas)?;
     let mut totals = BatchStats::default();
 
+    let adapter = (options.input_format != InputFormat::Canonical)
+        .then(|| sessionflow_adapters::adapter(options.input_format, &AdapterOptions { session_identity: options.session_identity }));
     let mut iter = records(Box::new(BufReader::with_capacity(1 << 20, input)))?.peekable();
     let mut offset: i64 = 0;
     let mut cache = SessionCache::new(config.session_cache_bytes());
@@ -128,6 +136,17 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
             taken += 1;
             progress.inc(consumed);
             match raw {
+                Raw::Bytes(bytes) if let Some(adapter) = &adapter => match sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, Some(&bytes)) {
+                    Ok(events) => {
+                        for event in events {
+                            batch.record(InputRecord { key: None, value: Some(&bytes), position: position.clone(), event: Ok(event) })?;
+                        }
+                    }
+                    Err(error) => batch.record(InputRecord { key: None, value: Some(&bytes), position, event: Err(error) })?,
+                },
+                Raw::Decoded(_) if adapter.is_some() => {
+                    anyhow::bail!("--input-format {}: vendor records are read one JSON object per line, not from an Avro container", options.input_format)
+                }
                 Raw::Bytes(bytes) => {
                     let event = codec.decode_event(Some(&bytes));
                     batch.record(InputRecord { key: None, value: Some(&bytes), position, event })?;

@@ -52,6 +52,7 @@ pub fn run_config(target: &Target, run: &str, delivery: Delivery) -> DaemonConfi
         },
         topics: TopicsSection {
             input: vec![format!("bench.{run}.events")],
+            inputs: Vec::new(),
             timeline: format!("bench.{run}.timeline"),
             metadata: format!("bench.{run}.metadata"),
             dead_letter: format!("bench.{run}.dlq"),
