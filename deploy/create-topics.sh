@@ -30,6 +30,8 @@ create cc.events.dlq --config cleanup.policy=delete --config retention.ms=259200
 # Internal: the changelog is the durable copy of the state (never delete it;
 # its records may be larger than outputs: a session's entry, and at least
 # once its prior value); the repartition topic only carries records between
-# instances.
+# instances; each process claims its kafka.instance_id on the instances
+# topic (partition 0), so two processes never run with one id.
 create "$GROUP-sessionflow-changelog" --config cleanup.policy=compact --config max.message.bytes=8388608
 create "$GROUP-sessionflow-repartition" --config cleanup.policy=delete --config retention.ms=86400000
+create "$GROUP-sessionflow-instances" --config cleanup.policy=compact

@@ -196,6 +196,12 @@ impl TopicsSection {
         format!("{group_id}-sessionflow-changelog")
     }
 
+    /// The instances topic of a group (compacted, one partition): each
+    /// process claims its `kafka.instance_id` there.
+    pub fn instances(group_id: &str) -> String {
+        format!("{group_id}-sessionflow-instances")
+    }
+
     /// The repartition topic of a group.
     pub fn repartition(group_id: &str) -> String {
         format!("{group_id}-sessionflow-repartition")

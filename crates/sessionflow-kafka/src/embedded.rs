@@ -120,5 +120,6 @@ pub fn pipeline_topics(config: &crate::DaemonConfig, partitions: i32) -> Vec<(St
     }
     topics.push((crate::TopicsSection::changelog(group), partitions));
     topics.push((crate::TopicsSection::repartition(group), partitions));
+    topics.push((crate::TopicsSection::instances(group), 1));
     topics
 }

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod failpoints;
 pub mod http;
 pub mod input;
+pub mod instance;
 pub mod metrics;
 pub mod passthrough;
 pub mod pipeline;

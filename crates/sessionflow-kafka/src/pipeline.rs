@@ -59,9 +59,28 @@ pub struct Shared {
     /// `/healthz` fails once the loop made no progress this long while it
     /// holds partitions (`kafka.stall_timeout_ms`; 0 = never).
     pub stall_timeout_ms: AtomicU64,
+    /// Set when another process claimed this instance id (instance.rs).
+    fenced_by: Mutex<Option<String>>,
 }
 
 impl Shared {
+    /// Another process took over this instance id: the loop stops before
+    /// its next commit.
+    pub fn fence(&self, why: String) {
+        tracing::error!(%why, "fenced");
+        *self.fenced_by.lock().expect("lock") = Some(why);
+    }
+
+    /// Stops with [`FatalError`] if another process took over.
+    fn check_fence(&self) -> Result<(), FatalError> {
+        match &*self.fenced_by.lock().expect("lock") {
+            Some(why) => {
+                Err(FatalError(format!("this daemon was fenced: {why}; it stops so that only one writes. Give every daemon its own kafka.instance_id")))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Notes that the processing loop moved on.
     pub fn progressed(&self) {
         self.last_progress_ms.store(wall_millis().0, Ordering::Relaxed);
@@ -85,7 +104,7 @@ pub struct RunTotals {
     pub aborted: u64,
 }
 
-fn wall_millis() -> Millis {
+pub(crate) fn wall_millis() -> Millis {
     Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
 }
 
@@ -635,6 +654,7 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     let group = &config.kafka.group_id;
     let changelog = TopicsSection::changelog(group);
     let repartition = TopicsSection::repartition(group);
+    let instances = TopicsSection::instances(group);
     let mut wanted: Vec<(String, Vec<(&str, &str)>)> = inputs.iter().map(|t| (t.clone(), vec![])).collect();
     wanted.push((config.topics.timeline.clone(), vec![]));
     wanted.push((config.topics.metadata.clone(), vec![("cleanup.policy", "compact")]));
@@ -642,6 +662,7 @@ pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
     let changelog_max = CHANGELOG_MAX_BYTES.to_string();
     wanted.push((changelog, vec![("cleanup.policy", "compact"), ("max.message.bytes", changelog_max.as_str())]));
     wanted.push((repartition, vec![]));
+    wanted.push((instances, vec![("cleanup.policy", "compact")]));
     let missing: Vec<&(String, Vec<(&str, &str)>)> = wanted.iter().filter(|(name, _)| !existing.contains(name.as_str())).collect();
     if missing.is_empty() {
         return Ok(());
@@ -691,6 +712,9 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
     let instance = config.instance_id();
 
+    // Before joining the group: a process already running with this id
+    // stops on seeing the claim.
+    let _watch = crate::instance::claim(config, shared).context("claiming kafka.instance_id on the instances topic (kafka.create_topics creates it)")?;
     let restore_consumer: BaseConsumer = restore_client_config(config).create().context("creating the restore consumer")?;
     let context = PipelineContext {
         store: store.clone(),
@@ -740,6 +764,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let mut retrying = false;
     let outcome = (|| -> anyhow::Result<()> {
         while !shared.shutdown.load(Ordering::SeqCst) {
+            shared.check_fence()?;
             // Collect a batch: batches are cut every commit interval, counted from
             // the previous cut (as Kafka Streams commits), so records that arrived
             // while the previous batch was processed wait one interval, not that
@@ -1022,10 +1047,12 @@ fn process_batch(
             producer.send_offsets_to_transaction(&list, &group, config.kafka.call_timeout())?;
         }
         fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
+        shared.check_fence()?;
         commit_transaction(producer, config.kafka.call_timeout(), shared)?;
     } else {
         flush_delivered(producer, config.kafka.call_timeout())?;
         fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
+        shared.check_fence()?;
         if !offsets.is_empty() {
             consumer.commit(&list, CommitMode::Sync)?;
         }
