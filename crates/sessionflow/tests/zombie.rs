@@ -1,9 +1,11 @@
 //! A zombie: a second live daemon with the same `kafka.instance_id` (a
-//! copied config, a stuck host coming back). The newer one's transactional
-//! producer fences the older (one `transactional.id` per instance id); the
-//! older exits non-zero saying why, the newer finishes the input, and the
-//! outputs equal the engine's run: nothing the fenced one had in flight is
-//! committed.
+//! copied config, a stuck host coming back). The newer one's claim of the
+//! id on the instances topic fences the older (on Kafka its transactional
+//! producer and static group membership do too; the embedded broker
+//! implements neither fence: its InitProducerId hands a second producer of
+//! one transactional id a new producer id, and its classic groups ignore
+//! `group.instance.id`); the older exits non-zero saying why, the newer
+//! finishes the input, and the outputs equal the engine's run.
 
 mod common;
 
