@@ -78,6 +78,28 @@ fn check_outcomes(format: InputFormat, plans: &[SessionPlan], finals: &BTreeMap<
         assert_eq!(m["is_final"], true, "{what}");
         assert_eq!(m["outcome"], plan.kind.expected_outcome(), "{what}");
         assert_eq!(m["transfer_count"], plan.expected_transfer_count(), "{what}");
+        // Genesys' transferring agent wraps up while the customer waits in
+        // the next queue: one `invalid_transition`, a documented gap
+        // (`docs/adapters/genesys-cloud.md`). Nothing else is an anomaly.
+        let anomalies = u32::from(format == InputFormat::GenesysCloud && plan.kind == SessionKind::Transferred);
+        assert_eq!(m["anomaly_count"], anomalies, "{what}");
+        let queues = match plan.kind {
+            SessionKind::Contained => Some(0),
+            SessionKind::Answered | SessionKind::AbandonedInQueue | SessionKind::DeflectedCallback => Some(1),
+            SessionKind::Transferred => Some(2),
+            SessionKind::AsyncReleased => None,
+        };
+        if let Some(n) = queues {
+            assert_eq!(m["queues"].as_array().map(Vec::len), Some(n), "{what}");
+        }
+        // Vendors that report holds: Connect (counts and durations on the
+        // contact record) and Zoom (hold events).
+        if matches!(format, InputFormat::AmazonConnect | InputFormat::ZoomContactCenter) {
+            let hold = plan.hold.map_or(0, |(a, b)| b.0 - a.0);
+            assert_eq!(m["hold_ms"], hold, "{what}");
+        }
+        // A deflection is terminal by itself; whether an end follows is the vendor's.
+        assert!(plan.kind == SessionKind::DeflectedCallback || m["ended_at"].is_string(), "{what}");
         match plan.kind {
             SessionKind::Contained => assert_eq!(m["answer_type"], "virtual", "{what}"),
             SessionKind::Answered | SessionKind::Transferred | SessionKind::AsyncReleased => {
