@@ -444,7 +444,9 @@ impl Iterator for VendorSimulator {
 
     fn next(&mut self) -> Option<VendorRecord> {
         // Start sessions until the earliest pending record is due before the
-        // next arrival (each start adds records, so this ends), or the limit.
+        // next arrival, or the limit. Bounded: once a record is pending, its
+        // time stays put while each start moves the next arrival on by at
+        // least a second.
         while self.limit.is_none_or(|n| self.sessions_started < n) && self.heap.peek().is_none_or(|Reverse((at, _))| *at >= self.next_session_at) {
             self.start_session();
         }
@@ -532,11 +534,10 @@ fn plan(rng: &mut StdRng, format: InputFormat, seed: u64, index: u64, start: Mil
     };
     let t0 = start.0;
     let queue = QUEUES[rng.random_range(0..QUEUES.len())];
-    let pick_agent = |rng: &mut StdRng, not: &[Agent]| loop {
-        let a = AGENTS[rng.random_range(0..AGENTS.len())];
-        if !not.contains(&a) {
-            break a;
-        }
+    // A random agent not in `not` (at most two are excluded: bounded).
+    let pick_agent = |rng: &mut StdRng, not: &[Agent]| {
+        let from = rng.random_range(0..AGENTS.len());
+        (0..AGENTS.len()).map(|i| AGENTS[(from + i) % AGENTS.len()]).find(|a| !not.contains(a)).unwrap_or(AGENTS[from])
     };
     let mut p = SessionPlan {
         index,
@@ -617,12 +618,7 @@ fn plan(rng: &mut StdRng, format: InputFormat, seed: u64, index: u64, start: Mil
                     let left = t + secs(rng, 30, 200);
                     let queued2 = left + secs(rng, 2, 4);
                     let (queue2, agent2) = if kind == SessionKind::Transferred {
-                        let q = loop {
-                            let q = QUEUES[rng.random_range(0..QUEUES.len())];
-                            if q != queue {
-                                break q;
-                            }
-                        };
+                        let q = QUEUES[(QUEUES.iter().position(|q| *q == queue).unwrap_or(0) + rng.random_range(1..QUEUES.len())) % QUEUES.len()];
                         (q, pick_agent(rng, &[agent]))
                     } else {
                         (queue, pick_agent(rng, &[agent]))

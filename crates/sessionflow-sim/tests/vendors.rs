@@ -64,7 +64,7 @@ fn comparable(mut finals: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
 fn dead_letter_reasons(outputs: &[Output]) -> Vec<String> {
     let mut reasons: Vec<String> = outputs
         .iter()
-        .filter_map(|o| if let Output::DeadLetter(d) = o { Some(serde_json::to_value(&d.reason).unwrap().as_str().unwrap().to_owned()) } else { None })
+        .filter_map(|o| if let Output::DeadLetter(d) = o { Some(serde_json::to_value(d.reason).unwrap().as_str().unwrap().to_owned()) } else { None })
         .collect();
     reasons.sort();
     reasons
