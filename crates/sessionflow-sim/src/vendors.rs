@@ -26,6 +26,36 @@
 //! assert!(records.iter().all(|r| r.key.is_some()));
 //! assert_eq!(sim.plans().len(), 3);
 //! ```
+//!
+//! # Wiring `sessionflow simulate --format NAME`
+//!
+//! Parse the name with `InputFormat::from_str`; `canonical` stays with
+//! [`crate::Simulator`] ([`VendorSimulator::new`] refuses it with
+//! [`UnsupportedFormat`]). Write `record.value` one per line (what
+//! `sessionflow replay FILE --input-format NAME` reads), or produce it to
+//! Kafka with `record.key`. Bound an endless stream with `take(n)`, or ask
+//! for whole sessions with [`VendorSimulator::with_session_limit`].
+//! [`VendorRecord::malformed`] marks the records injected on purpose.
+//!
+//! # What each vendor's generator writes
+//!
+//! Session ids and keys follow the adapter's default (journey) identity.
+//!
+//! | format | shape | sessions | vendor quirks on top of the common ones |
+//! | --- | --- | --- | --- |
+//! | `amazon-connect` | EventBridge contact events (`INITIATED`, `CONNECTED_TO_SYSTEM`, `QUEUED`, `CONNECTED_TO_AGENT`, `DISCONNECTED`, `COMPLETED`, `CONTACT_DATA_UPDATED`) and contact records, interleaved on one stream; key `initialContactId` else `contactId` | answered (voice or chat, holds on the record), abandoned in queue, transferred (a second `TRANSFER` contact), contained by the flow (chat) | contact records re-sent unchanged; some sessions get a second record version (later `LastUpdateTimestamp`, an attribute added) in every rendering |
+//! | `genesys-cloud` | bare detail-event notifications (`customer.start/end`, `flow.start/end`, `attributes`, `acd.start/end`, `user.start/end`, `acw`); key `conversationId` | answered (voice after an IVR flow, or chat; alerts that time out or are rejected), abandoned in queue, transferred (the first agent's `acw` while the customer waits), contained by a bot flow | — |
+//! | `twilio-taskrouter` | workspace callbacks as JSON objects of strings; key the first task's sid (Flex `conversations.conversation_id`) | answered (reservations rejected or timed out first), abandoned (`task.canceled` hangup), transferred (cold to a queue: a second task with the conversation id), deflected (`Callback requested by caller`) | — |
+//! | `zoom-contact-center` | `contact_center.*` webhook bodies; key `engagement_id` | answered (ring timeouts/rejections, hold), abandoned in queue, transferred (`engagement_transfer_*`), deflected (`queue_scheduled_callback_created`), async messaging released back to the queue (`task_updated` pending) and taken by a second agent; one or several dispositions on `task_completed` | — |
+//! | `ccai-platform` | external session events, each a snapshot of the whole call or chat; key `call-<id>` / `chat-<id>` | answered, abandoned in queue, transferred (`switching` then the transfer completed), contained by a virtual agent; some sessions get a last snapshot with the disposition and rating | snapshots re-sent as new events (new `event_id`, later `timestamp`), possibly after newer ones |
+//!
+//! Common quirks, at the [`SimConfig`] rates: redeliveries
+//! (`duplicate_rate`, 10 ms to 2 min later), late records (`late_rate`, 1
+//! to 30 min), a record overtaken by the session's next one
+//! (`out_of_order_rate`), malformed records next to the real ones
+//! (`malformed_rate`: cut short, `decode_error`; or without the session id
+//! field, `missing_field`), and re-sent snapshots (ten times
+//! `duplicate_rate`, at most one in two).
 
 mod ccaip;
 mod connect;
