@@ -10,8 +10,14 @@
 //! duplicate, out-of-order and malformed records.
 //!
 //! The same seed always yields the same records.
+//!
+//! [`vendors`] writes vendors' native records instead (Amazon Connect,
+//! Genesys Cloud, Twilio TaskRouter, Zoom Contact Center, CCAI Platform),
+//! for the adapters of `sessionflow-adapters`: see
+//! [`vendors::VendorSimulator`].
 
 mod scripts;
+pub mod vendors;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
