@@ -133,9 +133,9 @@ fn async_engagements_have_their_own_session_timeout() {
     assert_eq!(m["finalized_at"], json!(Millis(T0 + 6_000 + 24 * HOUR).to_rfc3339()));
     // A customer answering an email two days later continues the session.
     let mut events = email_connected("mail");
-    events.push(ev_in("mail", "d", "note.received", (2 * 24 * 3600) as f64, json!({"text": "thanks"})));
-    events.push(ev_in("mail", "e", "session.ended", (2 * 24 * 3600 + 60) as f64, json!({"ended_by": "agent"})));
-    events.push(ev_in("mail", "f", "wrapup.completed", (2 * 24 * 3600 + 120) as f64, json!({})));
+    events.push(ev_in("mail", "d", "note.received", 172_800.0, json!({"text": "thanks"})));
+    events.push(ev_in("mail", "e", "session.ended", 172_860.0, json!({"ended_by": "agent"})));
+    events.push(ev_in("mail", "f", "wrapup.completed", 172_920.0, json!({})));
     let outputs = run(&events);
     let m = last(&outputs);
     assert_eq!(m["state"], "ended");
