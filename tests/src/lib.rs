@@ -31,6 +31,7 @@ pub fn test_engine() -> EngineConfig {
     EngineConfig {
         finalize_after_ms: 60_000,
         session_timeout_ms: 3_600_000,
+        async_session_timeout_ms: 3_600_000,
         retain_after_final_ms: 600_000,
         marker_retention_ms: 1_200_000,
         ..EngineConfig::default()

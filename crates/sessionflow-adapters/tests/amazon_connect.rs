@@ -103,7 +103,7 @@ fn answered_call_with_holds_and_after_contact_work() {
     );
     assert_eq!(
         m["participants"],
-        json!([{"id": "agent-ann", "role": "agent", "joined_at": "2026-03-02T10:01:00.000Z", "left_at": "2026-03-02T10:06:00.000Z"}])
+        json!([{"id": "agent-ann", "role": "agent", "joined_at": "2026-03-02T10:01:00.000Z", "left_at": "2026-03-02T10:06:00.000Z", "by": null}])
     );
     assert_eq!(m["virtual_agent"]["started_at"], json!("2026-03-02T10:00:00.000Z"));
     assert_eq!(m["virtual_agent"]["ended_at"], json!("2026-03-02T10:00:30.000Z"));
@@ -198,8 +198,8 @@ fn transferred_call_is_one_journey() {
     assert_eq!(
         m["participants"],
         json!([
-            {"id": "agent-ann", "role": "agent", "joined_at": "2026-03-02T12:00:40.000Z", "left_at": "2026-03-02T12:03:05.000Z"},
-            {"id": "agent-bo", "role": "agent", "joined_at": "2026-03-02T12:04:05.000Z", "left_at": "2026-03-02T12:09:05.000Z"},
+            {"id": "agent-ann", "role": "agent", "joined_at": "2026-03-02T12:00:40.000Z", "left_at": "2026-03-02T12:03:05.000Z", "by": null},
+            {"id": "agent-bo", "role": "agent", "joined_at": "2026-03-02T12:04:05.000Z", "left_at": "2026-03-02T12:09:05.000Z", "by": null},
         ])
     );
     assert_eq!(m["custom_data"]["refund_issued"], json!("yes"));

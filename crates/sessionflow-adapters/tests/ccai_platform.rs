@@ -78,10 +78,16 @@ fn answered_call() {
                 "left_at": "2026-03-02T10:00:50.000Z", "outcome": "answered"}])
     );
     assert_eq!(m["agent"], "Ana Ruiz");
-    assert_eq!(m["participants"], json!([{"id": "501", "role": "agent", "joined_at": "2026-03-02T10:00:55.000Z", "left_at": "2026-03-02T10:05:55.000Z"}]));
+    assert_eq!(
+        m["participants"],
+        json!([{"id": "501", "role": "agent", "joined_at": "2026-03-02T10:00:55.000Z", "left_at": "2026-03-02T10:05:55.000Z", "by": null}])
+    );
     assert_eq!(m["transfer_count"], 0);
     assert_eq!(m["transfers"], json!([]));
-    assert_eq!(m["disposition"], json!({"code": "resolved", "notes": "password reset", "list": null, "custom_code_id": "77", "agent": "Ana Ruiz"}));
+    assert_eq!(
+        m["disposition"],
+        json!({"code": "resolved", "notes": "password reset", "list": null, "custom_code_id": "77", "agent": "Ana Ruiz", "list_id": null, "code_id": null})
+    );
     assert_eq!(m["csat"]["rating"], 5.0);
     assert_eq!(m["deflection"], Value::Null);
     assert_eq!(m["anomaly_count"], 0);
@@ -155,8 +161,8 @@ fn call_transferred_to_another_queue() {
     assert_eq!(
         m["participants"],
         json!([
-            {"id": "601", "role": "agent", "joined_at": "2026-03-02T12:00:32.000Z", "left_at": "2026-03-02T12:04:35.000Z"},
-            {"id": "602", "role": "agent", "joined_at": "2026-03-02T12:05:35.000Z", "left_at": "2026-03-02T12:10:35.000Z"}
+            {"id": "601", "role": "agent", "joined_at": "2026-03-02T12:00:32.000Z", "left_at": "2026-03-02T12:04:35.000Z", "by": null},
+            {"id": "602", "role": "agent", "joined_at": "2026-03-02T12:05:35.000Z", "left_at": "2026-03-02T12:10:35.000Z", "by": null}
         ])
     );
     assert_eq!(m["transfer_count"], 1);

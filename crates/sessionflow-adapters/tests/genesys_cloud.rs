@@ -68,9 +68,12 @@ fn answered_voice_call() {
     // field): no hold events, so no hold in the record.
     assert_eq!((&m["hold_ms"], &m["hold_count"]), (&json!(0), &json!(0)));
     assert_eq!(m["agent"], json!("u-ann"));
-    assert_eq!(m["participants"], json!([{"id": "u-ann", "role": "agent", "joined_at": at(65), "left_at": at(365)}]));
+    assert_eq!(m["participants"], json!([{"id": "u-ann", "role": "agent", "joined_at": at(65), "left_at": at(365), "by": null}]));
     assert_eq!((&m["transfer_count"], &m["transfers"]), (&json!(0), &json!([])));
-    assert_eq!(m["disposition"], json!({"code": "wc-resolved", "notes": "card payment taken", "list": null, "custom_code_id": null, "agent": "u-ann"}));
+    assert_eq!(
+        m["disposition"],
+        json!({"code": "wc-resolved", "notes": "card payment taken", "list": null, "custom_code_id": null, "agent": "u-ann", "list_id": null, "code_id": null})
+    );
     assert_eq!(m["custom_data"], json!({"accountTier": "gold"}));
     // flow.outcome passes through as vendor.flow.outcome.
     assert_eq!((&m["unknown_event_count"], &m["anomaly_count"]), (&json!(1), &json!(0)));
@@ -124,8 +127,8 @@ fn voice_transferred_between_queues() {
     assert_eq!(
         m["participants"],
         json!([
-            {"id": "u-ann", "role": "agent", "joined_at": at(25), "left_at": at(125)},
-            {"id": "u-cara", "role": "agent", "joined_at": at(178), "left_at": at(478)}
+            {"id": "u-ann", "role": "agent", "joined_at": at(25), "left_at": at(125), "by": null},
+            {"id": "u-cara", "role": "agent", "joined_at": at(178), "left_at": at(478), "by": null}
         ])
     );
     assert_eq!((&m["agent"], &m["offers"]), (&json!("u-cara"), &json!(2)));

@@ -79,7 +79,7 @@ fn answered_call_after_a_timed_out_offer() {
     );
     assert_eq!(
         m["participants"],
-        json!([{"id": "WK3d099d0f13df9d0bb4427a6ce99d61b9", "role": "agent", "joined_at": "2026-03-02T09:00:30.000Z", "left_at": "2026-03-02T09:03:20.000Z"}])
+        json!([{"id": "WK3d099d0f13df9d0bb4427a6ce99d61b9", "role": "agent", "joined_at": "2026-03-02T09:00:30.000Z", "left_at": "2026-03-02T09:03:20.000Z", "by": null}])
     );
     assert_eq!(m["disposition"]["code"], json!("Resolved"));
     assert_eq!(m["disposition"]["agent"], json!("Bo Lind"));
@@ -212,7 +212,7 @@ fn callback_request_in_queue_is_a_deflection() {
         &[
             ("state", json!("deflected")),
             ("outcome", json!("deflected")),
-            ("deflection", json!({"kind": "callback", "offered_at": null, "accepted": true})),
+            ("deflection", json!({"kind": "callback", "offered_at": null, "accepted": true, "queue": "Support"})),
             ("answer_type", json!("none")),
             ("ended_by", Value::Null),
             // reservation.canceled and task.canceled share a millisecond: the

@@ -94,10 +94,15 @@ fn answered_call_with_a_timeout_a_hold_and_two_dispositions() {
         m["queues"],
         json!([{"queue": "Billing", "queue_id": "q-billing", "priority": null, "entered_at": t(5), "left_at": t(30), "outcome": "answered"}])
     );
-    assert_eq!(m["participants"], json!([{"id": "u-bo", "role": "agent", "joined_at": t(32), "left_at": t(200)}]));
+    assert_eq!(m["participants"], json!([{"id": "u-bo", "role": "agent", "joined_at": t(32), "left_at": t(200), "by": null}]));
     assert_eq!(m["transfer_count"], 0);
-    // The last of the two dispositions; the canonical model keeps one.
-    assert_eq!(m["disposition"], json!({"code": "Refund issued", "notes": null, "list": null, "custom_code_id": "d-2", "agent": "Bo"}));
+    // The last of the two dispositions (the adapter sends only the last;
+    // the canonical model now keeps every one in `dispositions`).
+    assert_eq!(
+        m["disposition"],
+        json!({"code": "Refund issued", "notes": null, "list": null, "custom_code_id": "d-2", "agent": "Bo", "list_id": null, "code_id": null})
+    );
+    assert_eq!(m["dispositions"].as_array().and_then(|d| d.last()), Some(&m["disposition"]));
     assert_eq!(m["event_count"], 14);
     assert_eq!(m["unknown_event_count"], 1);
     assert_eq!(m["anomaly_count"], 0);
@@ -174,8 +179,8 @@ fn cold_transfer_to_another_queue_keeps_one_session() {
     assert_eq!(
         m["participants"],
         json!([
-            {"id": "u-dee", "role": "agent", "joined_at": t(11), "left_at": t(73)},
-            {"id": "u-eve", "role": "agent", "joined_at": t(91), "left_at": t(210)}
+            {"id": "u-dee", "role": "agent", "joined_at": t(11), "left_at": t(73), "by": null},
+            {"id": "u-eve", "role": "agent", "joined_at": t(91), "left_at": t(210), "by": null}
         ])
     );
     assert_eq!(m["anomaly_count"], 0);
@@ -189,7 +194,7 @@ fn scheduled_callback_deflects_the_call() {
     assert_eq!(m["outcome"], "deflected");
     assert_eq!(m["answer_type"], "none");
     assert_eq!(m["abandon_phase"], Value::Null);
-    assert_eq!(m["deflection"], json!({"kind": "callback", "offered_at": t(63), "accepted": true}));
+    assert_eq!(m["deflection"], json!({"kind": "callback", "offered_at": t(63), "accepted": true, "queue": "Billing"}));
     assert_eq!(m["phone_numbers"]["callback"], "+15550122");
     assert_eq!(m["queue_wait_ms"], 60_000);
     assert_eq!(
@@ -224,8 +229,8 @@ fn async_messaging_released_back_to_the_queue() {
     assert_eq!(
         m["participants"],
         json!([
-            {"id": "u-fay", "role": "agent", "joined_at": t(6), "left_at": t(306)},
-            {"id": "u-gus", "role": "agent", "joined_at": t(911), "left_at": t(1211)}
+            {"id": "u-fay", "role": "agent", "joined_at": t(6), "left_at": t(306), "by": null},
+            {"id": "u-gus", "role": "agent", "joined_at": t(911), "left_at": t(1211), "by": null}
         ])
     );
     assert_eq!(m["agent"], "Gus");

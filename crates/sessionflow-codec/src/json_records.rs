@@ -14,8 +14,8 @@
 use crate::json_writer::{write_count, write_finite, write_quoted, write_str};
 use serde_json::Value;
 use sessionflow_core::fold::{
-    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Participant, Payment, PhoneNumbers, PostSession, QueueVisit, Recording,
-    SmartActions, SurveyAnswer, Transfer, TransferEnd, VirtualAgent,
+    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Participant, ParticipantFailure, Payment, PhoneNumbers, PostSession, QueueVisit,
+    Recording, SmartActions, SurveyAnswer, Transfer, TransferEnd, VirtualAgent,
 };
 use sessionflow_core::json::{Json, Num};
 use sessionflow_core::records::{Card, Sentiment};
@@ -241,34 +241,35 @@ impl_object! {
     Card { color, icon, status_or_wrapup }
     Sentiment { last, mean }
     QueueVisit { queue, queue_id, priority, entered_at, left_at, outcome }
-    Participant { id, role, joined_at, left_at }
+    Participant { id, role, joined_at, left_at, by }
+    ParticipantFailure { id, role, by, reason, failed_at }
     TransferEnd { queue, agent }
     Transfer { from, to, kind, started_at, outcome, reason }
-    Deflection { kind, offered_at, accepted }
-    Disposition { code, notes, list, custom_code_id, agent }
+    Deflection { kind, offered_at, accepted, queue }
+    Disposition { code, notes, list, custom_code_id, agent, list_id, code_id }
     Csat { rating, comment }
     SurveyAnswer { question, kind, value }
-    VirtualAgent { name, started_at, ended_at, outcome, intent, variables }
+    VirtualAgent { name, started_at, ended_at, outcome, intent, variables, connected_at, params }
     PostSession { virtual_agent, opted_in, started_at, ended_at, outcome, params }
     SmartActions { verified, photos, screenshots, videos, text_inputs }
     Attachment { kind, url, uploaded_at }
     Payment { product, amount, currency, status, transaction_id, agent, processed_at }
-    Recording { url, permission }
+    Recording { url, permission, urls }
     CrmTicket { ticket_id, url }
     PhoneNumbers { inbound, callback }
-    Cobrowse { sessions, active_ms, level, control_requested, control_accepted, control_declined }
+    Cobrowse { sessions, active_ms, level, control_requested, control_accepted, control_declined, control_level }
     Flags { emergency }
     MetadataRecord {
-        session_id, tenant, source, channel, direction, lang,
+        session_id, tenant, source, channel, direction, lang, device,
         state, outcome, abandon_phase, short_abandon, ended_by, answer_type, card,
         version, is_final, revision_reason, updated_at,
         created_at, scheduled_for, queued_at, assigned_at, connected_at, ended_at, wrapup_completed_at, finalized_at,
         self_service_ms, queue_wait_ms, ring_ms, talk_ms, hold_ms, hold_count, longest_hold_ms, wrapup_ms, handle_ms, total_ms, masked_ms,
         open_intervals_closed,
         queue, queues, menu_path, menu_path_id, support_number, outbound_number,
-        agent, participants, offers, declines,
+        agent, participants, participant_failures, offers, declines,
         transfer_count, transfers,
-        deflection, disposition, csat, survey, sentiment, summary,
+        deflection, disposition, dispositions, csat, survey, sentiment, summary,
         virtual_agent, post_session,
         smart_actions, attachments, payments, recording, crm_ticket, custom_data, phone_numbers, email, cobrowse, flags, notes_count,
         event_count, duplicate_count, anomaly_count, anomalies, late_event_count, unknown_event_count,
@@ -308,6 +309,15 @@ mod tests {
         let some = |tag: &str| Some(text(tag));
         let shared = |tag: &str| Some(Arc::<str>::from(text(tag)));
         let value = json!({"k": [1, -2, 2.5, 1e300, "s\"", null, true, {"nested": {}}], "u": 18_446_744_073_709_551_615_u64});
+        let disposition = Disposition {
+            code: some("code"),
+            notes: some("notes"),
+            list: some("list"),
+            custom_code_id: some("custom"),
+            agent: some("a"),
+            list_id: some("list_id"),
+            code_id: some("code_id"),
+        };
         MetadataRecord {
             session_id: text("session").into(),
             tenant: Some(Arc::from(text("tenant"))),
@@ -315,6 +325,7 @@ mod tests {
             channel: Some(Channel::Voice),
             direction: Some(Direction::Outbound),
             lang: some("lang"),
+            device: some("device"),
             state: State::Abandoned,
             outcome: Some(Outcome::Abandoned),
             abandon_phase: Some(State::Queued),
@@ -363,7 +374,14 @@ mod tests {
             support_number: some("support"),
             outbound_number: some("outbound"),
             agent: Some(Arc::from("agent")),
-            participants: vec![Participant { id: text("p").into(), role: shared("agent"), joined_at: at(4), left_at: Some(at(6)) }],
+            participants: vec![Participant { id: text("p").into(), role: shared("agent"), joined_at: at(4), left_at: Some(at(6)), by: some("by") }],
+            participant_failures: vec![ParticipantFailure {
+                id: some("p2"),
+                role: some("third_party"),
+                by: some("agent"),
+                reason: some("busy"),
+                failed_at: at(5),
+            }],
             offers: 2,
             declines: 1,
             transfer_count: 1,
@@ -375,8 +393,9 @@ mod tests {
                 outcome: "failed".into(),
                 reason: some("reason"),
             }],
-            deflection: Some(Deflection { kind: some("sms"), offered_at: Some(at(3)), accepted: Some(false) }),
-            disposition: Some(Disposition { code: some("code"), notes: some("notes"), list: some("list"), custom_code_id: some("custom"), agent: some("a") }),
+            deflection: Some(Deflection { kind: some("sms"), offered_at: Some(at(3)), accepted: Some(false), queue: some("queue") }),
+            disposition: Some(disposition.clone()),
+            dispositions: vec![disposition],
             csat: Some(Csat { rating: Some(Num(4.0)), comment: some("comment") }),
             survey: Some(vec![
                 SurveyAnswer { question: some("q"), kind: some("stars"), value: Json(json!(5)) },
@@ -391,6 +410,8 @@ mod tests {
                 outcome: some("handoff"),
                 intent: some("intent"),
                 variables: Some(Json(value.clone())),
+                connected_at: Some(at(1)),
+                params: Some(Json(json!({"order": 12}))),
             }),
             post_session: Some(PostSession {
                 virtual_agent: some("post"),
@@ -411,12 +432,20 @@ mod tests {
                 agent: None,
                 processed_at: at(4),
             }],
-            recording: Some(Recording { url: some("url"), permission: some("granted") }),
+            recording: Some(Recording { url: some("url"), permission: some("granted"), urls: vec![text("url"), text("url2")] }),
             crm_ticket: Some(CrmTicket { ticket_id: some("t"), url: None }),
             custom_data: Some(Json(value)),
             phone_numbers: PhoneNumbers { inbound: some("+1555"), callback: None },
             email: some("a@b"),
-            cobrowse: Cobrowse { sessions: 1, active_ms: 1_000, level: some("remote"), control_requested: 2, control_accepted: 1, control_declined: 1 },
+            cobrowse: Cobrowse {
+                sessions: 1,
+                active_ms: 1_000,
+                level: some("remote"),
+                control_requested: 2,
+                control_accepted: 1,
+                control_declined: 1,
+                control_level: some("full_device"),
+            },
             flags: Flags { emergency: true },
             notes_count: 3,
             event_count: 99,
@@ -451,7 +480,10 @@ mod tests {
         record.open_intervals_closed.clear();
         record.queue = None;
         record.queues.clear();
+        record.device = None;
         record.participants.clear();
+        record.participant_failures.clear();
+        record.dispositions.clear();
         record.transfers.clear();
         record.deflection = None;
         record.disposition = None;

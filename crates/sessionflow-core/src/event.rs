@@ -71,6 +71,7 @@ event_types! {
     SessionScheduled => "session.scheduled", Lifecycle;
     VirtualAgentStarted => "virtual_agent.started", Lifecycle;
     VirtualAgentEnded => "virtual_agent.ended", Lifecycle;
+    VirtualAgentConnected => "virtual_agent.connected", Lifecycle;
     QueueEntered => "queue.entered", Lifecycle;
     AgentOffered => "agent.offered", Lifecycle;
     AgentDeclined => "agent.declined", Lifecycle;
@@ -302,7 +303,7 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
             &[("lang", Str), ("menu_path", Str), ("menu_path_id", Id), ("support_number", Str), ("outbound_number", Str), ("device", Str), ("ani", Str)]
         }
         T::SessionScheduled => &[("scheduled_for", Time)],
-        T::VirtualAgentStarted => &[("virtual_agent", Str), ("platform", Str)],
+        T::VirtualAgentStarted | T::VirtualAgentConnected => &[("virtual_agent", Str), ("platform", Str), ("params", Obj)],
         T::VirtualAgentEnded => &[("virtual_agent", Str), ("outcome", Str)],
         T::QueueEntered => &[("queue", Str), ("queue_id", Id), ("priority", Int(1, 8))],
         T::AgentOffered | T::AgentAssigned | T::AgentConnected => AGENT,
@@ -311,7 +312,7 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
         T::EngagementReleased => &[("agent", Str), ("queue", Str)],
         T::SessionEnded => &[("ended_by", Str), ("reason", Str)],
         T::WrapupCompleted => &[("agent", Str)],
-        T::DispositionSet => &[("code", Id), ("notes", Str), ("list", Str), ("custom_code_id", Id), ("agent", Str)],
+        T::DispositionSet => &[("code", Id), ("notes", Str), ("list", Str), ("custom_code_id", Id), ("agent", Str), ("list_id", Id), ("code_id", Id)],
         T::DeflectionOffered | T::DeflectionAccepted | T::DeflectionDeclined => DEFLECTION,
         T::PostSessionStarted => &[("virtual_agent", Str), ("opted_in", Bool), ("params", Obj)],
         T::PostSessionEnded => &[("virtual_agent", Str), ("outcome", Str)],
@@ -327,7 +328,7 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
         T::NoteReceived => &[("text", Str)],
         T::SentimentScored => &[("score", Num(0.0, 100.0))],
         T::AgentAssistSummary => &[("summary", Str), ("agent", Str)],
-        T::RecordingAvailable => &[("url", Str), ("permission", Str)],
+        T::RecordingAvailable => &[("url", Str), ("urls", Strings), ("permission", Str)],
         T::CrmTicketLinked => &[("ticket_id", Id), ("url", Str)],
         T::VirtualAgentVariablesCaptured => &[("intent", Str), ("variables", Obj)],
         T::CobrowseStarted | T::CobrowseEnded | T::CobrowseControlRequested | T::CobrowseControlAccepted | T::CobrowseControlDeclined => COBROWSE,
@@ -793,7 +794,7 @@ mod tests {
 
     #[test]
     fn every_known_type_round_trips_its_name() {
-        assert_eq!(EventType::KNOWN.len(), 57);
+        assert_eq!(EventType::KNOWN.len(), 58);
         for t in EventType::KNOWN {
             assert_eq!(&EventType::parse(t.as_str()), t);
         }

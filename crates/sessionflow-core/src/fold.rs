@@ -57,6 +57,24 @@ pub struct Participant {
     pub joined_at: Millis,
     /// When they left; `null` while present.
     pub left_at: Option<Millis>,
+    /// Who added them (`by` of `participant.added`); `null` for agents
+    /// joining by connecting.
+    pub by: Option<String>,
+}
+
+/// An attempt to add a participant that failed (`participant.add_failed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantFailure {
+    /// Participant identifier.
+    pub id: Option<String>,
+    /// `agent`, `end_user`, `third_party`, `virtual_agent`.
+    pub role: Option<String>,
+    /// Who tried to add them.
+    pub by: Option<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When it failed.
+    pub failed_at: Millis,
 }
 
 /// One side of a transfer.
@@ -94,6 +112,8 @@ pub struct Deflection {
     pub offered_at: Option<Millis>,
     /// `true` accepted, `false` declined, `null` unanswered.
     pub accepted: Option<bool>,
+    /// The queue the deflection was offered from (the last one given).
+    pub queue: Option<String>,
 }
 
 /// The wrap-up disposition.
@@ -109,6 +129,10 @@ pub struct Disposition {
     pub custom_code_id: Option<String>,
     /// Agent who set it.
     pub agent: Option<String>,
+    /// Disposition list identifier.
+    pub list_id: Option<String>,
+    /// Disposition code identifier.
+    pub code_id: Option<String>,
 }
 
 /// Customer satisfaction.
@@ -146,6 +170,12 @@ pub struct VirtualAgent {
     pub intent: Option<String>,
     /// Variables captured (merged, later wins).
     pub variables: Option<Json>,
+    /// When it connected (`virtual_agent.connected`), apart from its
+    /// assignment (`started_at`).
+    pub connected_at: Option<Millis>,
+    /// Data parameters passed to it during the session (the last event
+    /// that carried `params`).
+    pub params: Option<Json>,
 }
 
 /// The post-session virtual agent (survey, order status).
@@ -217,6 +247,9 @@ pub struct Recording {
     pub url: Option<String>,
     /// Permission.
     pub permission: Option<String>,
+    /// Every distinct recording link (`url` and `urls` of every
+    /// `recording.available`), in event order: a second link is kept.
+    pub urls: Vec<String>,
 }
 
 /// The linked CRM ticket.
@@ -252,6 +285,8 @@ pub struct Cobrowse {
     pub control_accepted: u32,
     /// Control requests declined.
     pub control_declined: u32,
+    /// Level of the last control request or answer that gave one.
+    pub control_level: Option<String>,
 }
 
 /// Flags.
@@ -357,6 +392,13 @@ pub struct Fold {
     pub anomaly_count: u32,
     pub anomalies: BTreeMap<Anomaly, u32>,
     pub unknown_event_count: u32,
+
+    /// `device` of `session.started`.
+    pub device: Option<String>,
+    /// Every disposition set, in event order (`disposition` is the last).
+    pub dispositions: Vec<Disposition>,
+    /// Failed attempts to add a participant.
+    pub participant_failures: Vec<ParticipantFailure>,
 }
 
 fn s(attrs: &Attributes, key: &str) -> Option<String> {
@@ -506,11 +548,32 @@ impl Fold {
         self.agent_leaves(t);
     }
 
+    /// Whether a `wrapup.completed` names an agent other than the one who
+    /// holds (or last held) the session: an earlier agent's after-contact
+    /// work, which ends nothing.
+    fn wrapup_of_another_agent(&self, a: &Attributes) -> bool {
+        let Some(agent) = a.str("agent") else { return false };
+        let current = self.current_agent.as_deref().or(self.connected_agent.as_deref());
+        if current == Some(agent) {
+            return false;
+        }
+        let mut agents = self.participants.iter().filter(|p| p.role.as_deref() == Some("agent"));
+        // The last agent who connected is the current one unless a transfer
+        // to another agent followed.
+        let last_is_current = self.current_agent.is_none() || self.current_agent == self.connected_agent;
+        if last_is_current && agents.clone().next_back().is_some_and(|p| *p.id == *agent) {
+            return false;
+        }
+        // Only an agent known to have held the session is another: a name
+        // the session never saw is read as the current agent's.
+        agents.any(|p| *p.id == *agent) || self.transfers.iter().any(|t| t.from.agent.as_deref() == Some(agent))
+    }
+
     fn agent_joins(&mut self, id: String, t: Millis) {
         let present = self.participants.iter().any(|p| p.left_at.is_none() && p.role.as_deref() == Some("agent") && *p.id == *id);
         if !present {
             self.agent_leaves(t);
-            self.participants.push(Participant { id: Arc::from(id), role: Some(Arc::from("agent")), joined_at: t, left_at: None });
+            self.participants.push(Participant { id: Arc::from(id), role: Some(Arc::from("agent")), joined_at: t, left_at: None, by: None });
         }
     }
 
@@ -591,6 +654,7 @@ impl Fold {
                 fill(&mut self.menu_path_id, a.id("menu_path_id").as_ref());
                 fill(&mut self.support_number, s(a, "support_number").as_ref());
                 fill(&mut self.outbound_number, s(a, "outbound_number").as_ref());
+                fill(&mut self.device, s(a, "device").as_ref());
                 if self.event_count > 1 { (None, Some(Anomaly::DuplicateStart)) } else { (None, None) }
             }
             T::SessionScheduled => {
@@ -604,9 +668,31 @@ impl Fold {
                 }
             }
             T::VirtualAgentStarted => {
-                self.virtual_agent =
-                    Some(VirtualAgent { name: s(a, "virtual_agent"), started_at: t, ended_at: None, outcome: None, intent: None, variables: None });
+                self.virtual_agent = Some(VirtualAgent { params: params_of(a), ..VirtualAgent::new(s(a, "virtual_agent"), t) });
                 self.virtual_agent_open = true;
+                match state {
+                    S::Initiated | S::Scheduled => (Some(S::SelfService), None),
+                    S::SelfService => (None, None),
+                    other => (None, Some(invalid(other))),
+                }
+            }
+            T::VirtualAgentConnected => {
+                // Its assignment (`virtual_agent.started`) opened the record;
+                // a connection without one opens it here.
+                let va = match &mut self.virtual_agent {
+                    Some(va) if self.virtual_agent_open => va,
+                    _ => {
+                        self.virtual_agent_open = true;
+                        self.virtual_agent.insert(VirtualAgent::new(s(a, "virtual_agent"), t))
+                    }
+                };
+                fill(&mut va.connected_at, Some(&t));
+                if va.name.is_none() {
+                    va.name = s(a, "virtual_agent");
+                }
+                if let Some(params) = params_of(a) {
+                    va.params = Some(params);
+                }
                 match state {
                     S::Initiated | S::Scheduled => (Some(S::SelfService), None),
                     S::SelfService => (None, None),
@@ -626,8 +712,7 @@ impl Fold {
                         }
                     }
                     None => {
-                        self.virtual_agent =
-                            Some(VirtualAgent { name: s(a, "virtual_agent"), started_at: t, ended_at: Some(t), outcome, intent: None, variables: None });
+                        self.virtual_agent = Some(VirtualAgent { ended_at: Some(t), outcome, ..VirtualAgent::new(s(a, "virtual_agent"), t) });
                     }
                 }
                 match state {
@@ -792,6 +877,11 @@ impl Fold {
                 }
             }
             T::WrapupCompleted => {
+                if self.wrapup_of_another_agent(a) {
+                    // Per-agent after-contact work (Genesys, Connect): an
+                    // earlier agent's wrap-up does not end the session.
+                    return (None, None);
+                }
                 let closing = self.wrapup_since.take();
                 if let Some(since) = closing {
                     self.wrapup_ms += t.0 - since.0;
@@ -814,25 +904,32 @@ impl Fold {
                 }
             }
             T::DispositionSet => {
-                self.disposition = Some(Disposition {
+                let disposition = Disposition {
                     code: a.id("code"),
                     notes: s(a, "notes"),
                     list: s(a, "list"),
                     custom_code_id: a.id("custom_code_id"),
                     agent: s(a, "agent"),
-                });
+                    list_id: a.id("list_id"),
+                    code_id: a.id("code_id"),
+                };
+                self.dispositions.push(disposition.clone());
+                self.disposition = Some(disposition);
                 (None, None)
             }
             T::DeflectionOffered => {
-                self.deflection = Some(Deflection { kind: s(a, "kind"), offered_at: Some(t), accepted: None });
+                self.deflection = Some(Deflection { kind: s(a, "kind"), offered_at: Some(t), accepted: None, queue: s(a, "queue") });
                 (None, None)
             }
             T::DeflectionAccepted | T::DeflectionDeclined => {
                 let accepted = e.event_type == T::DeflectionAccepted;
-                let d = self.deflection.get_or_insert(Deflection { kind: None, offered_at: None, accepted: None });
+                let d = self.deflection.get_or_insert(Deflection { kind: None, offered_at: None, accepted: None, queue: None });
                 d.accepted = Some(accepted);
                 if let Some(kind) = s(a, "kind") {
                     d.kind = Some(kind);
+                }
+                if let Some(queue) = s(a, "queue") {
+                    d.queue = Some(queue);
                 }
                 if !accepted {
                     return (None, None);
@@ -844,14 +941,18 @@ impl Fold {
                 }
             }
             T::PostSessionStarted => {
-                self.post_session = Some(PostSession {
-                    virtual_agent: s(a, "virtual_agent"),
-                    opted_in: a.get("opted_in").and_then(Value::as_bool),
-                    started_at: t,
-                    ended_at: None,
-                    outcome: None,
-                    params: a.get("params").cloned().map(Json),
-                });
+                let opted_in = a.get("opted_in").and_then(Value::as_bool);
+                let post_session =
+                    PostSession { virtual_agent: s(a, "virtual_agent"), opted_in, started_at: t, ended_at: None, outcome: None, params: params_of(a) };
+                if opted_in == Some(false) {
+                    // The end user declined: the offer is recorded, no
+                    // post-session runs (nor replaces one that runs).
+                    if state != S::PostSession {
+                        self.post_session = Some(post_session);
+                    }
+                    return (None, None);
+                }
+                self.post_session = Some(post_session);
                 match state {
                     S::WrapUp | S::Ended => (Some(S::PostSession), None),
                     S::Assigned | S::Connected | S::OnHold => {
@@ -875,8 +976,18 @@ impl Fold {
             }
             T::ParticipantAdded => {
                 if let Some(id) = a.id("participant") {
-                    self.participants.push(Participant { id: Arc::from(id), role: a.str("role").map(Arc::from), joined_at: t, left_at: None });
+                    self.participants.push(Participant { id: Arc::from(id), role: a.str("role").map(Arc::from), joined_at: t, left_at: None, by: s(a, "by") });
                 }
+                (None, None)
+            }
+            T::ParticipantAddFailed => {
+                self.participant_failures.push(ParticipantFailure {
+                    id: a.id("participant"),
+                    role: s(a, "role"),
+                    by: s(a, "by"),
+                    reason: s(a, "reason"),
+                    failed_at: t,
+                });
                 (None, None)
             }
             T::ParticipantLeft => {
@@ -887,7 +998,7 @@ impl Fold {
                 }
                 (None, None)
             }
-            T::ParticipantAddStarted | T::ParticipantAddFailed | T::SessionErased => (None, None),
+            T::ParticipantAddStarted | T::SessionErased => (None, None),
             T::CustomDataReceived => {
                 let data = self.custom_data.get_or_insert_with(Json::empty_object);
                 if let (Some(into), Some(from)) = (data.0.as_object_mut(), a.as_object()) {
@@ -994,7 +1105,14 @@ impl Fold {
                 (None, None)
             }
             T::RecordingAvailable => {
-                self.recording = Some(Recording { url: s(a, "url"), permission: s(a, "permission") });
+                let urls = self.recording.take().map(|r| r.urls).unwrap_or_default();
+                let mut recording = Recording { url: s(a, "url"), permission: s(a, "permission"), urls };
+                for url in recording_urls(a) {
+                    if !recording.urls.iter().any(|u| u == url) {
+                        recording.urls.push(url.to_owned());
+                    }
+                }
+                self.recording = Some(recording);
                 (None, None)
             }
             T::MaskingStarted => {
@@ -1012,8 +1130,7 @@ impl Fold {
                 (None, None)
             }
             T::VirtualAgentVariablesCaptured => {
-                let va =
-                    self.virtual_agent.get_or_insert(VirtualAgent { name: None, started_at: t, ended_at: None, outcome: None, intent: None, variables: None });
+                let va = self.virtual_agent.get_or_insert(VirtualAgent::new(None, t));
                 if let Some(intent) = s(a, "intent") {
                     va.intent = Some(intent);
                 }
@@ -1041,16 +1158,16 @@ impl Fold {
                 }
                 (None, None)
             }
-            T::CobrowseControlRequested => {
-                self.cobrowse.control_requested += 1;
-                (None, None)
-            }
-            T::CobrowseControlAccepted => {
-                self.cobrowse.control_accepted += 1;
-                (None, None)
-            }
-            T::CobrowseControlDeclined => {
-                self.cobrowse.control_declined += 1;
+            T::CobrowseControlRequested | T::CobrowseControlAccepted | T::CobrowseControlDeclined => {
+                let counter = match &e.event_type {
+                    T::CobrowseControlRequested => &mut self.cobrowse.control_requested,
+                    T::CobrowseControlAccepted => &mut self.cobrowse.control_accepted,
+                    _ => &mut self.cobrowse.control_declined,
+                };
+                *counter += 1;
+                if let Some(level) = s(a, "level") {
+                    self.cobrowse.control_level = Some(level);
+                }
                 (None, None)
             }
             T::EmergencyRequested => {
@@ -1114,7 +1231,11 @@ impl Fold {
 
 /// The lists of a fold that events lengthen, named as on the metadata
 /// record, in the order of [`Fold::list_lengths`] and [`Fold::list_growth`].
-pub const LIST_NAMES: [&str; 6] = ["queues", "participants", "transfers", "attachments", "payments", "survey answers"];
+pub const LIST_NAMES: [&str; LIST_COUNT] =
+    ["queues", "participants", "transfers", "attachments", "payments", "survey answers", "dispositions", "participant failures", "recording urls"];
+
+/// How many lists [`LIST_NAMES`] names.
+pub const LIST_COUNT: usize = 9;
 
 /// The objects a fold merges events into, named as on the metadata record,
 /// in the order of [`Fold::merged_json_bytes`].
@@ -1124,7 +1245,7 @@ pub const MERGED_NAMES: [&str; 2] = ["custom_data", "virtual_agent.variables"];
 /// measured before an event is applied so that none needs undoing.
 impl Fold {
     /// The length of each list of [`LIST_NAMES`].
-    pub fn list_lengths(&self) -> [usize; 6] {
+    pub fn list_lengths(&self) -> [usize; LIST_COUNT] {
         [
             self.queues.len(),
             self.participants.len(),
@@ -1132,27 +1253,37 @@ impl Fold {
             self.attachments.len(),
             self.payments.len(),
             self.survey.as_ref().map_or(0, Vec::len),
+            self.dispositions.len(),
+            self.participant_failures.len(),
+            self.recording.as_ref().map_or(0, |r| r.urls.len()),
         ]
     }
 
     /// At most how many entries applying `e` adds to each list of
     /// [`LIST_NAMES`], in any state (`apply` may add fewer).
-    pub fn list_growth(e: &Event) -> [usize; 6] {
+    pub fn list_growth(e: &Event) -> [usize; LIST_COUNT] {
         use EventType as T;
+        let mut growth = [0; LIST_COUNT];
         match &e.event_type {
-            T::QueueEntered | T::EngagementReleased => [1, 0, 0, 0, 0, 0],
-            T::AgentConnected | T::ParticipantAdded => [0, 1, 0, 0, 0, 0],
-            T::TransferStarted => [0, 0, 1, 0, 0, 0],
+            T::QueueEntered | T::EngagementReleased => growth[0] = 1,
+            T::AgentConnected | T::ParticipantAdded => growth[1] = 1,
+            T::TransferStarted => growth[2] = 1,
             // A completion without a pending attempt records one; one to a queue opens a visit.
-            T::TransferCompleted | T::TransferFailed => [1, 0, 1, 0, 0, 0],
-            T::MediaUploaded => [0, 0, 0, 1, 0, 0],
-            T::PaymentProcessed => [0, 0, 0, 0, 1, 0],
-            T::SurveyResponse => {
-                let answers = e.attributes.get("answers").and_then(Value::as_array).map_or(0, |list| list.iter().filter(|a| a.is_object()).count());
-                [0, 0, 0, 0, 0, answers]
+            T::TransferCompleted | T::TransferFailed => {
+                growth[0] = 1;
+                growth[2] = 1;
             }
-            _ => [0; 6],
+            T::MediaUploaded => growth[3] = 1,
+            T::PaymentProcessed => growth[4] = 1,
+            T::SurveyResponse => {
+                growth[5] = e.attributes.get("answers").and_then(Value::as_array).map_or(0, |list| list.iter().filter(|a| a.is_object()).count());
+            }
+            T::DispositionSet => growth[6] = 1,
+            T::ParticipantAddFailed => growth[7] = 1,
+            T::RecordingAvailable => growth[8] = recording_urls(&e.attributes).count(),
+            _ => {}
         }
+        growth
     }
 
     /// The size of the JSON text of each object of [`MERGED_NAMES`] (0 when absent).
@@ -1218,6 +1349,29 @@ fn merged_len(into: Option<&Map<String, Value>>, from: &Map<String, Value>) -> u
         }
     }
     len
+}
+
+/// The recording links of a `recording.available`: `url`, then `urls`
+/// (one string or a list of strings).
+fn recording_urls(a: &Attributes) -> impl Iterator<Item = &str> {
+    let list = match a.get("urls") {
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(one @ Value::String(_)) => std::slice::from_ref(one),
+        _ => &[],
+    };
+    a.str("url").into_iter().chain(list.iter().filter_map(Value::as_str))
+}
+
+/// The `params` object of a virtual agent or post-session event.
+fn params_of(a: &Attributes) -> Option<Json> {
+    a.get("params").filter(|p| !p.is_null()).cloned().map(Json)
+}
+
+impl VirtualAgent {
+    /// A virtual agent assigned at `t`, nothing else known yet.
+    fn new(name: Option<String>, t: Millis) -> VirtualAgent {
+        VirtualAgent { name, started_at: t, ended_at: None, outcome: None, intent: None, variables: None, connected_at: None, params: None }
+    }
 }
 
 fn is_csat_question(answer: &SurveyAnswer) -> bool {

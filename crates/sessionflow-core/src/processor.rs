@@ -38,6 +38,10 @@ pub struct EngineConfig {
     pub finalize_after_ms: i64,
     /// Event-time silence after which a session expires. Default 24 h.
     pub session_timeout_ms: i64,
+    /// Event-time silence after which an asynchronous engagement (channel
+    /// `email` or `messaging`) expires: customers answer such sessions
+    /// hours or days later. Default 7 days.
+    pub async_session_timeout_ms: i64,
     /// How long a final session is kept for duplicates and revisions. Default 24 h.
     pub retain_after_final_ms: i64,
     /// How long a retired session is remembered (erased ones are kept for
@@ -79,6 +83,7 @@ impl Default for EngineConfig {
             allowed_lateness_ms: 0,
             finalize_after_ms: 15 * MINUTE,
             session_timeout_ms: 24 * HOUR,
+            async_session_timeout_ms: 7 * 24 * HOUR,
             retain_after_final_ms: 24 * HOUR,
             marker_retention_ms: 7 * 24 * HOUR,
             max_future_skew_ms: HOUR,
@@ -89,6 +94,17 @@ impl Default for EngineConfig {
             max_session_bytes: 512 * 1024,
             max_list_entries: 1_000,
             max_custom_data_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The session timeout of a session on `channel`: asynchronous
+    /// engagements (email, messaging) have their own.
+    pub fn session_timeout_for(&self, channel: Option<Channel>) -> i64 {
+        match channel {
+            Some(Channel::Email | Channel::Messaging) => self.async_session_timeout_ms,
+            _ => self.session_timeout_ms,
         }
     }
 }
@@ -839,7 +855,7 @@ impl<'a, S: StateRead> Batch<'a, S> {
         } else if entry.public_state().is_some_and(State::is_terminal) {
             (TimerKind::Finalize, fold.terminal_at.unwrap_or(fold.last_event_at).plus(cfg.finalize_after_ms))
         } else {
-            (TimerKind::Expire, fold.last_event_at.plus(cfg.session_timeout_ms))
+            (TimerKind::Expire, fold.last_event_at.plus(cfg.session_timeout_for(fold.channel)))
         };
         let timer = Timer { due, session_id: session_id.clone(), kind };
         if entry.timer.as_ref() == Some(&timer) {

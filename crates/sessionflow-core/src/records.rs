@@ -5,8 +5,8 @@ use crate::attributes::Attributes;
 use crate::deadletter::InputPosition;
 use crate::event::{Channel, Direction, EventType};
 use crate::fold::{
-    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Fold, Participant, Payment, PhoneNumbers, PostSession, QueueVisit, Recording,
-    SmartActions, SurveyAnswer, Transfer, VirtualAgent,
+    Attachment, Cobrowse, CrmTicket, Csat, Deflection, Disposition, Flags, Fold, Participant, ParticipantFailure, Payment, PhoneNumbers, PostSession,
+    QueueVisit, Recording, SmartActions, SurveyAnswer, Transfer, VirtualAgent,
 };
 use crate::json::{Json, Num};
 use crate::lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
@@ -82,6 +82,8 @@ pub struct MetadataRecord {
     pub channel: Option<Channel>,
     pub direction: Option<Direction>,
     pub lang: Option<String>,
+    /// `device` of `session.started`.
+    pub device: Option<String>,
     // status
     pub state: State,
     pub outcome: Option<Outcome>,
@@ -127,6 +129,8 @@ pub struct MetadataRecord {
     // agents
     pub agent: Option<Arc<str>>,
     pub participants: Vec<Participant>,
+    /// Failed attempts to add a participant.
+    pub participant_failures: Vec<ParticipantFailure>,
     pub offers: u32,
     pub declines: u32,
     // transfers
@@ -135,6 +139,8 @@ pub struct MetadataRecord {
     // outcome details
     pub deflection: Option<Deflection>,
     pub disposition: Option<Disposition>,
+    /// Every disposition set, in event order; `disposition` is the last.
+    pub dispositions: Vec<Disposition>,
     pub csat: Option<Csat>,
     pub survey: Option<Vec<SurveyAnswer>>,
     pub sentiment: Option<Sentiment>,
@@ -230,6 +236,7 @@ impl MetadataRecord {
             channel: f.channel,
             direction: f.direction,
             lang: f.lang.clone(),
+            device: f.device.clone(),
             state,
             outcome: state.outcome(),
             abandon_phase: f.abandon_phase.filter(|_| state == State::Abandoned),
@@ -269,12 +276,14 @@ impl MetadataRecord {
             outbound_number: f.outbound_number.clone(),
             agent: f.connected_agent.clone(),
             participants: f.participants.clone(),
+            participant_failures: f.participant_failures.clone(),
             offers: f.offers,
             declines: f.declines,
             transfer_count: f.transfer_count,
             transfers: f.transfers.clone(),
             deflection: f.deflection.clone(),
             disposition: f.disposition.clone(),
+            dispositions: f.dispositions.clone(),
             csat: f.csat.clone(),
             survey: f.survey.clone(),
             sentiment,

@@ -104,6 +104,17 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            kind: "virtual_agent.connected",
+            attrs: json!({"virtual_agent": "Bot", "params": {"order": 7}}),
+            before: self_service,
+            state_after: SelfService,
+            check: |m| {
+                assert_eq!(m["virtual_agent"]["name"], "Bot");
+                assert!(m["virtual_agent"]["connected_at"].is_string());
+                assert_eq!(m["virtual_agent"]["params"], json!({"order": 7}));
+            },
+        },
+        Case {
             kind: "virtual_agent.ended",
             attrs: json!({"outcome": "completed"}),
             before: self_service,
@@ -405,7 +416,7 @@ fn cases() -> Vec<Case> {
             attrs: json!({"url": "r", "permission": "agent"}),
             before: connected,
             state_after: Connected,
-            check: |m| assert_eq!(m["recording"], json!({"url": "r", "permission": "agent"})),
+            check: |m| assert_eq!(m["recording"], json!({"url": "r", "permission": "agent", "urls": ["r"]})),
         },
         Case {
             kind: "masking.started",

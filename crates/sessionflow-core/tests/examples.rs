@@ -143,8 +143,8 @@ fn voice_transfer_with_survey() {
             (
                 "/participants",
                 json!([
-                    {"id": "ag-7", "role": "agent", "joined_at": "2025-03-11T09:01:27.000Z", "left_at": "2025-03-11T09:05:03.000Z"},
-                    {"id": "ag-3", "role": "agent", "joined_at": "2025-03-11T09:06:02.000Z", "left_at": "2025-03-11T09:10:00.000Z"},
+                    {"id": "ag-7", "role": "agent", "joined_at": "2025-03-11T09:01:27.000Z", "left_at": "2025-03-11T09:05:03.000Z", "by": null},
+                    {"id": "ag-3", "role": "agent", "joined_at": "2025-03-11T09:06:02.000Z", "left_at": "2025-03-11T09:10:00.000Z", "by": null},
                 ]),
             ),
             ("/offers", json!(2)),
@@ -163,7 +163,7 @@ fn voice_transfer_with_survey() {
             ),
             (
                 "/disposition",
-                json!({"code": "REFUND_ISSUED", "notes": "Refund of a double charge approved.", "list": "Billing", "custom_code_id": "77", "agent": "Ines W"}),
+                json!({"code": "REFUND_ISSUED", "notes": "Refund of a double charge approved.", "list": "Billing", "custom_code_id": "77", "agent": "Ines W", "list_id": null, "code_id": null}),
             ),
             // The survey's CSAT answer.
             ("/csat", json!({"rating": 5, "comment": null})),
@@ -285,8 +285,8 @@ fn email_released_and_reassigned() {
             (
                 "/participants",
                 json!([
-                    {"id": "ag-21", "role": "agent", "joined_at": "2025-01-27T13:12:30.000Z", "left_at": "2025-01-27T13:30:00.000Z"},
-                    {"id": "ag-30", "role": "agent", "joined_at": "2025-01-27T13:46:00.000Z", "left_at": "2025-01-27T14:05:00.000Z"},
+                    {"id": "ag-21", "role": "agent", "joined_at": "2025-01-27T13:12:30.000Z", "left_at": "2025-01-27T13:30:00.000Z", "by": null},
+                    {"id": "ag-30", "role": "agent", "joined_at": "2025-01-27T13:46:00.000Z", "left_at": "2025-01-27T14:05:00.000Z", "by": null},
                 ]),
             ),
             ("/transfer_count", json!(0)),
@@ -317,7 +317,7 @@ fn voice_deflected_to_sms() {
             ("/ended_by", json!("system")),
             ("/answer_type", json!("none")),
             ("/card", json!({"color": "grey", "icon": "phone", "status_or_wrapup": "deflected"})),
-            ("/deflection", json!({"kind": "sms", "offered_at": "2025-04-02T09:32:05.000Z", "accepted": true})),
+            ("/deflection", json!({"kind": "sms", "offered_at": "2025-04-02T09:32:05.000Z", "accepted": true, "queue": "GENERAL"})),
             ("/created_at", json!("2025-04-02T09:30:00.000Z")),
             ("/ended_at", json!("2025-04-02T09:32:20.000Z")),
             // 18:30:05 → 18:32:17 (the acceptance ends the visit).

@@ -261,7 +261,13 @@ pub fn test_config(brokers: &str, group: &str, max_batch_records: usize) -> crat
 /// The engine settings of the broker tests: sessions finalize a minute of
 /// event time after they end, so a short run sees finals and revisions.
 pub fn test_engine() -> EngineConfig {
-    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+    EngineConfig {
+        finalize_after_ms: 60_000,
+        session_timeout_ms: 3_600_000,
+        async_session_timeout_ms: 3_600_000,
+        retain_after_final_ms: 600_000,
+        ..EngineConfig::default()
+    }
 }
 
 /// Panics unless the timeline and metadata topics hold, per session and in

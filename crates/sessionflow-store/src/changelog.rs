@@ -45,8 +45,9 @@ pub const PRIOR_HEADER: &str = "sessionflow.prior";
 /// Header (at least once): the record deletes its key (its value is empty).
 pub const DELETED_HEADER: &str = "sessionflow.deleted";
 /// The changelog format this version writes and reads. Format 1 (before
-/// 0.2) had no format header and a different session entry.
-pub const FORMAT: &str = "2";
+/// 0.2) had no format header and a different session entry; format 2 a
+/// session entry without the fields format 3 added to the fold.
+pub const FORMAT: &str = "3";
 
 /// A changelog that cannot be restored.
 #[derive(Debug, thiserror::Error)]

@@ -219,8 +219,11 @@ fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<Event>, StoreError> {
 }
 
 /// The format of stored keys and values this version reads and writes.
-/// Format 1 (before 0.2) had no recorded format.
-pub const STORE_FORMAT: u32 = 2;
+/// Format 1 (before 0.2) had no recorded format. Format 3: the session
+/// entry's fold gained the fields of the canonical model's gaps (devices,
+/// dispositions, participant failures, …); postcard entries of format 2 do
+/// not decode as format 3.
+pub const STORE_FORMAT: u32 = 3;
 
 impl Store {
     /// Opens (or creates) the store at `path`. A store of another format

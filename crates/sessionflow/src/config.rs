@@ -118,6 +118,9 @@ pub struct EngineSection {
     pub finalize_after: Duration,
     /// Event-time silence after which a session expires.
     pub session_timeout: Duration,
+    /// Event-time silence after which an asynchronous engagement (channel
+    /// `email` or `messaging`) expires.
+    pub async_session_timeout: Duration,
     /// How long a final session is kept for duplicates and revisions.
     pub retain_after_final: Duration,
     /// How long a retired session id is remembered (erased ones are kept
@@ -152,6 +155,7 @@ impl Default for EngineSection {
             allowed_lateness: Duration(0),
             finalize_after: Duration(15 * 60_000),
             session_timeout: Duration(24 * 3_600_000),
+            async_session_timeout: Duration(engine.async_session_timeout_ms),
             retain_after_final: Duration(24 * 3_600_000),
             marker_retention: Duration(7 * 86_400_000),
             short_abandon_threshold: Duration(5_000),
@@ -315,6 +319,7 @@ impl Config {
             allowed_lateness,
             finalize_after,
             session_timeout,
+            async_session_timeout,
             retain_after_final,
             marker_retention,
             short_abandon_threshold,
@@ -397,7 +402,11 @@ impl Config {
                 return Err(ConfigError::new(key, "is negative", "use a duration of zero or more"));
             }
         }
-        for (key, d) in [("engine.session_timeout", e.session_timeout), ("engine.marker_retention", e.marker_retention)] {
+        for (key, d) in [
+            ("engine.session_timeout", e.session_timeout),
+            ("engine.async_session_timeout", e.async_session_timeout),
+            ("engine.marker_retention", e.marker_retention),
+        ] {
             if d.0 <= 0 {
                 return Err(ConfigError::new(key, "must be longer than zero", "use a positive duration such as 24h"));
             }
@@ -483,6 +492,7 @@ impl Config {
             allowed_lateness_ms: e.allowed_lateness.millis(),
             finalize_after_ms: e.finalize_after.millis(),
             session_timeout_ms: e.session_timeout.millis(),
+            async_session_timeout_ms: e.async_session_timeout.millis(),
             retain_after_final_ms: e.retain_after_final.millis(),
             marker_retention_ms: e.marker_retention.millis(),
             max_future_skew_ms: e.max_future_skew.millis(),

@@ -18,7 +18,13 @@ pub fn free_port() -> u16 {
 
 /// The engine settings every daemon test config uses (see `engine_toml`).
 pub fn engine() -> EngineConfig {
-    EngineConfig { finalize_after_ms: 60_000, session_timeout_ms: 3_600_000, retain_after_final_ms: 600_000, ..EngineConfig::default() }
+    EngineConfig {
+        finalize_after_ms: 60_000,
+        session_timeout_ms: 3_600_000,
+        async_session_timeout_ms: 3_600_000,
+        retain_after_final_ms: 600_000,
+        ..EngineConfig::default()
+    }
 }
 
 /// The `[engine]` section matching `engine()`, with no wall-clock watermark
@@ -27,6 +33,7 @@ pub const ENGINE_TOML: &str = r#"
 [engine]
 finalize_after = "1m"
 session_timeout = "1h"
+async_session_timeout = "1h"
 retain_after_final = "10m"
 idle_advance_after = "0s"
 "#;
