@@ -175,6 +175,11 @@ enum Command {
         /// Extra conversation events per session (transcripts, sentiment, API calls).
         #[arg(long, default_value_t = 6)]
         extra_events: u32,
+        /// Records in a vendor's native format instead of canonical events
+        /// (amazon-connect, genesys-cloud, twilio-taskrouter, zoom-contact-center,
+        /// ccai-platform), with that vendor's redeliveries and disorder.
+        #[arg(long, default_value = "canonical", value_parser = parse_input_format)]
+        format: InputFormat,
         #[command(flatten)]
         faults: FaultRates,
     },
@@ -256,6 +261,55 @@ fn simulate_to_file(config: sessionflow_sim::SimConfig, records: usize, out: &st
     Ok(())
 }
 
+/// A vendor's native records: one per line to a file (what `replay
+/// --input-format` reads), or to a topic at `rate` records a second, keyed
+/// as a bridge keys them.
+fn simulate_vendor(
+    format: InputFormat,
+    config: sessionflow_sim::SimConfig,
+    records: usize,
+    kafka: Option<(&str, &str, u64)>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let generated = sessionflow_sim::vendors::VendorSimulator::new(format, config).map_err(|e| anyhow::anyhow!("{e}"))?.take(records);
+    let Some((brokers, topic, rate)) = kafka else {
+        let sink: Box<dyn Write> = if out == std::path::Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::fs::File::create(out)?) };
+        let mut sink = std::io::BufWriter::new(sink);
+        for record in generated {
+            sink.write_all(record.value.as_bytes())?;
+            sink.write_all(b"\n")?;
+        }
+        sink.flush()?;
+        return Ok(());
+    };
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).set("enable.idempotence", "true").create()?;
+    let started = std::time::Instant::now();
+    let mut sent = 0u64;
+    for record in generated {
+        let mut out = BaseRecord::<str, str>::to(topic).payload(&record.value);
+        if let Some(key) = &record.key {
+            out = out.key(key);
+        }
+        while let Err((e, back)) = producer.send(out) {
+            anyhow::ensure!(matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)), "producing to {topic}: {e}");
+            producer.poll(std::time::Duration::from_millis(50));
+            out = back;
+        }
+        sent += 1;
+        producer.poll(std::time::Duration::ZERO);
+        // Paced: never ahead of `rate` records a second.
+        let due = std::time::Duration::from_secs_f64(sent as f64 / rate.max(1) as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    producer.flush(std::time::Duration::from_secs(30))?;
+    println!("produced {sent} {format} records to {topic}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -309,11 +363,12 @@ fn main() -> ExitCode {
             daemon::demo(&config, &daemon::DemoOptions { duration, metrics_addr, partitions, rate, sim, keyless_rate })
         }
         Command::Broker { partitions } => daemon::broker(&config, partitions),
-        Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, faults } => {
+        Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, format, faults } => {
             let sim = sessionflow_sim::SimConfig { seed, sessions_per_second, extra_events_per_session: extra_events, ..faults.sim_config() };
-            match brokers {
-                Some(brokers) => daemon::simulate_to_kafka(&brokers, &topic, sim, records as u64, rate),
-                None => simulate_to_file(sim, records, &out),
+            match (brokers, format) {
+                (Some(brokers), InputFormat::Canonical) => daemon::simulate_to_kafka(&brokers, &topic, sim, records as u64, rate),
+                (None, InputFormat::Canonical) => simulate_to_file(sim, records, &out),
+                (brokers, format) => simulate_vendor(format, sim, records, brokers.as_deref().map(|b| (b, topic.as_str(), rate)), &out),
             }
         }
         Command::Bench { out, brokers, replication_factor, quick, engine_only, embedded_only } => {
