@@ -1,0 +1,145 @@
+//! The outputs checked by a checker that does not trust the daemon
+//! (`tests/python/check_outputs.py`: Python `confluent-kafka`, read_committed,
+//! its own accounting from the broker's records, metadata compared with the
+//! offline replay of the same input, version by version). Three runs on the
+//! embedded broker:
+//!
+//! - a daemon runs to the end of the input: the strict checker (no repeat
+//!   at all) passes;
+//! - the same check after one more input record the daemon never saw: the
+//!   checker fails, naming it (the checker can fail);
+//! - a daemon killed before its transaction commits, three times (failpoint),
+//!   then run to the end: the checker passes only with exact repeats allowed
+//!   (the embedded broker shows aborted transactions), and every repeat is a
+//!   contiguous copy of one batch.
+
+mod common;
+
+use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_daemon_with_env, start_embedded_broker, wait_for_log, wait_ready};
+use rdkafka::Message;
+use sessionflow_kafka::failpoints;
+use sessionflow_kafka::testkit;
+use sessionflow_sim::SimConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 1;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn config(dir: &Path, group: &str) -> PathBuf {
+    let path = dir.join("sessionflow.toml");
+    let kafka = format!(
+        r#"
+group_id = "{group}"
+instance_id = "{group}-1"
+commit_interval_ms = 50
+max_batch_records = 100
+create_topics = false
+"#
+    );
+    common::write_daemon_config(&path, &dir.join("state"), &kafka, common::FAST_REBALANCE);
+    path
+}
+
+/// The input as the offline replay reads it, and the replay's metadata.
+fn replay_metadata(dir: &Path, brokers: &str) -> PathBuf {
+    let input = testkit::read_all(brokers, INPUT, PARTITIONS);
+    let mut lines = Vec::new();
+    for m in &input {
+        let value: Vec<u8> = m.payload().unwrap_or_default().iter().map(|&b| if b == b'\n' { b' ' } else { b }).collect();
+        lines.extend(value);
+        lines.push(b'\n');
+    }
+    let file = dir.join("input.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let out = dir.join("replay");
+    let run = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+        .arg("--config")
+        .arg(dir.join("sessionflow.toml"))
+        .arg("replay")
+        .arg(&file)
+        .arg("--out-dir")
+        .arg(&out)
+        .arg("--no-progress")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "replay: {}", String::from_utf8_lossy(&run.stderr));
+    out.join("metadata.jsonl")
+}
+
+fn checker(brokers: &str, replay: &Path, allow_repeats: bool) -> Output {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut command = Command::new(python);
+    command.arg(repo().join("tests/python/check_outputs.py")).args([brokers, INPUT]).arg(replay);
+    if allow_repeats {
+        command.arg("--allow-exact-repeats");
+    }
+    command.output().expect("python3 runs (CI installs confluent-kafka)")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn run_to_the_end(config: &Path, brokers: &str) {
+    let input = testkit::read_all(brokers, INPUT, PARTITIONS);
+    let end = end_offsets(&input, PARTITIONS);
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let mut daemon = start_daemon(config, "daemon", brokers, &metrics);
+    wait_ready(&mut daemon, &metrics, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_offsets(&metrics, PARTITIONS) != end {
+        assert!(Instant::now() < deadline && !daemon.exited(), "not finished: {:?} of {end:?}\n{}", committed_offsets(&metrics, PARTITIONS), daemon.tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.terminate().success(), "graceful shutdown\n{}", daemon.tail());
+}
+
+fn sim(seed: u64) -> SimConfig {
+    SimConfig { seed, malformed_rate: 0.01, erasure_rate: 0.02, ..SimConfig::default() }
+}
+
+#[test]
+fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "checked");
+    let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
+    testkit::produce(&brokers, INPUT, sim(71), 3_000, 0);
+    run_to_the_end(&config, &brokers);
+    let replay = replay_metadata(dir.path(), &brokers);
+    let strict = checker(&brokers, &replay, false);
+    assert!(strict.status.success(), "the strict checker failed a clean run:\n{}", text(&strict));
+    assert!(text(&strict).contains("\"repeats_collapsed\": {}"), "a clean run shows no repeat:\n{}", text(&strict));
+
+    // One input record the daemon never processed: the checker must see it.
+    testkit::produce(&brokers, INPUT, sim(72), 1, 0);
+    let replay = replay_metadata(dir.path(), &brokers);
+    let lost = checker(&brokers, &replay, false);
+    assert!(!lost.status.success(), "the checker missed an unprocessed input record:\n{}", text(&lost));
+    assert!(text(&lost).contains("is nowhere"), "{}", text(&lost));
+}
+
+#[test]
+fn kills_before_the_commit_leave_only_contiguous_exact_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "checked-kills");
+    let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
+    testkit::produce(&brokers, INPUT, sim(73), 3_000, 0);
+    for hits in [3, 7, 5] {
+        let spec = format!("{}={hits}*off->return", failpoints::COMMIT);
+        let metrics = format!("127.0.0.1:{}", common::free_port());
+        let mut daemon = start_daemon_with_env(&config, "killed", &brokers, &metrics, &[("FAILPOINTS", &spec)]);
+        wait_for_log(&mut daemon, &failpoints::parked_message(failpoints::COMMIT), Duration::from_secs(90));
+        daemon.kill();
+        // The next run's log must hold its own parking line, not this one's.
+        std::fs::remove_file(&daemon.log).unwrap();
+    }
+    run_to_the_end(&config, &brokers);
+    let replay = replay_metadata(dir.path(), &brokers);
+    let allowed = checker(&brokers, &replay, true);
+    assert!(allowed.status.success(), "the checker failed the run with kills:\n{}", text(&allowed));
+}
