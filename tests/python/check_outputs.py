@@ -220,7 +220,8 @@ def main(argv):
         for line in f:
             if line.strip():
                 v = json.loads(line)
-                replay[v["session_id"]][v["version"]] = v
+                if "version" in v:  # tombstones have none
+                    replay[v["session_id"]][v["version"]] = v
     versions = defaultdict(list)
     for m in metadata:
         versions[m["session_id"]].append(m["version"])

@@ -47,6 +47,11 @@ pub struct KafkaSection {
     pub replication_factor: i32,
     /// Create missing topics at start-up.
     pub create_topics: bool,
+    /// Join the group as a static member (`group.instance.id` =
+    /// `instance_id`): a restart within `session.timeout.ms` keeps its
+    /// partitions. Off for brokers that mishandle static members (tansu
+    /// 0.6 never assigns a restarted one).
+    pub static_membership: bool,
     /// Partitioner used to re-key records by `session_id`; must match the
     /// one your producers use for keyed records (`murmur2_random` is the
     /// Java client's default).
@@ -82,6 +87,7 @@ impl Default for KafkaSection {
             partitions: None,
             replication_factor: 3,
             create_topics: true,
+            static_membership: true,
             partitioner: "murmur2_random".into(),
             stall_timeout_ms: 120_000,
             call_timeout_ms: 30_000,

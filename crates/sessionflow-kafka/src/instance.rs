@@ -75,8 +75,8 @@ pub fn claim(config: &DaemonConfig, shared: &Arc<Shared>) -> anyhow::Result<Inst
     let topic = TopicsSection::instances(&config.kafka.group_id);
     let instance = config.instance_id();
     let timeout = config.kafka.call_timeout();
-    let producer: BaseProducer<Delivered> =
-        client_config(config, &config.kafka.producer_properties).set("enable.idempotence", "true").create_with_context(Delivered::default())?;
+    // One record: no idempotence (and no producer id to ask for).
+    let producer: BaseProducer<Delivered> = client_config(config, &config.kafka.producer_properties).create_with_context(Delivered::default())?;
     let value = serde_json::to_vec(&Claim::of_this_process())?;
     producer.send(BaseRecord::<str, [u8]>::to(&topic).key(&instance).payload(&value).partition(0)).map_err(|(e, _)| e)?;
     let deadline = Instant::now() + timeout;

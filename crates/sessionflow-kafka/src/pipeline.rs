@@ -262,10 +262,6 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
     let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
     consumer_config
         .set("group.id", &config.kafka.group_id)
-        // Static membership: a restart within `session.timeout.ms` gets its
-        // partitions back without a rebalance, and a second live process
-        // with the same id fences the first (Kafka's FENCED_INSTANCE_ID).
-        .set("group.instance.id", config.instance_id())
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -276,6 +272,12 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
         // queue is full; a fast consumer drains it long before that and
         // then waits idle (seen as 1 s gaps in catch-up and restore).
         .set("fetch.queue.backoff.ms", "10");
+    if config.kafka.static_membership {
+        // A restart within `session.timeout.ms` gets its partitions back
+        // without a rebalance, and a second live process with the same id
+        // fences the first (Kafka's FENCED_INSTANCE_ID).
+        consumer_config.set("group.instance.id", config.instance_id());
+    }
     for (k, v) in &config.kafka.consumer_properties {
         consumer_config.set(k, v);
     }
@@ -737,9 +739,19 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let tracker = DeliveryTracker { changelog_topic: changelog_topic.clone(), changelog_next: Mutex::new(HashMap::new()), failures: AtomicU64::new(0) };
     let producer: BaseProducer<DeliveryTracker> = producer_config.create_with_context(tracker).context("creating the producer")?;
     if exactly_once {
-        producer
-            .init_transactions(config.kafka.call_timeout())
-            .context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)")?;
+        // A coordinator that is loading or moving answers retriably; the
+        // call may then be retried (librdkafka's init_transactions docs).
+        loop {
+            match producer.init_transactions(config.kafka.call_timeout()) {
+                Ok(()) => break,
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && !e.is_fatal() && !shared.shutdown.load(Ordering::SeqCst) => {
+                    tracing::warn!(error = %e, "initialising transactions: retrying");
+                }
+                Err(e) => {
+                    return Err(e).context("initialising transactions (does the broker support them? use kafka.delivery = \"at_least_once\" otherwise)");
+                }
+            }
+        }
     }
     // Resolved once: with the setting unset it reads the CPU quota from /proc.
     let processing_threads = config.kafka.processing_threads();
@@ -1463,7 +1475,7 @@ pub struct FatalError(pub String);
 /// worth naming: a second live process with this instance's id.
 fn fatal_client_error(client: &str, code: RDKafkaErrorCode, reason: &str, instance: &str) -> String {
     match code {
-        RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::FencedInstanceId => format!(
+        RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::FencedInstanceId => format!(
             "this daemon was fenced ({client}: {code:?}: {reason}): another process started with the same kafka.instance_id ({instance:?}) and took over; \
              this one stops so that only one writes. Give every daemon its own kafka.instance_id"
         ),

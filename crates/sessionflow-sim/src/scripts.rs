@@ -329,6 +329,9 @@ fn contained(s: &mut Script<'_>, extra: u32) {
     s.start(json!({}));
     s.wait(500, 1_500);
     s.event("virtual_agent.started", json!({"virtual_agent": "PN virtual agent - Chat", "platform": "dialogflow"}));
+    // Assigned, then connected once the bot's session is up.
+    s.wait(200, 1_000);
+    s.event("virtual_agent.connected", json!({"virtual_agent": "PN virtual agent - Chat", "params": {"locale": "en-US"}}));
     for _ in 0..extra.min(4) {
         s.wait(2_000, 8_000);
         s.event("api.request", json!({"path": "/orders"}));

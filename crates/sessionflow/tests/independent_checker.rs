@@ -115,12 +115,16 @@ fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
     assert!(strict.status.success(), "the strict checker failed a clean run:\n{}", text(&strict));
     assert!(text(&strict).contains("\"repeats_collapsed\": {}"), "a clean run shows no repeat:\n{}", text(&strict));
 
-    // One input record the daemon never processed: the checker must see it.
-    testkit::produce(&brokers, INPUT, sim(72), 1, 0);
+    // One input record the daemon never processed (a session of its own):
+    // the checker must see it.
+    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let lost = r#"{"event_id":"lost-1","session_id":"never-processed","type":"session.started","occurred_at":"2024-07-04T10:00:00Z","channel":"chat"}"#;
+    producer.send(rdkafka::producer::BaseRecord::to(INPUT).key("never-processed").payload(lost).partition(0)).map_err(|(e, _)| e).unwrap();
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
     let replay = replay_metadata(dir.path(), &brokers);
     let lost = checker(&brokers, &replay, false);
     assert!(!lost.status.success(), "the checker missed an unprocessed input record:\n{}", text(&lost));
-    assert!(text(&lost).contains("is nowhere"), "{}", text(&lost));
+    assert!(text(&lost).contains("is nowhere") && text(&lost).contains("never-processed"), "{}", text(&lost));
 }
 
 #[test]

@@ -31,6 +31,8 @@ commit_interval_ms = 50
 max_batch_records = 100
 partitions = {PARTITIONS}
 replication_factor = 1
+# tansu 0.6 never assigns partitions to a restarted static member.
+static_membership = false
 "#
     );
     let sections = format!("{}\n[kafka.producer_properties]\n\"batch.num.messages\" = \"1\"\n", common::FAST_REBALANCE);

@@ -144,6 +144,8 @@ pub struct Engine {
     pub output: Codec,
     /// As the daemon keeps one per partition.
     pub cache: SessionCache,
+    /// Reads the records as a vendor's native records (none: canonical).
+    pub adapter: Option<Box<dyn sessionflow_adapters::Adapter>>,
     next_offset: i64,
     _dir: tempfile::TempDir,
 }
@@ -158,7 +160,7 @@ impl Engine {
         }
         let store = Store::open(dir.path(), &config).context("opening the bench store")?;
         let cache = SessionCache::new(SessionCache::DEFAULT_BUDGET_BYTES);
-        Ok(Engine { store, engine: EngineConfig::default(), output, cache, next_offset: 0, _dir: dir })
+        Ok(Engine { store, engine: EngineConfig::default(), output, cache, adapter: None, next_offset: 0, _dir: dir })
     }
 
     /// Processes records in batches of `batch_records()`: decode, fold, write the
@@ -175,10 +177,20 @@ impl Engine {
             let mut batch = Batch::with_cache(&self.engine, &state, Millis(0), &mut self.cache)?;
             for record in records.by_ref().take(batch_records) {
                 let record = record.borrow();
-                let event = codec.decode_event(Some(&record.value));
                 let position = InputPosition { topic: topic.clone(), partition: 0, offset: self.next_offset };
                 self.next_offset += 1;
-                batch.record(InputRecord { key: Some(&record.key), value: Some(&record.value), position, event })?;
+                let (key, value) = (Some(record.key.as_slice()), Some(record.value.as_slice()));
+                match &self.adapter {
+                    None => batch.record(InputRecord { key, value, position, event: codec.decode_event(value) })?,
+                    Some(adapter) => match sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, value) {
+                        Ok(events) => {
+                            for event in events {
+                                batch.record(InputRecord { key, value, position: position.clone(), event: Ok(event) })?;
+                            }
+                        }
+                        Err(error) => batch.record(InputRecord { key, value, position, event: Err(error) })?,
+                    },
+                }
             }
             let result = batch.finish();
             for output in &result.outputs {
@@ -207,4 +219,28 @@ pub fn rss() -> (u64, u64) {
         status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// One vendor's native records and the same canonical events as JSON.
+pub struct VendorWorkload {
+    pub native: Vec<Raw>,
+    pub canonical: Vec<Raw>,
+}
+
+/// `records` clean native records of a vendor's simulated sessions, and the
+/// canonical events its adapter makes of them, encoded as canonical JSON.
+pub fn vendor(format: sessionflow_adapters::InputFormat, records: usize) -> anyhow::Result<VendorWorkload> {
+    use sessionflow_adapters::{AdapterOptions, MemoryState};
+    let generator = sessionflow_sim::vendors::VendorSimulator::new(format, SimConfig::clean(7)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let adapter = sessionflow_adapters::adapter(format, &AdapterOptions::default());
+    let mut state = MemoryState::default();
+    let codec = Codec::json();
+    let (mut native, mut canonical) = (Vec::with_capacity(records), Vec::new());
+    for record in generator.take(records) {
+        for event in adapter.adapt(record.value.as_bytes(), &mut state).unwrap_or_default() {
+            canonical.push(Raw { key: event.session_id.as_bytes().to_vec(), value: codec.encode_event(&event)? });
+        }
+        native.push(Raw { key: record.session_id.into_bytes(), value: record.value.into_bytes() });
+    }
+    Ok(VendorWorkload { native, canonical })
 }

@@ -128,7 +128,55 @@ struct Results {
     restore: Option<Restore>,
     session_length: Vec<Point>,
     live_sessions: LiveSessions,
+    adapters: Vec<AdapterFigures>,
     checks: Vec<Check>,
+}
+
+/// One vendor's input against the same canonical events as JSON, on the
+/// same engine (decode or adapt, fold, RocksDB, encode).
+#[derive(Debug, Serialize)]
+struct AdapterFigures {
+    format: String,
+    native_records: usize,
+    canonical_events: usize,
+    /// Canonical events a second, from the canonical JSON.
+    canonical_events_per_second: f64,
+    /// Canonical events a second, from the native records.
+    vendor_events_per_second: f64,
+    /// The vendor input's cost per canonical event over canonical JSON's.
+    cost_ratio: f64,
+}
+
+/// Each vendor's native input against canonical JSON of the same events,
+/// the faster of two alternating runs of each.
+fn adapter_phase(records: usize) -> anyhow::Result<Vec<AdapterFigures>> {
+    use sessionflow_adapters::{AdapterOptions, InputFormat};
+    let mut figures = Vec::new();
+    for format in InputFormat::ALL.into_iter().filter(|f| *f != InputFormat::Canonical) {
+        let workload = engine::vendor(format, records)?;
+        let (mut canonical_seconds, mut vendor_seconds) = (f64::MAX, f64::MAX);
+        for _ in 0..2 {
+            canonical_seconds = canonical_seconds.min(engine::Engine::new(Codec::json(), None)?.process(&workload.canonical)?);
+            let mut vendor = engine::Engine::new(Codec::json(), None)?;
+            vendor.adapter = Some(sessionflow_adapters::adapter(format, &AdapterOptions::default()));
+            vendor_seconds = vendor_seconds.min(vendor.process(&workload.native)?);
+        }
+        let events = workload.canonical.len();
+        let figure = AdapterFigures {
+            format: format.as_str().to_owned(),
+            native_records: workload.native.len(),
+            canonical_events: events,
+            canonical_events_per_second: events as f64 / canonical_seconds,
+            vendor_events_per_second: events as f64 / vendor_seconds,
+            cost_ratio: vendor_seconds / canonical_seconds,
+        };
+        eprintln!(
+            "   {:<20} {:>9.0} events/s from native records, {:>9.0} from canonical JSON: cost ratio {:.2}",
+            figure.format, figure.vendor_events_per_second, figure.canonical_events_per_second, figure.cost_ratio
+        );
+        figures.push(figure);
+    }
+    Ok(figures)
 }
 
 /// Runs `f` on a thread pinned to one core (the last, away from the
@@ -191,6 +239,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Ok((figures, points))
     })?;
 
+    step("adapters: each vendor's native records against the same canonical events as JSON, one core");
+    let (adapters, _) = pinned(move || adapter_phase(100_000 / scale))?;
     if args.engine_only {
         return Ok(());
     }
@@ -239,7 +289,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         },
     }
 
-    let checks = checks(&engine_figures, &brokers, restore.as_ref(), &session_length, &live_sessions);
+    let mut checks = checks(&engine_figures, &brokers, restore.as_ref(), &session_length, &live_sessions);
+    for a in &adapters {
+        checks.push(Check {
+            name: format!("{} input, cost per canonical event over canonical JSON", a.format),
+            target: "≤ 1.50".into(),
+            measured: format!("{:.2}", a.cost_ratio),
+            met: a.cost_ratio <= 1.5,
+        });
+    }
     let results = Results {
         sessionflow_version: env!("CARGO_PKG_VERSION"),
         machine: machine(pinned_core),
@@ -249,6 +307,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         restore,
         session_length,
         live_sessions,
+        adapters,
         checks,
     };
     print_table(&results);
