@@ -128,6 +128,7 @@ fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // the checker's report, in the test log
 fn kills_before_the_commit_leave_only_contiguous_exact_copies() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), "checked-kills");
@@ -146,4 +147,5 @@ fn kills_before_the_commit_leave_only_contiguous_exact_copies() {
     let replay = replay_metadata(dir.path(), &brokers);
     let allowed = checker(&brokers, &replay, true);
     assert!(allowed.status.success(), "the checker failed the run with kills:\n{}", text(&allowed));
+    eprintln!("checker report after three kills: {}", text(&allowed));
 }
