@@ -4,6 +4,7 @@ use crate::config::Config;
 use anyhow::Context;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use sessionflow_adapters::InputFormat;
 use sessionflow_codec::Codec;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::{RunTotals, Shared};
@@ -78,6 +79,88 @@ pub struct DemoOptions {
     pub sim: SimConfig,
     /// Share of records produced without a key (re-keyed by the daemon).
     pub keyless_rate: f64,
+    /// Also one input topic per vendor format, fed with that vendor's
+    /// native records.
+    pub mixed_vendors: bool,
+}
+
+/// The vendor formats the mixed demo feeds, each on `demo.<format>`.
+const VENDORS: [InputFormat; 5] =
+    [InputFormat::AmazonConnect, InputFormat::GenesysCloud, InputFormat::TwilioTaskrouter, InputFormat::ZoomContactCenter, InputFormat::CcaiPlatform];
+
+/// Produces a vendor's simulated native records, keyed as a bridge keys
+/// them, at `rate` records/s until `stop` (or `limit` records).
+#[allow(clippy::too_many_arguments)]
+pub fn produce_vendor_traffic(
+    brokers: &str,
+    topic: &str,
+    format: InputFormat,
+    sim: SimConfig,
+    rate: u64,
+    limit: Option<u64>,
+    stop: &Shared,
+    produced: &AtomicU64,
+) -> anyhow::Result<()> {
+    let generator = sessionflow_sim::vendors::VendorSimulator::new(format, sim).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).set("enable.idempotence", "true").create()?;
+    let started = Instant::now();
+    let mut n: u64 = 0;
+    for record in generator {
+        if stop.shutdown.load(Ordering::SeqCst) || limit.is_some_and(|l| n >= l) {
+            break;
+        }
+        let due = Duration::from_secs_f64(n as f64 / rate.max(1) as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
+        let mut r = BaseRecord::<[u8], [u8]>::to(topic).payload(record.value.as_bytes());
+        if let Some(key) = &record.key {
+            r = r.key(key.as_bytes());
+        }
+        sessionflow_kafka::pipeline::send(&producer, r)?;
+        producer.poll(Duration::ZERO);
+        n += 1;
+        produced.fetch_add(1, Ordering::Relaxed);
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Sessions per `source` in the metadata topic (JSON output).
+fn sessions_per_source(brokers: &str, topic: &str, partitions: i32) -> std::collections::BTreeMap<String, usize> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mut sources: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    let Ok(consumer) = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "demo-summary")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create::<BaseConsumer>()
+    else {
+        return Default::default();
+    };
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        let _ = list.add_partition_offset(topic, p, rdkafka::Offset::Beginning);
+    }
+    if consumer.assign(&list).is_err() {
+        return Default::default();
+    }
+    let (mut at_end, deadline) = (0, Instant::now() + Duration::from_secs(20));
+    while at_end < partitions && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                if let Some(r) = m.payload().and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()) {
+                    let source = r["source"].as_str().unwrap_or("(none)").to_owned();
+                    sources.entry(source).or_default().insert(r["session_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+            _ => {}
+        }
+    }
+    sources.into_iter().map(|(source, sessions)| (source, sessions.len())).collect()
 }
 
 /// Produces simulated traffic at `rate` records/s until `stop` (or the end of
@@ -136,6 +219,12 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     daemon.kafka.group_id = "sessionflow-demo".into();
     daemon.kafka.instance_id = Some("demo".into());
     daemon.kafka.create_topics = false;
+    if options.mixed_vendors {
+        daemon.topics.inputs = VENDORS
+            .iter()
+            .map(|&format| sessionflow_kafka::config::InputTopic { name: format!("demo.{format}"), format, session_identity: Default::default() })
+            .collect();
+    }
     let broker = EmbeddedBroker::start(1, &pipeline_topics(&daemon, options.partitions))?;
     daemon.kafka.brokers = broker.bootstrap_servers().to_owned();
     let input = daemon.topics.input[0].clone();
@@ -167,6 +256,17 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
         let (rate, keyless) = (options.rate, options.keyless_rate);
         move || produce_traffic(&brokers, &input, sim, rate, keyless, None, &shared, &produced)
     })?;
+    let mut vendor_simulators = Vec::new();
+    for input in &daemon.topics.inputs {
+        let (brokers, shared, produced, sim) = (daemon.kafka.brokers.clone(), shared.clone(), produced.clone(), options.sim.clone());
+        let (topic, format, rate) = (input.name.clone(), input.format, options.rate);
+        println!("  simulator: {rate} {format} records/s into {topic}");
+        vendor_simulators.push(
+            std::thread::Builder::new()
+                .name(format!("simulator-{format}"))
+                .spawn(move || produce_vendor_traffic(&brokers, &topic, format, sim, rate, None, &shared, &produced))?,
+        );
+    }
     let (engine, codec) = (config.engine_config(), config.codec()?);
     let pipeline = std::thread::Builder::new().name("pipeline".into()).spawn({
         let (daemon, store, shared) = (daemon.clone(), store.clone(), shared.clone());
@@ -196,7 +296,16 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let totals = pipeline.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     shared.shutdown.store(true, Ordering::SeqCst);
     simulator.join().map_err(|_| anyhow::anyhow!("the simulator thread panicked"))??;
+    for vendor in vendor_simulators {
+        vendor.join().map_err(|_| anyhow::anyhow!("a vendor simulator thread panicked"))??;
+    }
     print!("{}", summary(&totals, &shared, produced.load(Ordering::Relaxed), started.elapsed()));
+    if options.mixed_vendors {
+        println!("  sessions per source (metadata topic):");
+        for (source, sessions) in sessions_per_source(&daemon.kafka.brokers, &daemon.topics.metadata, options.partitions) {
+            println!("    {source:<26}{sessions:>10}");
+        }
+    }
     drop(broker);
     Ok(())
 }

@@ -114,6 +114,11 @@ enum Command {
         /// Share of records produced without a key (re-keyed by the daemon).
         #[arg(long, default_value_t = 0.02)]
         keyless_rate: f64,
+        /// Also feed one input topic per vendor (Amazon Connect, Genesys Cloud,
+        /// Twilio TaskRouter, Zoom, CCAI Platform) with its native records, each
+        /// at --rate; the summary shows sessions per source.
+        #[arg(long)]
+        mixed_vendors: bool,
     },
     /// Run the embedded broker alone (loopback), with the pipeline's topics, for local development.
     Broker {
@@ -272,8 +277,8 @@ fn simulate_vendor(
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     use std::io::Write;
-    let generated = sessionflow_sim::vendors::VendorSimulator::new(format, config).map_err(|e| anyhow::anyhow!("{e}"))?.take(records);
     let Some((brokers, topic, rate)) = kafka else {
+        let generated = sessionflow_sim::vendors::VendorSimulator::new(format, config).map_err(|e| anyhow::anyhow!("{e}"))?.take(records);
         let sink: Box<dyn Write> = if out == std::path::Path::new("-") { Box::new(std::io::stdout().lock()) } else { Box::new(std::fs::File::create(out)?) };
         let mut sink = std::io::BufWriter::new(sink);
         for record in generated {
@@ -283,29 +288,9 @@ fn simulate_vendor(
         sink.flush()?;
         return Ok(());
     };
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let producer: BaseProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).set("enable.idempotence", "true").create()?;
-    let started = std::time::Instant::now();
-    let mut sent = 0u64;
-    for record in generated {
-        let mut out = BaseRecord::<str, str>::to(topic).payload(&record.value);
-        if let Some(key) = &record.key {
-            out = out.key(key);
-        }
-        while let Err((e, back)) = producer.send(out) {
-            anyhow::ensure!(matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)), "producing to {topic}: {e}");
-            producer.poll(std::time::Duration::from_millis(50));
-            out = back;
-        }
-        sent += 1;
-        producer.poll(std::time::Duration::ZERO);
-        // Paced: never ahead of `rate` records a second.
-        let due = std::time::Duration::from_secs_f64(sent as f64 / rate.max(1) as f64);
-        if let Some(wait) = due.checked_sub(started.elapsed()) {
-            std::thread::sleep(wait);
-        }
-    }
-    producer.flush(std::time::Duration::from_secs(30))?;
+    let (stop, produced) = (sessionflow_kafka::Shared::default(), std::sync::atomic::AtomicU64::new(0));
+    daemon::produce_vendor_traffic(brokers, topic, format, config, rate, Some(records as u64), &stop, &produced)?;
+    let sent = produced.load(std::sync::atomic::Ordering::Relaxed);
     println!("produced {sent} {format} records to {topic}");
     Ok(())
 }
@@ -358,9 +343,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { duration, metrics_addr, partitions, rate, faults, keyless_rate } => {
+        Command::Demo { duration, metrics_addr, partitions, rate, faults, keyless_rate, mixed_vendors } => {
             let sim = faults.sim_config();
-            daemon::demo(&config, &daemon::DemoOptions { duration, metrics_addr, partitions, rate, sim, keyless_rate })
+            daemon::demo(&config, &daemon::DemoOptions { duration, metrics_addr, partitions, rate, sim, keyless_rate, mixed_vendors })
         }
         Command::Broker { partitions } => daemon::broker(&config, partitions),
         Command::Simulate { records, out, brokers, topic, rate, seed, sessions_per_second, extra_events, format, faults } => {

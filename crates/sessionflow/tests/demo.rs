@@ -65,3 +65,28 @@ fn demo_serves_valid_metrics_and_balances() {
     assert!(stdout.contains("accounting: consumed = timeline + dead letters + duplicates + erased + re-keyed: balanced"), "{stdout}");
     assert!(stdout.contains("transactions aborted                 0"), "{stdout}");
 }
+
+/// `demo --mixed-vendors`: one input topic per vendor besides the canonical
+/// one; the summary balances and counts sessions of every source.
+#[test]
+fn the_mixed_vendor_demo_reads_every_platform() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+        .args(["demo", "--duration", "15s", "--rate", "200", "--mixed-vendors", "--metrics-addr", &addr])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("balanced") && !stdout.contains("UNBALANCED"), "{stdout}");
+    let per_source = stdout.split("sessions per source").nth(1).unwrap_or_default();
+    for source in ["connect", "genesys", "twilio", "zoom", "ccaip"] {
+        let sessions: u64 = per_source
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(source))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(sessions > 0, "no {source} sessions in the summary:\n{stdout}");
+    }
+}
