@@ -46,7 +46,7 @@ schema_ids = { event = 1, timeline = 41, metadata = 42 }
 "#,
     );
     let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
-    let sent = testkit::produce(&brokers, INPUT, SimConfig { seed: 31, malformed_rate: 0.01, erasure_rate: 0.02, ..SimConfig::default() }, 2_500, 0);
+    let sent = testkit::produce(&brokers, INPUT, SimConfig { seed: 31, malformed_rate: 0.01, erasure_rate: 0.05, ..SimConfig::default() }, 2_500, 0);
     let input = testkit::read_all(&brokers, INPUT, PARTITIONS);
     assert_eq!(input.len(), sent);
     let end = end_offsets(&input, PARTITIONS);
