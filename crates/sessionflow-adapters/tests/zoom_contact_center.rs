@@ -23,13 +23,7 @@ fn all_records() -> Vec<String> {
 /// The final record of one session with the versioning and arrival-quality
 /// fields removed (`lifecycle.md`: those may differ between orders).
 fn comparable(run: &Run) -> std::collections::BTreeMap<String, Value> {
-    let mut finals = run.final_metadata();
-    for record in finals.values_mut() {
-        for field in ["version", "revision_reason", "finalized_at", "late_event_count", "duplicate_count", "is_final"] {
-            record.as_object_mut().unwrap().shift_remove(field);
-        }
-    }
-    finals
+    order_independent_finals(run.final_metadata())
 }
 
 fn final_of(name: &str, session: &str) -> Value {

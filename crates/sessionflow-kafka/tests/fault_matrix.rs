@@ -129,17 +129,20 @@ fn run_matrix(delivery: Delivery, group: &str, startup: &[(Api, Err)], running: 
     assert_outputs_match_allowing_exact_repeats(&brokers);
 }
 
+/// Errors queued before start: the calls of joining and initialising.
+const STARTUP: &[(Api, Err)] = &[
+    (Api::InitProducerId, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
+    (Api::FindCoordinator, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
+    (Api::JoinGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
+    (Api::SyncGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
+];
+
 #[test]
 fn exactly_once_through_every_fault() {
     run_matrix(
         Delivery::ExactlyOnce,
         "matrix-eos",
-        &[
-            (Api::InitProducerId, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
-            (Api::FindCoordinator, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
-            (Api::JoinGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
-            (Api::SyncGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
-        ],
+        STARTUP,
         &[
             (Api::Produce, Err::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),
             (Api::Fetch, Err::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),
@@ -158,12 +161,7 @@ fn at_least_once_through_every_fault() {
     run_matrix(
         Delivery::AtLeastOnce,
         "matrix-alo",
-        &[
-            (Api::InitProducerId, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
-            (Api::FindCoordinator, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
-            (Api::JoinGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS),
-            (Api::SyncGroup, Err::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE),
-        ],
+        STARTUP,
         &[
             (Api::Produce, Err::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),
             (Api::Fetch, Err::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),

@@ -76,6 +76,32 @@ pub fn run(format: InputFormat, options: &AdapterOptions, records: &[String]) ->
     Run { outputs: replay_in_memory(&EngineConfig::default(), &events, 7).0 }
 }
 
+/// Fields of the metadata record that `docs/lifecycle.md` lets depend on
+/// arrival order and duplication.
+pub const ORDER_DEPENDENT: [&str; 6] = ["version", "revision_reason", "finalized_at", "late_event_count", "duplicate_count", "is_final"];
+
+/// A final record without the [`ORDER_DEPENDENT`] fields.
+pub fn order_independent(mut record: Value) -> Value {
+    if let Some(fields) = record.as_object_mut() {
+        for field in ORDER_DEPENDENT {
+            fields.shift_remove(field);
+        }
+    }
+    record
+}
+
+/// Every session's final record without the [`ORDER_DEPENDENT`] fields.
+pub fn order_independent_finals(finals: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    finals.into_iter().map(|(id, record)| (id, order_independent(record))).collect()
+}
+
+/// Asserts each `(field, expected value)` of a metadata record.
+pub fn assert_fields(record: &Value, expected: &[(&str, Value)]) {
+    for (field, value) in expected {
+        assert_eq!(&record[*field], value, "field {field} of {}", record["session_id"]);
+    }
+}
+
 /// The records with some repeated and all shuffled, reproducibly from `seed`
 /// (a small LCG: the tests need no randomness crate).
 pub fn duplicated_and_shuffled(records: &[String], seed: u64) -> Vec<String> {
