@@ -104,8 +104,7 @@ pub fn produce_vendor_traffic(
     let generator = sessionflow_sim::vendors::VendorSimulator::new(format, sim).map_err(|e| anyhow::anyhow!("{e}"))?;
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers).set("enable.idempotence", "true").create()?;
     let started = Instant::now();
-    let mut n: u64 = 0;
-    for record in generator {
+    for (n, record) in (0_u64..).zip(generator) {
         if stop.shutdown.load(Ordering::SeqCst) || limit.is_some_and(|l| n >= l) {
             break;
         }
@@ -119,7 +118,6 @@ pub fn produce_vendor_traffic(
         }
         sessionflow_kafka::pipeline::send(&producer, r)?;
         producer.poll(Duration::ZERO);
-        n += 1;
         produced.fetch_add(1, Ordering::Relaxed);
     }
     producer.flush(Duration::from_secs(30))?;
