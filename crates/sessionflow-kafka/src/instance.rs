@@ -30,12 +30,19 @@ pub struct Claim {
     pub pid: u32,
     /// When it started (RFC 3339).
     pub started_at: String,
+    /// Random: two claims are never equal (same host name, pid and
+    /// millisecond in two containers).
+    #[serde(default)]
+    pub nonce: u64,
 }
 
 impl Claim {
     fn of_this_process() -> Claim {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
-        Claim { host, pid: std::process::id(), started_at: crate::pipeline::wall_millis().to_rfc3339() }
+        use std::hash::{BuildHasher, Hasher};
+        // The standard library's per-process random hash keys: no RNG crate needed.
+        let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        Claim { host, pid: std::process::id(), started_at: crate::pipeline::wall_millis().to_rfc3339(), nonce }
     }
 }
 
@@ -101,11 +108,12 @@ pub fn claim(config: &DaemonConfig, shared: &Arc<Shared>) -> anyhow::Result<Inst
     tracing::info!(instance = %instance, topic = %topic, offset, "instance id claimed");
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
-        let (stop, shared) = (stop.clone(), shared.clone());
+        let (stop, shared, value) = (stop.clone(), shared.clone(), value.clone());
         std::thread::Builder::new().name("instance-watch".into()).spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match consumer.poll(Duration::from_millis(200)) {
-                    Some(Ok(m)) if m.key() == Some(instance.as_bytes()) => {
+                    // A retried send can write this process's own claim twice.
+                    Some(Ok(m)) if m.key() == Some(instance.as_bytes()) && m.payload() != Some(value.as_slice()) => {
                         let by = m.payload().and_then(|v| serde_json::from_slice::<Claim>(v).ok());
                         let who =
                             by.map_or_else(|| "an unknown process".to_owned(), |c| format!("pid {} on host {:?}, started {}", c.pid, c.host, c.started_at));
