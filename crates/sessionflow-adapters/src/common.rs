@@ -4,6 +4,8 @@
 
 use crate::InputFormat;
 use serde_json::{Map, Value};
+/// The JSON type's name, for details (the core's, so details read alike).
+pub use sessionflow_core::event::json_type;
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
 use sha2::{Digest, Sha256};
 
@@ -19,18 +21,6 @@ pub fn parse_object(format: InputFormat, record: &[u8]) -> Result<Map<String, Va
 /// A dead-letter error naming the vendor, the field and what was expected.
 pub fn error(format: InputFormat, reason: DeadLetterReason, field: &str, expected: &str) -> InputError {
     InputError { reason, detail: format!("{format}: {field}: expected {expected}") }
-}
-
-/// The JSON type's name, for details.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A field by name, exact spelling first, then ignoring ASCII case (vendors

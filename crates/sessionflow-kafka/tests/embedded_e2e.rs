@@ -39,13 +39,7 @@ fn daemon_config(brokers: &str, delivery: Delivery) -> DaemonConfig {
 }
 
 fn engine() -> EngineConfig {
-    EngineConfig {
-        finalize_after_ms: 60_000,
-        session_timeout_ms: 3_600_000,
-        async_session_timeout_ms: 3_600_000,
-        retain_after_final_ms: 600_000,
-        ..EngineConfig::default()
-    }
+    testkit::test_engine()
 }
 
 fn produce(brokers: &str, records: usize, keyless_one_in: usize) -> usize {

@@ -18,13 +18,7 @@ pub fn free_port() -> u16 {
 
 /// The engine settings every daemon test config uses (see `engine_toml`).
 pub fn engine() -> EngineConfig {
-    EngineConfig {
-        finalize_after_ms: 60_000,
-        session_timeout_ms: 3_600_000,
-        async_session_timeout_ms: 3_600_000,
-        retain_after_final_ms: 600_000,
-        ..EngineConfig::default()
-    }
+    sessionflow_kafka::testkit::test_engine()
 }
 
 /// The `[engine]` section matching `engine()`, with no wall-clock watermark
