@@ -208,8 +208,8 @@ impl Metrics {
     }
 
     /// An output over `message.max.bytes`, dead-lettered without its value.
-    pub fn oversize_output(&self, topic: &str) {
-        self.oversize_outputs.with_label_values(&[topic]).inc();
+    pub fn oversize_outputs(&self, topic: &str, n: u64) {
+        self.oversize_outputs.with_label_values(&[topic]).inc_by(n);
     }
 
     /// A transaction commit retried.

@@ -1003,7 +1003,7 @@ fn process_batch(
             process_task(config, engine, formats, store, task, &input.records, idle_advance.get(&task).copied(), repartition_topic, now, cache, shared)?;
         let repair = repairs.get(&task).map(Vec::as_slice).unwrap_or_default();
         label_changelog(store, &mut output, batch_id, repair, !exactly_once)?;
-        send_task_records(producer, &mut output, changelog, limits, shared)?;
+        send_task_records(producer, &mut output, changelog, limits)?;
         Ok(output)
     };
     // Tasks share nothing but the store, so they are computed in parallel,
@@ -1019,12 +1019,20 @@ fn process_batch(
     let mut labelled: Vec<(u32, BatchLabel, Option<Vec<OutgoingRecord>>)> = Vec::with_capacity(computed.len());
     let mut committed: Vec<(u32, Vec<Write>, SessionCache)> = Vec::with_capacity(computed.len());
     let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut oversize: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut consumed: BTreeMap<Arc<str>, u64> = BTreeMap::new();
     for result in computed {
         let task = result?;
         stats.merge(&task.stats);
         repartitioned += task.repartitioned;
         for (topic, n) in task.produced {
             *produced.entry(topic).or_default() += n;
+        }
+        for (topic, n) in task.oversize {
+            *oversize.entry(topic).or_default() += n;
+        }
+        for (topic, n) in task.consumed {
+            *consumed.entry(topic).or_default() += n;
         }
         commits.push((task.task, task.raw));
         labelled.push((task.task, task.label, task.at_least_once));
@@ -1072,6 +1080,12 @@ fn process_batch(
     // Both paths above waited for every delivery report, so the changelog
     // offsets they carry are all known.
     shared.metrics.transaction_duration(txn_started.elapsed().as_secs_f64());
+    for (topic, n) in consumed {
+        shared.metrics.consumed(&topic, n);
+    }
+    for (topic, n) in oversize {
+        shared.metrics.oversize_outputs(topic, n);
+    }
     for (topic, n) in produced {
         shared.metrics.produced(topic, n);
     }
@@ -1164,6 +1178,8 @@ struct TaskOutput<'a> {
     out: Vec<OutRecord<'a>>,
     /// Records sent, per topic.
     produced: BTreeMap<&'a str, u64>,
+    /// Records over message.max.bytes, per topic meant for.
+    oversize: BTreeMap<&'a str, u64>,
     /// The store writes, as changelog records.
     raw: Vec<RawRecord>,
     /// The changelog headers of the batch.
@@ -1176,6 +1192,9 @@ struct TaskOutput<'a> {
     cache: SessionCache,
     stats: BatchStats,
     repartitioned: u64,
+    /// Records consumed, per topic: counted once the batch commits, with
+    /// its outputs, so an aborted batch inflates neither side.
+    consumed: Vec<(Arc<str>, u64)>,
 }
 
 /// Folds one task's records of a batch against its committed state and
@@ -1267,9 +1286,6 @@ fn process_task<'a>(
     if let Some(to) = idle_advance {
         batch.advance_watermark(to)?;
     }
-    for (topic, n) in consumed {
-        shared.metrics.consumed(&topic, n);
-    }
     let result = batch.finish();
     shared.metrics.watermark(task, result.meta.watermark.0.max(0));
     out.reserve(result.outputs.len());
@@ -1295,6 +1311,7 @@ fn process_task<'a>(
         topics,
         out,
         produced: BTreeMap::new(),
+        oversize: BTreeMap::new(),
         raw,
         label,
         at_least_once: None,
@@ -1302,6 +1319,7 @@ fn process_task<'a>(
         cache,
         stats: result.stats,
         repartitioned,
+        consumed,
     })
 }
 
@@ -1363,12 +1381,12 @@ fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: Option<&OwnedH
 /// take: a dead letter without its payload, or, for a timeline or
 /// metadata record (which the session bounds keep small), a dead letter
 /// that names it. Never a record that fails the batch over and over.
-fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection, shared: &Shared) -> OutRecord<'a> {
+/// Says whether it had to.
+fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection) -> (OutRecord<'a>, bool) {
     let size = record_size(record.key.as_deref(), record.value.as_deref(), record.headers.as_ref());
     if size <= limit {
-        return record;
+        return (record, false);
     }
-    shared.metrics.oversize_output(record.topic);
     let detail = format!("a {size}-byte record for {} is over message.max.bytes ({limit}); its value is not produced", record.topic);
     tracing::warn!(topic = record.topic, size, limit, "an output record is over message.max.bytes: dead-lettered without its value");
     let mut headers = OwnedHeaders::new();
@@ -1386,7 +1404,7 @@ fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection
     }
     // A key over the limit on its own is dropped too.
     let key = record.key.filter(|k| k.len() + record_size(None, None, Some(&headers)) <= limit);
-    OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers) }
+    (OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers) }, true)
 }
 
 /// Hands a task's computed records to the producer, and its changelog
@@ -1396,11 +1414,14 @@ fn send_task_records<'a>(
     task: &mut TaskOutput<'a>,
     changelog: Option<&'a str>,
     limits: &RecordLimits,
-    shared: &Shared,
 ) -> anyhow::Result<()> {
     let topics = task.topics;
     for record in std::mem::take(&mut task.out) {
-        let record = fit_output(record, limits.output, topics, shared);
+        let intended = record.topic;
+        let (record, oversize) = fit_output(record, limits.output, topics);
+        if oversize {
+            *task.oversize.entry(intended).or_default() += 1;
+        }
         let mut r = BaseRecord::<[u8], [u8]>::to(record.topic);
         if let Some(k) = record.key.as_deref() {
             r = r.key(k);

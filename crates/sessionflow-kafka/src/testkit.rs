@@ -283,3 +283,23 @@ pub fn assert_outputs_equal_engine_run(brokers: &str, input: &str, partitions: i
         }
     }
 }
+
+/// The accounting identity on the daemon's own counters: consumed =
+/// timeline + dead letters + duplicates + erased + re-keyed. Counted on
+/// the same side of the commit, it holds after any number of aborted
+/// batches. Returns the records consumed.
+pub fn assert_metrics_balance(shared: &crate::Shared, timeline_topic: &str) -> f64 {
+    let m = &shared.metrics;
+    let consumed = m.value("sessionflow_records_in_total", &[]);
+    let timeline = m.value("sessionflow_records_out_total", &[("topic", timeline_topic)]);
+    let dead = m.value("sessionflow_dead_letters_total", &[]);
+    let dups = m.value("sessionflow_duplicates_dropped_total", &[]);
+    let erased = m.value("sessionflow_erased_suppressed_total", &[]);
+    let rekeyed = m.value("sessionflow_repartitioned_total", &[]);
+    assert_eq!(
+        consumed,
+        timeline + dead + dups + erased + rekeyed,
+        "metrics: consumed {consumed} != timeline {timeline} + dead letters {dead} + duplicates {dups} + erased {erased} + re-keyed {rekeyed}"
+    );
+    consumed
+}

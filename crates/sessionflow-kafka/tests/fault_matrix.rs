@@ -123,6 +123,7 @@ fn run_matrix(delivery: Delivery, group: &str, startup: &[(Api, Err)], running: 
             broker.inject(fault).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         catch_up(&name);
+        testkit::assert_metrics_balance(&shared, "cc.sessions.timeline");
     }
     shared.shutdown.store(true, Ordering::SeqCst);
     daemon.take().expect("running").join().expect("thread").expect("the daemon ran through every fault");

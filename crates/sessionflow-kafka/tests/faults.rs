@@ -96,6 +96,7 @@ fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on(
     running.shared.shutdown.store(true, Ordering::SeqCst);
     let totals = running.thread.join().expect("thread").expect("the daemon runs on");
 
+    testkit::assert_metrics_balance(&running.shared, "cc.sessions.timeline");
     let retries = running.shared.metrics.value("sessionflow_transaction_commit_retries_total", &[]);
     assert!(retries > 0.0, "the fault did not make a commit call fail");
     assert_eq!(totals.aborted, 0, "a commit in progress was aborted");
@@ -133,6 +134,8 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
     wait_for("the daemon to recover", Duration::from_secs(60), || caught_up(&running.shared, &ends) && running.shared.stalled().is_none());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     running.thread.join().expect("thread").expect("the daemon ran on");
+    // Aborted batches were counted neither as consumed nor as produced.
+    testkit::assert_metrics_balance(&running.shared, "cc.sessions.timeline");
 }
 
 /// Starts the daemon, shows it `fault` (`before_start`: before the daemon
@@ -191,6 +194,7 @@ fn the_broker_down_and_back_loses_nothing() {
     wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     running.thread.join().expect("thread").expect("the daemon ran on");
+    testkit::assert_metrics_balance(&running.shared, "cc.sessions.timeline");
 
     let expected = testkit::reference_run(&testkit::read_all(&brokers, "cc.events.raw", PARTITIONS), PARTITIONS, &engine());
     let got = testkit::topic_by_session(&testkit::read_all(&brokers, "cc.sessions.timeline", PARTITIONS), RecordKind::Timeline);
