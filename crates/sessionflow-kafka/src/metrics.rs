@@ -25,6 +25,7 @@ pub struct Metrics {
     batch_seconds: Histogram,
     transaction_seconds: Histogram,
     aborts: IntCounter,
+    transaction_open: IntGauge,
     consumer_lag: IntGaugeVec,
     committed_offset: IntGaugeVec,
     rebalances: IntCounterVec,
@@ -110,6 +111,12 @@ impl Metrics {
                 latency,
             ),
             aborts: counter(&r, "sessionflow_transaction_aborts_total", "Transactions aborted (the batch is retried)."),
+            transaction_open: {
+                let g = IntGauge::new("sessionflow_transaction_open", "1 while a transaction is open (begun, not yet committed or aborted).")
+                    .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             consumer_lag: gauge_vec(
                 &r,
                 "sessionflow_consumer_lag_records",
@@ -219,6 +226,11 @@ impl Metrics {
 
     pub fn aborted(&self) {
         self.aborts.inc();
+    }
+
+    /// A transaction begun (`true`), or committed or aborted (`false`).
+    pub fn transaction_open(&self, open: bool) {
+        self.transaction_open.set(i64::from(open));
     }
 
     pub fn lag(&self, topic: &str, partition: i32, lag: i64) {

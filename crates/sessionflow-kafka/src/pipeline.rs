@@ -970,6 +970,7 @@ fn process_batch(
     let started = Instant::now();
     if exactly_once {
         producer.begin_transaction()?;
+        shared.metrics.transaction_open(true);
     }
     let mut by_task: BTreeMap<i32, Vec<&Received>> = BTreeMap::new();
     for r in records {
@@ -1516,7 +1517,10 @@ fn is_fatal(e: &anyhow::Error) -> bool {
 fn commit_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> anyhow::Result<()> {
     loop {
         let error = match crate::delivery::commit_transaction(producer, timeout) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                shared.metrics.transaction_open(false);
+                return Ok(());
+            }
             Err(e) => e,
         };
         let retriable = match &error {
@@ -1542,7 +1546,10 @@ fn abort_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration
     let _ = crate::delivery::wait_delivered(producer, timeout);
     loop {
         match producer.abort_transaction(timeout) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                shared.metrics.transaction_open(false);
+                return Ok(());
+            }
             Err(KafkaError::Transaction(t)) if t.is_retriable() && !t.is_fatal() && !shared.shutdown.load(Ordering::SeqCst) => {
                 tracing::warn!(error = %t, "aborting the transaction timed out; retrying the abort");
             }

@@ -16,19 +16,13 @@
 mod common;
 
 use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_daemon_with_env, start_embedded_broker, wait_for_log, wait_ready};
-use rdkafka::Message;
 use sessionflow_kafka::failpoints;
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 1;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn config(dir: &Path, group: &str) -> PathBuf {
     let path = dir.join("sessionflow.toml");
@@ -43,46 +37,6 @@ create_topics = false
     );
     common::write_daemon_config(&path, &dir.join("state"), &kafka, common::FAST_REBALANCE);
     path
-}
-
-/// The input as the offline replay reads it, and the replay's metadata.
-fn replay_metadata(dir: &Path, brokers: &str) -> PathBuf {
-    let input = testkit::read_all(brokers, INPUT, PARTITIONS);
-    let mut lines = Vec::new();
-    for m in &input {
-        let value: Vec<u8> = m.payload().unwrap_or_default().iter().map(|&b| if b == b'\n' { b' ' } else { b }).collect();
-        lines.extend(value);
-        lines.push(b'\n');
-    }
-    let file = dir.join("input.jsonl");
-    std::fs::write(&file, lines).unwrap();
-    let out = dir.join("replay");
-    let run = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
-        .arg("--config")
-        .arg(dir.join("sessionflow.toml"))
-        .arg("replay")
-        .arg(&file)
-        .arg("--out-dir")
-        .arg(&out)
-        .arg("--no-progress")
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "replay: {}", String::from_utf8_lossy(&run.stderr));
-    out.join("metadata.jsonl")
-}
-
-fn checker(brokers: &str, replay: &Path, allow_repeats: bool) -> Output {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut command = Command::new(python);
-    command.arg(repo().join("tests/python/check_outputs.py")).args([brokers, INPUT]).arg(replay);
-    if allow_repeats {
-        command.arg("--allow-exact-repeats");
-    }
-    command.output().expect("python3 runs (CI installs confluent-kafka)")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 fn run_to_the_end(config: &Path, brokers: &str) {
@@ -110,10 +64,10 @@ fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
     let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
     testkit::produce(&brokers, INPUT, sim(71), 3_000, 0);
     run_to_the_end(&config, &brokers);
-    let replay = replay_metadata(dir.path(), &brokers);
-    let strict = checker(&brokers, &replay, false);
-    assert!(strict.status.success(), "the strict checker failed a clean run:\n{}", text(&strict));
-    assert!(text(&strict).contains("\"repeats_collapsed\": {}"), "a clean run shows no repeat:\n{}", text(&strict));
+    let replay = common::replay_metadata(&config, &brokers, PARTITIONS);
+    let (passed, report) = common::check_outputs(&brokers, &replay, false);
+    assert!(passed, "the strict checker failed a clean run:\n{report}");
+    assert!(report.contains("\"repeats_collapsed\": {}"), "a clean run shows no repeat:\n{report}");
 
     // One input record the daemon never processed (a session of its own):
     // the checker must see it.
@@ -121,10 +75,10 @@ fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
     let lost = r#"{"event_id":"lost-1","session_id":"never-processed","type":"session.started","occurred_at":"2024-07-04T10:00:00Z","channel":"chat"}"#;
     producer.send(rdkafka::producer::BaseRecord::to(INPUT).key("never-processed").payload(lost).partition(0)).map_err(|(e, _)| e).unwrap();
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
-    let replay = replay_metadata(dir.path(), &brokers);
-    let lost = checker(&brokers, &replay, false);
-    assert!(!lost.status.success(), "the checker missed an unprocessed input record:\n{}", text(&lost));
-    assert!(text(&lost).contains("is nowhere") && text(&lost).contains("never-processed"), "{}", text(&lost));
+    let replay = common::replay_metadata(&config, &brokers, PARTITIONS);
+    let (passed, report) = common::check_outputs(&brokers, &replay, false);
+    assert!(!passed, "the checker missed an unprocessed input record:\n{report}");
+    assert!(report.contains("is nowhere") && report.contains("never-processed"), "{report}");
 }
 
 #[test]
@@ -144,8 +98,8 @@ fn kills_before_the_commit_leave_only_contiguous_exact_copies() {
         std::fs::remove_file(&daemon.log).unwrap();
     }
     run_to_the_end(&config, &brokers);
-    let replay = replay_metadata(dir.path(), &brokers);
-    let allowed = checker(&brokers, &replay, true);
-    assert!(allowed.status.success(), "the checker failed the run with kills:\n{}", text(&allowed));
-    eprintln!("checker report after three kills: {}", text(&allowed));
+    let replay = common::replay_metadata(&config, &brokers, PARTITIONS);
+    let (passed, report) = common::check_outputs(&brokers, &replay, true);
+    assert!(passed, "the checker failed the run with kills:\n{report}");
+    eprintln!("checker report after three kills: {report}");
 }

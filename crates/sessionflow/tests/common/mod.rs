@@ -271,3 +271,54 @@ pub fn assert_outputs_match(
     }
     (timeline_repeats, dead)
 }
+
+/// The offline replay's metadata of the input topic, as a JSONL file next
+/// to `config`: one `sessionflow replay` per input partition (a partition
+/// is the daemon's unit of state and stream time), concatenated.
+pub fn replay_metadata(config: &Path, brokers: &str, partitions: i32) -> PathBuf {
+    use rdkafka::Message;
+    let dir = config.parent().expect("config in a directory");
+    let input = sessionflow_kafka::testkit::read_all(brokers, INPUT, partitions);
+    let mut metadata = Vec::new();
+    for partition in 0..partitions {
+        let mut lines = Vec::new();
+        for m in input.iter().filter(|m| m.partition() == partition) {
+            // One record per line, as the replay reads them.
+            lines.extend(m.payload().unwrap_or_default().iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+            lines.push(b'\n');
+        }
+        let file = dir.join(format!("input-{partition}.jsonl"));
+        std::fs::write(&file, lines).expect("writing the replay input");
+        let out = dir.join(format!("replay-{partition}"));
+        let run = Command::new(env!("CARGO_BIN_EXE_sessionflow"))
+            .arg("--config")
+            .arg(config)
+            .arg("replay")
+            .arg(&file)
+            .arg("--out-dir")
+            .arg(&out)
+            .arg("--no-progress")
+            .output()
+            .expect("sessionflow replay runs");
+        assert!(run.status.success(), "replay: {}", String::from_utf8_lossy(&run.stderr));
+        metadata.extend(std::fs::read(out.join("metadata.jsonl")).expect("replay metadata"));
+    }
+    let path = dir.join("replay-metadata.jsonl");
+    std::fs::write(&path, metadata).expect("writing the replay metadata");
+    path
+}
+
+/// Runs the independent checker (`tests/python/check_outputs.py`, Python
+/// `confluent-kafka`) over the broker's topics against `replay` (see
+/// `replay_metadata`). Returns whether it passed, and its report.
+pub fn check_outputs(brokers: &str, replay: &Path, allow_exact_repeats: bool) -> (bool, String) {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_outputs.py");
+    let mut command = Command::new(python);
+    command.arg(script).args([brokers, INPUT]).arg(replay);
+    if allow_exact_repeats {
+        command.arg("--allow-exact-repeats");
+    }
+    let out = command.output().expect("python3 runs (CI installs confluent-kafka)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
