@@ -59,7 +59,9 @@ pub struct KafkaSection {
     /// `/healthz` answers 503 once the processing loop has neither
     /// committed a batch nor found nothing to do for this long while it
     /// holds partitions (a batch failing over and over, a hung call).
-    /// 0 turns the check off. Default 120,000 (2 minutes).
+    /// One call that has not returned for this long makes `sessionflow
+    /// run` exit (status 3) for a restart. 0 turns both off. Default
+    /// 120,000 (2 minutes).
     pub stall_timeout_ms: u64,
     /// How long one transaction call (commit, abort, offsets) or a wait for
     /// deliveries may block before it is retried or the batch fails.

@@ -61,6 +61,11 @@ pub struct Shared {
     pub stall_timeout_ms: AtomicU64,
     /// Set when another process claimed this instance id (instance.rs).
     fenced_by: Mutex<Option<String>>,
+    /// Wall-clock milliseconds of the loop's last turn (0: not started),
+    /// and what it is doing since: a call that never returns shows here
+    /// (see [`Shared::stuck`]).
+    loop_turned_ms: AtomicI64,
+    doing: Mutex<&'static str>,
 }
 
 impl Shared {
@@ -86,13 +91,36 @@ impl Shared {
         self.last_progress_ms.store(wall_millis().0, Ordering::Relaxed);
     }
 
+    /// Notes that the loop (or a restore) went around, and what it does next.
+    fn doing(&self, what: &'static str) {
+        *self.doing.lock().expect("lock") = what;
+        self.loop_turned_ms.store(wall_millis().0, Ordering::Relaxed);
+    }
+
     /// Why the daemon is unhealthy, if it is: partitions held and no
-    /// progress for longer than the stall timeout.
+    /// progress for longer than the stall timeout, or the loop stuck.
     pub fn stalled(&self) -> Option<String> {
+        if let Some(why) = self.stuck() {
+            return Some(why);
+        }
         let timeout = self.stall_timeout_ms.load(Ordering::Relaxed) as i64;
         let since = wall_millis().0 - self.last_progress_ms.load(Ordering::Relaxed);
         (timeout > 0 && self.assigned.load(Ordering::Relaxed) > 0 && since > timeout)
             .then(|| format!("no batch committed and no idle poll for {} s while holding partitions", since / 1000))
+    }
+
+    /// The loop has not gone around for longer than the stall timeout: one
+    /// call has not returned (librdkafka's `send_offsets_to_transaction`
+    /// can wait forever for a group coordinator that went away, ignoring
+    /// its timeout). No retry gets out of that; `sessionflow run` exits.
+    pub fn stuck(&self) -> Option<String> {
+        let timeout = self.stall_timeout_ms.load(Ordering::Relaxed) as i64;
+        let turned = self.loop_turned_ms.load(Ordering::Relaxed);
+        let since = wall_millis().0 - turned;
+        (timeout > 0 && turned > 0 && since > timeout).then(|| {
+            let doing = *self.doing.lock().expect("lock");
+            format!("the processing loop has been {doing} for {} s (kafka.stall_timeout_ms = {timeout}) without the call returning", since / 1000)
+        })
     }
 }
 
@@ -231,6 +259,8 @@ impl PipelineContext {
             return Ok(());
         }
         let mut keep_polling = || {
+            // A restore goes on as long as it moves.
+            self.shared.doing("restoring state from the changelog");
             while let Some(result) = consumer.poll(Duration::ZERO) {
                 match result {
                     Ok(m) => self.polled_while_restoring.lock().expect("lock").push(Received { message: m.detach() }),
@@ -513,7 +543,14 @@ fn read_changelog(
                     touched = Some(task);
                 }
             }
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => {
+                if let Some((code, reason)) = consumer.client().fatal_error() {
+                    bail!("reading the changelog: fatal error {code:?}: {reason}");
+                }
+                // A broker connection lost is reported and then mended by
+                // librdkafka itself; RESTORE_STALL bounds the wait.
+                tracing::warn!(error = %e, "reading the changelog: retrying");
+            }
             None => {
                 for e in consumer.position()?.elements() {
                     if let (Some(r), Offset::Offset(o)) = (restoring.get_mut(&e.partition()), e.offset())
@@ -776,6 +813,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let mut retrying = false;
     let outcome = (|| -> anyhow::Result<()> {
         while !shared.shutdown.load(Ordering::SeqCst) {
+            shared.doing("polling");
             shared.check_fence()?;
             // Collect a batch: batches are cut every commit interval, counted from
             // the previous cut (as Kafka Streams commits), so records that arrived
@@ -895,6 +933,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                     // a state no later batch gets out of: stop, and let the next
                     // start fence and abort it (init_transactions).
                     if exactly_once {
+                        shared.doing("aborting the transaction");
                         abort_transaction(&producer, config.kafka.call_timeout(), shared)
                             .context("aborting the transaction failed; stopping (a restart aborts it for certain)")?;
                     }
@@ -968,6 +1007,7 @@ fn process_batch(
 ) -> anyhow::Result<BatchOutcome> {
     let exactly_once = config.kafka.delivery == Delivery::ExactlyOnce;
     let started = Instant::now();
+    shared.doing("processing a batch");
     if exactly_once {
         producer.begin_transaction()?;
         shared.metrics.transaction_open(true);
@@ -1065,16 +1105,20 @@ fn process_batch(
     if exactly_once {
         if !offsets.is_empty() {
             let group = consumer.group_metadata().context("no consumer group metadata")?;
+            shared.doing("sending the consumed offsets to the transaction");
             producer.send_offsets_to_transaction(&list, &group, config.kafka.call_timeout())?;
         }
         fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
         shared.check_fence()?;
+        shared.doing("committing the transaction");
         commit_transaction(producer, config.kafka.call_timeout(), shared)?;
     } else {
+        shared.doing("waiting for deliveries");
         flush_delivered(producer, config.kafka.call_timeout())?;
         fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
         shared.check_fence()?;
         if !offsets.is_empty() {
+            shared.doing("committing the consumed offsets");
             consumer.commit(&list, CommitMode::Sync)?;
         }
     }
@@ -1093,6 +1137,7 @@ fn process_batch(
     shared.metrics.repartitioned(repartitioned);
 
     let kafka_commit = txn_started.elapsed();
+    shared.doing("writing the store");
     // Committed in Kafka: now the local store (it may lag, never lead).
     let store_started = Instant::now();
     let next = producer.context().changelog_next.lock().expect("lock").clone();

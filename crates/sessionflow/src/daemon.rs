@@ -63,9 +63,27 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         let shared = shared.clone();
         move || sessionflow_kafka::run(&daemon, &engine, &codec, &store, &shared)
     })?;
+    exit_when_stuck(&pipeline, &shared);
     let totals = pipeline.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     tracing::info!(consumed = totals.stats.consumed, timeline = totals.stats.timeline, aborted = totals.aborted, "stopped");
     Ok(())
+}
+
+/// Exit status of a daemon whose processing loop got stuck in a call.
+pub const EXIT_STUCK: i32 = 3;
+
+/// Waits for the pipeline thread to end; exits the process (status
+/// [`EXIT_STUCK`]) if its loop gets stuck in a call that never returns
+/// (`Shared::stuck`). Nothing is lost: the open transaction is aborted by
+/// the restart's producer, the state is the last committed one.
+fn exit_when_stuck<T>(pipeline: &std::thread::JoinHandle<T>, shared: &Shared) {
+    while !pipeline.is_finished() {
+        if let Some(why) = shared.stuck() {
+            tracing::error!(%why, "stuck: exiting so that a restart recovers (the open transaction is aborted, the state is the last committed)");
+            std::process::exit(EXIT_STUCK);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Options of `sessionflow demo`.
