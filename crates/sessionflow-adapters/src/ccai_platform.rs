@@ -79,13 +79,19 @@ impl Adapter for CcaiPlatform {
         let root = common::parse_object(FORMAT, record)?;
         let snapshot = snapshot::read(&root)?;
         let session_id = snapshot.session_id();
-        let candidates = transitions(&snapshot, &session_id)?;
-        let mut events = Vec::with_capacity(candidates.len());
-        for event in candidates {
-            if !state.has_event(&session_id, &event.event_id) {
-                state.remember(&session_id, &event.event_id);
-                events.push(event);
+        let mut candidates = transitions(&snapshot, &session_id);
+        candidates.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        // Most of a snapshot's transitions are already told: only the new
+        // ones are built (and checked), the first of any repeated id.
+        let mut fresh: Vec<EventBuilder<'_>> = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            if !state.has_event(&session_id, candidate.event_id()) && !fresh.iter().any(|f| f.event_id() == candidate.event_id()) {
+                fresh.push(candidate);
             }
+        }
+        let events = fresh.into_iter().map(|b| b.build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
+        for event in &events {
+            state.remember(&session_id, &event.event_id);
         }
         Ok(events)
     }
@@ -121,8 +127,8 @@ fn event<'a>(session_id: &'a str, rank: u8, event_type: &'a str, at: Millis, dis
     EventBuilder::new(FORMAT, id, session_id, event_type, at)
 }
 
-/// Every transition the snapshot proves, in the order they happened.
-fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Result<Vec<Event>, InputError> {
+/// Every transition the snapshot proves.
+fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Vec<EventBuilder<'a>> {
     let mut out: Vec<EventBuilder<'a>> = Vec::new();
     let channel = Some(s.channel());
     let direction = Some(s.direction());
@@ -250,9 +256,7 @@ fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Result<Vec<Event
         out.push(EventBuilder::new(FORMAT, id, session_id, format!("vendor.{}", s.status), s.timestamp).vendor_fields("vendor", s.item.clone()));
     }
 
-    let mut events = out.into_iter().map(|b| b.build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
-    events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    Ok(events)
+    out
 }
 
 /// `disconnected_by_end_user` → `end_user`, and so on; unknown → none.

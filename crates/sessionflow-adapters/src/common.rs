@@ -322,9 +322,20 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         let mut object = Object { fields: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
+        // A 64-bit sketch of the names so far: only a name whose bit is set
+        // may repeat one, so only those are looked up.
+        let mut seen = 0_u64;
         while let Some(Text(name)) = map.next_key()? {
             let value = map.next_value()?;
-            object.insert(name, value);
+            let bytes = name.as_bytes();
+            let sketch = bytes.len() ^ usize::from(bytes.first().copied().unwrap_or(0)) << 1 ^ usize::from(bytes.last().copied().unwrap_or(0)) << 3;
+            let bit = 1_u64 << (sketch % 64);
+            if seen & bit == 0 {
+                seen |= bit;
+                object.fields.push((name, value));
+            } else {
+                object.insert(name, value);
+            }
         }
         Ok(Json::Object(object))
     }
@@ -332,7 +343,13 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
 /// Parses a native record as one JSON object.
 pub fn parse_object(format: InputFormat, record: &[u8]) -> Result<Object<'_>, InputError> {
-    match serde_json::from_slice::<Json<'_>>(record) {
+    // Checked as UTF-8 once, the text's strings are not checked one by one;
+    // bytes that are not UTF-8 take serde_json's own path, for its error.
+    let parsed = match std::str::from_utf8(record) {
+        Ok(text) => serde_json::from_str::<Json<'_>>(text),
+        Err(_) => serde_json::from_slice::<Json<'_>>(record),
+    };
+    match parsed {
         Ok(Json::Object(object)) => Ok(object),
         Ok(other) => Err(error(format, DeadLetterReason::DecodeError, "(record)", &format!("a JSON object, found {}", other.type_name()))),
         Err(e) => Err(error(format, DeadLetterReason::DecodeError, "(record)", &format!("JSON ({e})"))),
@@ -533,6 +550,16 @@ impl<'a> EventBuilder<'a> {
         self
     }
 
+    /// Its event id.
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// The key that orders a session's events, as [`Event::order_key`].
+    pub fn order_key(&self) -> (Millis, &str) {
+        (self.occurred_at, &self.event_id)
+    }
+
     /// Validates the event as the core validates any input; a failure here
     /// names the format so the dead letter says which adapter built it.
     pub fn build(self, format: InputFormat) -> Result<Event, InputError> {
@@ -584,6 +611,11 @@ mod tests {
             assert_eq!(e.reason, DeadLetterReason::DecodeError);
             assert!(e.detail.starts_with("genesys-cloud: (record): expected "), "{}", e.detail);
         }
+        // Not UTF-8: serde_json's own error.
+        let not_utf8 = b"{\"a\":\"\xff\"}";
+        let e = parse_object(InputFormat::GenesysCloud, not_utf8).unwrap_err();
+        let serde_error = serde_json::from_slice::<Value>(not_utf8).unwrap_err();
+        assert_eq!(e.detail, format!("genesys-cloud: (record): expected JSON ({serde_error})"));
         let mut removed = parsed;
         removed.swap_remove("a");
         let mut map = value.as_object().unwrap().clone();

@@ -40,12 +40,18 @@ pub(super) struct Native<'a> {
 /// `TaskSid`, `task_sid` and `tasksid` are one name: equal without
 /// underscores, ignoring ASCII case.
 pub(super) fn same_name(a: &str, b: &str) -> bool {
-    let mut a = a.bytes().filter(|b| *b != b'_');
-    let mut b = b.bytes().filter(|b| *b != b'_');
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
     loop {
-        match (a.next(), b.next()) {
+        while a.get(i) == Some(&b'_') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'_') {
+            j += 1;
+        }
+        match (a.get(i), b.get(j)) {
             (None, None) => return true,
-            (Some(x), Some(y)) if x.eq_ignore_ascii_case(&y) => {}
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => (i, j) = (i + 1, j + 1),
             _ => return false,
         }
     }
