@@ -11,10 +11,10 @@
 mod contact_event;
 mod contact_record;
 
-use crate::common::{self, EventBuilder};
+use crate::common::{self, EventBuilder, Object};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat, SessionIdentity};
-use serde_json::{Map, Value};
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::AmazonConnect;
 
@@ -43,7 +43,7 @@ impl Adapter for AmazonConnect {
         let object = common::parse_object(FORMAT, record)?;
         if let Some(detail_type) = common::field(&object, "detail-type") {
             if detail_type.as_str() != Some(CONTACT_EVENT_DETAIL_TYPE) {
-                let found = detail_type.as_str().map_or_else(|| common::json_type(detail_type).to_owned(), |s| format!("{s:?}"));
+                let found = detail_type.as_str().map_or_else(|| detail_type.type_name().to_owned(), |s| format!("{s:?}"));
                 return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, "detail-type", &format!("{CONTACT_EVENT_DETAIL_TYPE:?}, found {found}")));
             }
             return contact_event::adapt(self.identity, &object);
@@ -92,17 +92,17 @@ fn event_id(rank: Rank, parts: &[&str]) -> String {
 
 /// One contact (leg) of a customer journey, as both shapes describe it.
 #[derive(Debug, Clone)]
-struct Leg {
-    contact_id: String,
+struct Leg<'a> {
+    contact_id: Cow<'a, str>,
     /// `initialContactId`, else the contact itself.
-    journey_id: String,
-    previous_contact_id: Option<String>,
+    journey_id: Cow<'a, str>,
+    previous_contact_id: Option<Cow<'a, str>>,
     /// `initiationMethod`, upper case.
     method: Option<String>,
     channel: Option<&'static str>,
     direction: Option<&'static str>,
     /// The Connect instance id (from `instanceArn`).
-    tenant: Option<String>,
+    tenant: Option<Cow<'a, str>>,
 }
 
 /// Field names as each shape spells them (lookups ignore case; errors name
@@ -137,8 +137,8 @@ const RECORD_SPELLING: Spelling = Spelling {
     instance_arn: "InstanceARN",
 };
 
-impl Leg {
-    fn read(object: &Map<String, Value>, names: &Spelling) -> Result<Leg, InputError> {
+impl<'a> Leg<'a> {
+    fn read(object: &Object<'a>, names: &Spelling) -> Result<Leg<'a>, InputError> {
         let path = names.path;
         let contact_id = common::required_str(FORMAT, object, path, names.contact_id)?;
         let journey_id = common::optional_str(FORMAT, object, path, names.initial_contact_id)?.unwrap_or_else(|| contact_id.clone());
@@ -152,7 +152,7 @@ impl Leg {
             })?),
         };
         let direction = method.as_deref().and_then(direction);
-        let tenant = common::optional_str(FORMAT, object, path, names.instance_arn)?.map(|arn| arn_resource_id(&arn, "instance"));
+        let tenant = common::optional_str(FORMAT, object, path, names.instance_arn)?.map(|arn| arn_resource_id(arn, "instance"));
         Ok(Leg { contact_id, journey_id, previous_contact_id, method, channel, direction, tenant })
     }
 
@@ -184,25 +184,24 @@ impl Leg {
     }
 
     /// An event of this leg's session with its envelope fields.
-    fn event(&self, identity: SessionIdentity, rank: Rank, id_parts: &[&str], event_type: &str, at: Millis) -> EventBuilder {
+    fn event<'b>(&'b self, identity: SessionIdentity, rank: Rank, id_parts: &[&str], event_type: impl Into<Cow<'b, str>>, at: Millis) -> EventBuilder<'b> {
         EventBuilder::new(FORMAT, event_id(rank, id_parts), self.session_id(identity), event_type, at)
-            .envelope("channel", self.channel)
-            .envelope("direction", self.direction)
-            .envelope("tenant", self.tenant.clone())
+            .channel(self.channel)
+            .direction(self.direction)
+            .tenant(self.tenant.as_deref())
     }
 
     /// The end of this leg: the same event from `DISCONNECTED` and from the
     /// contact record (same id, time to the second: contact records carry
     /// whole seconds).
-    fn ended(&self, identity: SessionIdentity, disconnected_at: Millis) -> EventBuilder {
+    fn ended(&self, identity: SessionIdentity, disconnected_at: Millis) -> EventBuilder<'_> {
         self.event(identity, Rank::SessionEnded, &[&self.contact_id, "session.ended"], "session.ended", whole_second(disconnected_at))
     }
 
     /// The end of the leg's after-contact work, from `COMPLETED` and from the
     /// contact record alike.
-    fn wrapup_completed(&self, identity: SessionIdentity, at: Millis, agent_id: Option<&str>) -> EventBuilder {
-        self.event(identity, Rank::WrapupCompleted, &[&self.contact_id, "wrapup.completed"], "wrapup.completed", whole_second(at))
-            .attr("agent", agent_id.map(str::to_owned))
+    fn wrapup_completed<'b>(&'b self, identity: SessionIdentity, at: Millis, agent_id: Option<&'b str>) -> EventBuilder<'b> {
+        self.event(identity, Rank::WrapupCompleted, &[&self.contact_id, "wrapup.completed"], "wrapup.completed", whole_second(at)).attr("agent", agent_id)
     }
 }
 
@@ -231,13 +230,22 @@ fn direction(method: &str) -> Option<&'static str> {
 
 /// The id in an ARN after `/<kind>/` (`…/agent/<id>`, `…/queue/<id>`,
 /// `…:instance/<id>`), else its last path segment.
-fn arn_resource_id(arn: &str, kind: &str) -> String {
-    let marker = format!("{kind}/");
-    let tail = match arn.find(&marker) {
-        Some(at) if at == 0 || matches!(arn.as_bytes()[at - 1], b'/' | b':') => &arn[at + marker.len()..],
+fn arn_resource_id<'a>(arn: Cow<'a, str>, kind: &str) -> Cow<'a, str> {
+    match arn {
+        Cow::Borrowed(arn) => Cow::Borrowed(resource_id(arn, kind)),
+        Cow::Owned(arn) => Cow::Owned(resource_id(&arn, kind).to_owned()),
+    }
+}
+
+fn resource_id<'a>(arn: &'a str, kind: &str) -> &'a str {
+    let bytes = arn.as_bytes();
+    // The first `<kind>/`.
+    let marker = (0..bytes.len()).find(|&at| bytes[at..].starts_with(kind.as_bytes()) && bytes.get(at + kind.len()) == Some(&b'/'));
+    let tail = match marker {
+        Some(at) if at == 0 || matches!(bytes[at - 1], b'/' | b':') => &arn[at + kind.len() + 1..],
         _ => arn.rsplit('/').next().unwrap_or(arn),
     };
-    tail.split('/').next().unwrap_or(tail).to_owned()
+    tail.split('/').next().unwrap_or(tail)
 }
 
 fn whole_second(at: Millis) -> Millis {
@@ -251,8 +259,8 @@ fn named(key: &str, names: &[&str]) -> bool {
 
 /// The fields of `object` except `used` ones: what the mapping keeps under
 /// the `vendor` attribute.
-fn unused_fields(object: &Map<String, Value>, used: &[&str]) -> Map<String, Value> {
-    object.iter().filter(|(k, v)| !named(k, used) && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
+fn unused_fields<'a>(object: &Object<'a>, used: &[&str]) -> Object<'a> {
+    object.filtered(|k, v| !named(k, used) && !v.is_null())
 }
 
 #[cfg(test)]
@@ -261,10 +269,11 @@ mod tests {
 
     #[test]
     fn arn_ids() {
-        assert_eq!(arn_resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1/agent/agent-ann", "agent"), "agent-ann");
-        assert_eq!(arn_resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1/queue/q-1", "queue"), "q-1");
-        assert_eq!(arn_resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1", "instance"), "inst-1");
-        assert_eq!(arn_resource_id("plain-id", "agent"), "plain-id");
+        assert_eq!(resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1/agent/agent-ann", "agent"), "agent-ann");
+        assert_eq!(resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1/queue/q-1", "queue"), "q-1");
+        assert_eq!(resource_id("arn:aws:connect:us-east-1:111122223333:instance/inst-1", "instance"), "inst-1");
+        assert_eq!(resource_id("plain-id", "agent"), "plain-id");
+        assert_eq!(arn_resource_id(Cow::Owned("x:queue/q-2".to_owned()), "queue"), "q-2");
     }
 
     #[test]

@@ -14,11 +14,11 @@
 
 mod snapshot;
 
-use crate::common::{EventBuilder, stable_id};
+use crate::common::{self, EventBuilder, Json, Object, stable_id};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat};
-use serde_json::{Map, Value};
 use sessionflow_core::{Event, InputError, Millis};
 use snapshot::Snapshot;
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::CcaiPlatform;
 
@@ -76,15 +76,22 @@ impl Adapter for CcaiPlatform {
     }
 
     fn adapt(&self, record: &[u8], state: &mut dyn AdapterState) -> Result<Vec<Event>, InputError> {
-        let snapshot = snapshot::read(record)?;
+        let root = common::parse_object(FORMAT, record)?;
+        let snapshot = snapshot::read(&root)?;
         let session_id = snapshot.session_id();
-        let candidates = transitions(&snapshot, &session_id)?;
-        let mut events = Vec::with_capacity(candidates.len());
-        for event in candidates {
-            if !state.has_event(&session_id, &event.event_id) {
-                state.remember(&session_id, &event.event_id);
-                events.push(event);
+        let mut candidates = transitions(&snapshot, &session_id);
+        candidates.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        // Most of a snapshot's transitions are already told: only the new
+        // ones are built (and checked), the first of any repeated id.
+        let mut fresh: Vec<EventBuilder<'_>> = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            if !state.has_event(&session_id, candidate.event_id()) && !fresh.iter().any(|f| f.event_id() == candidate.event_id()) {
+                fresh.push(candidate);
             }
+        }
+        let events = fresh.into_iter().map(|b| b.build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
+        for event in &events {
+            state.remember(&session_id, &event.event_id);
         }
         Ok(events)
     }
@@ -115,24 +122,24 @@ mod rank {
 /// One transition's event: id from the session, the transition, its time
 /// and what tells it apart from another of the same type (a participant, a
 /// transfer), never from the snapshot that revealed it.
-fn event(session_id: &str, rank: u8, event_type: &str, at: Millis, discriminator: &str) -> EventBuilder {
+fn event<'a>(session_id: &'a str, rank: u8, event_type: &'a str, at: Millis, discriminator: &str) -> EventBuilder<'a> {
     let id = stable_id(&format!("ccaip-{rank:02}"), &[session_id, event_type, &at.0.to_string(), discriminator]);
     EventBuilder::new(FORMAT, id, session_id, event_type, at)
 }
 
-/// Every transition the snapshot proves, in the order they happened.
-fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError> {
-    let mut out: Vec<EventBuilder> = Vec::new();
+/// Every transition the snapshot proves.
+fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Vec<EventBuilder<'a>> {
+    let mut out: Vec<EventBuilder<'a>> = Vec::new();
     let channel = Some(s.channel());
     let direction = Some(s.direction());
 
-    let mut creation = Map::new();
-    creation.insert("session_type".into(), Value::String(s.session_type.clone()));
-    creation.insert("id".into(), Value::String(s.native_id.clone()));
+    let mut creation = Object::new();
+    creation.insert("session_type", Json::from(s.session_type.as_str()));
+    creation.insert("id", Json::from(s.native_id.as_str()));
     out.push(
         event(session_id, rank::STARTED, "session.started", s.created_at, "")
-            .envelope("channel", channel)
-            .envelope("direction", direction)
+            .channel(channel)
+            .direction(direction)
             .attr("lang", s.lang.clone())
             .attr("support_number", s.support_number.clone())
             .vendor_fields("vendor", creation),
@@ -191,7 +198,7 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
             "external" => "external_sip",
             other => other,
         });
-        let with_ends = |b: EventBuilder| {
+        let with_ends = |b: EventBuilder<'a>| {
             b.attr("from_agent", transfer.from_agent.clone())
                 .attr("to_queue", transfer.to_queue.clone())
                 .attr("to_agent", transfer.to_agent.clone())
@@ -216,8 +223,7 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
                 event(session_id, rank::DEFLECTED, "deflection.accepted", ends, "").attr("kind", Some(deflection_kind(kind))).attr("queue", s.queue.clone()),
             );
         }
-        let end_fields: Map<String, Value> =
-            END_FIELDS.iter().filter_map(|k| s.item.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_owned(), v.clone()))).collect();
+        let end_fields: Object<'a> = END_FIELDS.iter().filter_map(|k| s.item.get(k).filter(|v| !v.is_null()).map(|v| (Cow::Borrowed(*k), v.clone()))).collect();
         out.push(
             event(session_id, rank::ENDED, "session.ended", ends, "")
                 .attr("ended_by", ended_by(s))
@@ -247,16 +253,14 @@ fn transitions(s: &Snapshot, session_id: &str) -> Result<Vec<Event>, InputError>
         // A status the mapping does not know: the snapshot itself is the
         // vendor event, identified by the vendor's own id.
         let id = stable_id(&format!("ccaip-{:02}", rank::PASS_THROUGH), &[session_id, &s.event_id]);
-        out.push(EventBuilder::new(FORMAT, id, session_id, &format!("vendor.{}", s.status), s.timestamp).vendor_fields("vendor", s.item.clone()));
+        out.push(EventBuilder::new(FORMAT, id, session_id, format!("vendor.{}", s.status), s.timestamp).vendor_fields("vendor", s.item.clone()));
     }
 
-    let mut events = out.into_iter().map(|b| b.build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
-    events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    Ok(events)
+    out
 }
 
 /// `disconnected_by_end_user` → `end_user`, and so on; unknown → none.
-fn ended_by(s: &Snapshot) -> Option<&'static str> {
+fn ended_by(s: &Snapshot<'_>) -> Option<&'static str> {
     let by = s.disconnected_by.as_deref()?;
     // A virtual agent hanging up is the platform's doing, not a human agent's.
     if by.contains("end_user") {

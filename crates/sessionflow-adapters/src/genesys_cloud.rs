@@ -9,10 +9,10 @@
 //! state and the canonical events depend only on the record. Genesys gives
 //! no event id; ids are derived from the fields that identify the moment.
 
-use crate::common::{self, EventBuilder};
+use crate::common::{self, EventBuilder, Json, Object};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat, SessionIdentity};
-use serde_json::{Map, Value};
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::GenesysCloud;
 const TOPIC_PREFIX: &str = "v2.detail.events.conversation.";
@@ -54,14 +54,14 @@ impl Adapter for GenesysCloud {
 /// One detail event, read and checked.
 struct DetailEvent<'a> {
     suffix: String,
-    conversation_id: String,
-    body: &'a Map<String, Value>,
+    conversation_id: Cow<'a, str>,
+    body: &'a Object<'a>,
     body_path: String,
     occurred_at: Millis,
 }
 
 impl<'a> DetailEvent<'a> {
-    fn read(root: &'a Map<String, Value>) -> Result<Self, InputError> {
+    fn read(root: &'a Object<'a>) -> Result<Self, InputError> {
         // EventBridge wraps the notification in `detail`; its `time` (whole
         // seconds) stands in when the body's own time is missing.
         let (notification, path, envelope_time) = match common::optional_object(FORMAT, root, "", "detail")? {
@@ -76,9 +76,9 @@ impl<'a> DetailEvent<'a> {
         let body_path = join(path, "eventBody");
         let body = match common::field(notification, "eventBody") {
             None => return Err(common::error(FORMAT, DeadLetterReason::MissingField, &body_path, "an object, found nothing")),
-            Some(Value::Object(body)) => body,
+            Some(Json::Object(body)) => body,
             Some(other) => {
-                return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, &body_path, &format!("an object, found {}", common::json_type(other))));
+                return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, &body_path, &format!("an object, found {}", other.type_name())));
             }
         };
         let conversation_id = common::required_str(FORMAT, body, &body_path, "conversationId")?;
@@ -97,7 +97,7 @@ impl<'a> DetailEvent<'a> {
     }
 
     fn str(&self, name: &str) -> Result<Option<String>, InputError> {
-        common::optional_str(FORMAT, self.body, &self.body_path, name)
+        Ok(common::optional_str(FORMAT, self.body, &self.body_path, name)?.map(Cow::into_owned))
     }
 
     /// An upper-case vendor enum, lower-cased for canonical attributes.
@@ -109,7 +109,7 @@ impl<'a> DetailEvent<'a> {
         match common::field(self.body, name) {
             None => Ok(None),
             Some(value) => value.as_i64().map(Some).ok_or_else(|| {
-                common::error(FORMAT, DeadLetterReason::BadFieldType, &join(&self.body_path, name), &format!("an integer, found {}", common::json_type(value)))
+                common::error(FORMAT, DeadLetterReason::BadFieldType, &join(&self.body_path, name), &format!("an integer, found {}", value.type_name()))
             }),
         }
     }
@@ -136,7 +136,7 @@ impl<'a> DetailEvent<'a> {
     }
 
     /// The canonical events of this detail event, in the order they happened.
-    fn events(&self, session_id: &str) -> Result<Vec<Event>, InputError> {
+    fn events(&self, session_id: &'a str) -> Result<Vec<Event>, InputError> {
         let mut plan = Plan::default();
         match self.suffix.as_str() {
             "customer.start" => self.customer_start(&mut plan)?,
@@ -155,7 +155,7 @@ impl<'a> DetailEvent<'a> {
         self.build(session_id, plan)
     }
 
-    fn customer_start(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn customer_start(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let channel = self.channel()?;
         if channel.is_none() {
             let found = self.str("mediaType")?.map_or_else(|| "nothing".to_owned(), |m| format!("{m:?}"));
@@ -167,7 +167,7 @@ impl<'a> DetailEvent<'a> {
             ));
         }
         let outbound = self.direction()? == Some("outbound");
-        let mut started = Map::new();
+        let mut started = Object::new();
         // Inbound: the caller and the number they dialled; outbound: the
         // number the contact center called from.
         if outbound {
@@ -194,17 +194,17 @@ impl<'a> DetailEvent<'a> {
     fn callback_number(&self) -> Result<Option<String>, InputError> {
         match common::field(self.body, "callbackNumbers") {
             None => Ok(None),
-            Some(Value::Array(numbers)) => Ok(numbers.iter().find_map(Value::as_str).filter(|n| !n.is_empty()).map(str::to_owned)),
+            Some(Json::Array(numbers)) => Ok(numbers.iter().find_map(Json::as_str).filter(|n| !n.is_empty()).map(str::to_owned)),
             Some(other) => Err(common::error(
                 FORMAT,
                 DeadLetterReason::BadFieldType,
                 &join(&self.body_path, "callbackNumbers"),
-                &format!("an array of strings, found {}", common::json_type(other)),
+                &format!("an array of strings, found {}", other.type_name()),
             )),
         }
     }
 
-    fn customer_end(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn customer_end(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let disconnect = self.str("disconnectType")?;
         let ended_by = disconnect.as_deref().map(ended_by);
         plan.push(
@@ -221,33 +221,33 @@ impl<'a> DetailEvent<'a> {
         Ok(self.str("flowType")?.is_some_and(|t| t.to_ascii_uppercase().starts_with("INQUEUE")))
     }
 
-    fn flow_start(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn flow_start(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let name = self.str("flowName")?.or(self.str("flowId")?);
         plan.push("virtual_agent.started", attrs([("virtual_agent", name), ("platform", self.lower("flowType")?)]), &["flowName", "flowId", "flowType"]);
         Ok(())
     }
 
-    fn flow_end(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn flow_end(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let name = self.str("flowName")?.or(self.str("flowId")?);
         let outcome = self.str("exitReason")?.map(|reason| flow_outcome(&reason));
         plan.push("virtual_agent.ended", attrs([("virtual_agent", name), ("outcome", outcome)]), &["flowName", "flowId", "flowType", "exitReason"]);
         Ok(())
     }
 
-    fn acd_start(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn acd_start(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let queue_id = self.str("queueId")?;
         let mut entered = attrs([("queue", queue_id.clone()), ("queue_id", queue_id)]);
         let mut used = vec!["queueId"];
         // Genesys priorities are not the canonical 1–8: others stay vendor fields.
         if let Some(priority) = self.millis("routingPriority")?.filter(|p| (1..=8).contains(p)) {
-            entered.insert("priority".into(), Value::from(priority));
+            entered.insert("priority", Json::from(priority));
             used.push("routingPriority");
         }
         plan.push("queue.entered", entered, &used);
         Ok(())
     }
 
-    fn acd_end(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn acd_end(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let outcome = self.str("acdOutcome")?;
         if outcome.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("ANSWERED")) {
             // The ACD segment ends when the agent answers: that is the connect.
@@ -261,14 +261,14 @@ impl<'a> DetailEvent<'a> {
         Ok(())
     }
 
-    fn user_start(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn user_start(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         // The user's session starts when it alerts: an offer.
         let agent = self.str("userId")?;
         plan.push("agent.offered", attrs([("agent", agent.clone()), ("agent_id", agent)]), &["userId"]);
         Ok(())
     }
 
-    fn user_end(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn user_end(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let agent = self.str("userId")?;
         let disconnect = self.str("disconnectType")?;
         if let Some(kind) = disconnect.as_deref().and_then(transfer_kind) {
@@ -302,7 +302,7 @@ impl<'a> DetailEvent<'a> {
         Ok(())
     }
 
-    fn after_call_work(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn after_call_work(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         let agent = self.str("userId")?;
         let code = self.str("wrapupCode")?;
         if code.is_some() {
@@ -316,7 +316,7 @@ impl<'a> DetailEvent<'a> {
         Ok(())
     }
 
-    fn attributes(&self, plan: &mut Plan) -> Result<(), InputError> {
+    fn attributes(&self, plan: &mut Plan<'a>) -> Result<(), InputError> {
         match common::optional_object(FORMAT, self.body, &self.body_path, "attributes")? {
             // Its attributes are the custom data itself: vendor fields would
             // be merged into it, so they are left out.
@@ -329,7 +329,7 @@ impl<'a> DetailEvent<'a> {
         Ok(())
     }
 
-    fn build(&self, session_id: &str, plan: Plan) -> Result<Vec<Event>, InputError> {
+    fn build(&self, session_id: &'a str, plan: Plan<'a>) -> Result<Vec<Event>, InputError> {
         let channel = self.channel()?;
         let direction = self.direction()?;
         let participant = self.str("participantId")?.unwrap_or_default();
@@ -346,19 +346,14 @@ impl<'a> DetailEvent<'a> {
             .enumerate()
             .map(|(index, step)| {
                 let event_id = if several { format!("{base}.{index}") } else { base.clone() };
-                let vendor: Map<String, Value> = self
-                    .body
-                    .iter()
-                    .filter(|(k, v)| {
-                        step.keep_vendor_fields && !v.is_null() && !ALWAYS_USED.contains(&k.as_str()) && !step.used.iter().any(|u| u.eq_ignore_ascii_case(k))
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let mut builder = EventBuilder::new(FORMAT, event_id, session_id, &step.event_type, self.occurred_at)
-                    .envelope("channel", channel)
-                    .envelope("direction", direction);
+                let vendor = if step.keep_vendor_fields {
+                    self.body.filtered(|k, v| !v.is_null() && !ALWAYS_USED.contains(&k) && !step.used.iter().any(|u| u.eq_ignore_ascii_case(k)))
+                } else {
+                    Object::new()
+                };
+                let mut builder = EventBuilder::new(FORMAT, event_id, session_id, step.event_type, self.occurred_at).channel(channel).direction(direction);
                 for (name, value) in step.attributes {
-                    builder = builder.attr(&name, Some(value));
+                    builder = builder.attr(name, Some(value));
                 }
                 builder.vendor_fields("vendor", vendor).build(FORMAT)
             })
@@ -368,39 +363,39 @@ impl<'a> DetailEvent<'a> {
 
 /// The canonical events one record yields, before they are built.
 #[derive(Default)]
-struct Plan {
-    steps: Vec<Step>,
+struct Plan<'a> {
+    steps: Vec<Step<'a>>,
 }
 
-struct Step {
+struct Step<'a> {
     event_type: String,
-    attributes: Map<String, Value>,
+    attributes: Object<'a>,
     /// Body fields this event carries as canonical attributes.
     used: Vec<&'static str>,
     /// Whether the unused body fields go under the `vendor` attribute.
     keep_vendor_fields: bool,
 }
 
-impl Plan {
-    fn push(&mut self, event_type: &str, attributes: Map<String, Value>, used: &[&'static str]) {
+impl<'a> Plan<'a> {
+    fn push(&mut self, event_type: &str, attributes: Object<'a>, used: &[&'static str]) {
         self.steps.push(Step { event_type: event_type.to_owned(), attributes, used: used.to_vec(), keep_vendor_fields: true });
     }
 
     /// A detail event the mapping does not know: to the timeline as
     /// `vendor.<suffix>`, every body field kept.
     fn passthrough(&mut self, suffix: &str) {
-        self.push(&format!("vendor.{suffix}"), Map::new(), &[]);
+        self.push(&format!("vendor.{suffix}"), Object::new(), &[]);
     }
 }
 
-fn put(map: &mut Map<String, Value>, name: &str, value: Option<String>) {
+fn put(map: &mut Object<'_>, name: &'static str, value: Option<String>) {
     if let Some(value) = value {
-        map.insert(name.to_owned(), Value::String(value));
+        map.insert(name, Json::from(value));
     }
 }
 
-fn attrs<const N: usize>(pairs: [(&str, Option<String>); N]) -> Map<String, Value> {
-    let mut map = Map::new();
+fn attrs<'a, const N: usize>(pairs: [(&'static str, Option<String>); N]) -> Object<'a> {
+    let mut map = Object::new();
     for (name, value) in pairs {
         put(&mut map, name, value);
     }

@@ -7,10 +7,9 @@
 
 mod record;
 
-use crate::common::{EventBuilder, error, stable_id};
+use crate::common::{EventBuilder, Json, Object, error, stable_id};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat, SessionIdentity};
 use record::Native;
-use serde_json::{Map, Value};
 use sessionflow_core::{DeadLetterReason, Event, InputError};
 
 const FORMAT: InputFormat = InputFormat::TwilioTaskrouter;
@@ -70,7 +69,8 @@ impl Adapter for TwilioTaskrouter {
     }
 
     fn adapt(&self, record: &[u8], _state: &mut dyn AdapterState) -> Result<Vec<Event>, InputError> {
-        let native = record::read(record)?;
+        let parsed = record::parse(record)?;
+        let native = record::read(&parsed)?;
         let Some(task_sid) = native.text("task_sid")? else {
             let about_a_task = TASK_EVENT_PREFIXES.iter().any(|p| native.event_type.starts_with(p)) || TASK_EVENTS.contains(&native.event_type.as_str());
             if about_a_task {
@@ -86,7 +86,7 @@ impl Adapter for TwilioTaskrouter {
 
 /// What a record says about its task and the journey the task belongs to.
 #[derive(Debug)]
-struct Task {
+struct Task<'a> {
     sid: String,
     session_id: String,
     /// Journey mode: a task a transfer created (its conversation began with another task).
@@ -94,7 +94,7 @@ struct Task {
     /// Journey mode: Flex marked the task as transferred away
     /// (`conversations.followed_by`), so its end is not the journey's.
     transferred_away: bool,
-    attributes: Map<String, Value>,
+    attributes: Object<'a>,
     channel: Option<&'static str>,
     channel_name: Option<String>,
     queue: Option<String>,
@@ -103,15 +103,15 @@ struct Task {
     agent_id: Option<String>,
 }
 
-impl Task {
-    fn read(native: &Native, sid: String, identity: SessionIdentity) -> Result<Task, InputError> {
+impl<'a> Task<'a> {
+    fn read(native: &Native<'a>, sid: String, identity: SessionIdentity) -> Result<Task<'a>, InputError> {
         let attributes = native.task_attributes()?;
-        let conversations = attributes.get("conversations").and_then(Value::as_object);
-        let conversation_field = |name: &str| conversations.and_then(|c| c.get(name)).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let conversations = attributes.get("conversations").and_then(Json::as_object);
+        let conversation_field = |name: &str| conversations.and_then(|c| c.get(name)).and_then(Json::as_str).filter(|s| !s.is_empty());
         let journey = identity == SessionIdentity::Journey;
         let conversation_id = conversation_field("conversation_id").filter(|_| journey);
         let session_id = conversation_id.map_or_else(|| sid.clone(), str::to_owned);
-        let channel_name = native.text("task_channel_unique_name")?.or_else(|| attributes.get("channelType").and_then(Value::as_str).map(str::to_owned));
+        let channel_name = native.text("task_channel_unique_name")?.or_else(|| attributes.get("channelType").and_then(Json::as_str).map(str::to_owned));
         Ok(Task {
             follow_up_leg: session_id != sid,
             transferred_away: journey && conversation_field("followed_by").is_some_and(|f| f.to_ascii_lowercase().contains("transfer")),
@@ -128,11 +128,11 @@ impl Task {
     }
 
     fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.attributes.get(name).and_then(Json::as_str).filter(|s| !s.is_empty())
     }
 
     fn hang_up_by(&self) -> Option<&str> {
-        self.attributes.get("conversations").and_then(|c| c.get("hang_up_by")).and_then(Value::as_str)
+        self.attributes.get("conversations").and_then(|c| c.get("hang_up_by")).and_then(Json::as_str)
     }
 }
 
@@ -173,30 +173,30 @@ fn rank(event_type: &str) -> u8 {
 
 /// One canonical event a record yields, before its envelope is added.
 #[derive(Debug)]
-struct Planned {
+struct Planned<'a> {
     event_type: String,
-    attributes: Vec<(&'static str, Value)>,
+    attributes: Vec<(&'static str, Json<'a>)>,
 }
 
-impl Planned {
+impl<'a> Planned<'a> {
     fn new(event_type: &str) -> Self {
         Planned { event_type: event_type.to_owned(), attributes: Vec::new() }
     }
 
-    fn attr(mut self, name: &'static str, value: Option<impl Into<Value>>) -> Self {
+    fn attr(mut self, name: &'static str, value: Option<impl Into<Json<'a>>>) -> Self {
         if let Some(value) = value {
             self.attributes.push((name, value.into()));
         }
         self
     }
 
-    fn agent(self, task: &Task) -> Self {
+    fn agent(self, task: &Task<'_>) -> Self {
         self.attr("agent", task.agent.clone()).attr("agent_id", task.agent_id.clone())
     }
 }
 
 /// The canonical events of one record, in the order they happened.
-fn plan(native: &Native, task: &Task) -> Result<Vec<Planned>, InputError> {
+fn plan<'a>(native: &'a Native<'_>, task: &'a Task<'_>) -> Result<Vec<Planned<'a>>, InputError> {
     let passthrough = || vec![Planned::new(&format!("vendor.{}", native.event_type))];
     let reason = native.text("reason")?;
     Ok(match native.event_type.as_str() {
@@ -258,7 +258,7 @@ fn plan(native: &Native, task: &Task) -> Result<Vec<Planned>, InputError> {
         }
         "task.completed" if task.transferred_away => passthrough(),
         "task.completed" => {
-            let outcome = task.attributes.get("conversations").and_then(|c| c.get("outcome")).and_then(Value::as_str).map(str::to_owned);
+            let outcome = task.attributes.get("conversations").and_then(|c| c.get("outcome")).and_then(Json::as_str);
             let disposition = outcome.map(|code| Planned::new("disposition.set").attr("code", Some(code)).attr("agent", task.agent.clone()));
             disposition.into_iter().chain([Planned::new("wrapup.completed").attr("agent", task.agent.clone())]).collect()
         }
@@ -267,7 +267,7 @@ fn plan(native: &Native, task: &Task) -> Result<Vec<Planned>, InputError> {
 }
 
 /// `TransferTo` is a TaskQueue or Worker sid, by `TransferType`.
-fn transfer_target(native: &Native) -> Result<(Option<String>, Option<String>), InputError> {
+fn transfer_target(native: &Native<'_>) -> Result<(Option<String>, Option<String>), InputError> {
     let to = native.text("transfer_to")?;
     Ok(match native.text("transfer_type")?.map(|t| t.to_ascii_uppercase()).as_deref() {
         Some("WORKER") => (None, to),
@@ -275,7 +275,7 @@ fn transfer_target(native: &Native) -> Result<(Option<String>, Option<String>), 
     })
 }
 
-fn transfer_kind(native: &Native) -> Result<Option<&'static str>, InputError> {
+fn transfer_kind(native: &Native<'_>) -> Result<Option<&'static str>, InputError> {
     Ok(native.text("transfer_mode")?.and_then(|mode| match mode.to_ascii_uppercase().as_str() {
         "COLD" => Some("blind"),
         "WARM" => Some("consult"),
@@ -308,7 +308,7 @@ fn canceled_by(reason: &str) -> Option<&'static str> {
 }
 
 /// The envelopes: ids, session, channel, direction, and the vendor fields.
-fn build(native: &Native, task: &Task, planned: Vec<Planned>) -> Result<Vec<Event>, InputError> {
+fn build(native: &Native<'_>, task: &Task<'_>, planned: Vec<Planned<'_>>) -> Result<Vec<Event>, InputError> {
     let base_id = match &native.event_sid {
         Some(sid) => sid.clone(),
         // No event sid (a bridge that drops `Sid`): the fields that identify the moment.
@@ -326,14 +326,13 @@ fn build(native: &Native, task: &Task, planned: Vec<Planned>) -> Result<Vec<Even
         .map(|(i, p)| {
             let suffix = if several { format!(".{}", i + 1) } else { String::new() };
             let event_id = format!("tr{:02}-{base_id}{suffix}", rank(&p.event_type));
-            let mut builder = EventBuilder::new(FORMAT, event_id, task.session_id.clone(), &p.event_type, native.occurred_at)
-                .envelope("channel", task.channel)
-                .envelope("direction", direction);
+            let mut builder =
+                EventBuilder::new(FORMAT, event_id, task.session_id.as_str(), p.event_type, native.occurred_at).channel(task.channel).direction(direction);
             for (name, value) in p.attributes {
                 builder = builder.attr(name, Some(value));
             }
             if task.follow_up_leg {
-                builder = builder.attr("task_sid", Some(task.sid.clone()));
+                builder = builder.attr("task_sid", Some(task.sid.as_str()));
             }
             builder.vendor_fields("vendor", vendor.clone()).build(FORMAT)
         })
@@ -342,18 +341,18 @@ fn build(native: &Native, task: &Task, planned: Vec<Planned>) -> Result<Vec<Even
 
 /// Payload fields the mapping did not use, with the task attributes parsed
 /// (minus the personal data the mapping moved into canonical attributes).
-fn vendor_fields(native: &Native, task: &Task) -> Map<String, Value> {
-    let mapped = |name: &str| MAPPED_FIELDS.iter().any(|m| record::normalized(m) == record::normalized(name));
-    let mut vendor: Map<String, Value> = native.payload.iter().filter(|(k, _)| !mapped(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+fn vendor_fields<'a>(native: &Native<'a>, task: &Task<'a>) -> Object<'a> {
+    let mut vendor = native.payload.filtered(|k, _| !MAPPED_FIELDS.iter().any(|m| record::same_name(m, k)));
     let mut attributes = task.attributes.clone();
     for name in MAPPED_TASK_ATTRIBUTES {
-        attributes.remove(*name);
+        // serde_json's order-preserving map removes this way: kept alike.
+        attributes.swap_remove(name);
     }
     if !attributes.is_empty() {
-        vendor.insert("task_attributes".into(), Value::Object(attributes));
+        vendor.insert("task_attributes", Json::Object(attributes));
     }
     if let Some(id) = native.cloudevent_id.as_ref().filter(|id| native.event_sid.as_ref() != Some(*id)) {
-        vendor.insert("cloudevent_id".into(), Value::String(id.clone()));
+        vendor.insert("cloudevent_id", Json::from(id.clone()));
     }
     vendor
 }

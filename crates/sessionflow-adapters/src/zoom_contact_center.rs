@@ -7,10 +7,10 @@
 //! of arrival order by construction (the engine's fold sorts the events).
 //! Zoom gives no event id; ids are derived from what identifies the moment.
 
-use crate::common::{self, EventBuilder, field, optional_str, required_str, stable_id, time_value};
+use crate::common::{self, EventBuilder, Json, Object, field, optional_str, required_str, stable_id, time_value};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat, SessionIdentity};
-use serde_json::{Map, Value};
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::ZoomContactCenter;
 const PREFIX: &str = "contact_center.";
@@ -91,12 +91,12 @@ impl Adapter for ZoomContactCenter {
             // Suffixes in emission order: events of one record share a time,
             // and the fold breaks that tie by event id.
             let event_id = if count == 1 { webhook.base_id.clone() } else { format!("{}-{}", webhook.base_id, index + 1) };
-            let mut builder = EventBuilder::new(FORMAT, event_id, session_id.as_str(), &step.event_type, webhook.occurred_at)
-                .envelope("channel", webhook.channel)
-                .envelope("direction", webhook.direction)
-                .envelope("tenant", Some(webhook.tenant.as_str()));
+            let mut builder = EventBuilder::new(FORMAT, event_id, session_id.as_str(), step.event_type, webhook.occurred_at)
+                .channel(webhook.channel)
+                .direction(webhook.direction)
+                .tenant(Some(webhook.tenant.as_str()));
             for (name, value) in step.attributes {
-                builder = builder.attr(&name, Some(value));
+                builder = builder.attr(name, Some(value));
             }
             if index == 0 {
                 builder = builder.vendor_fields("vendor", webhook.vendor_fields(passthrough));
@@ -110,17 +110,17 @@ impl Adapter for ZoomContactCenter {
 /// One canonical event to build.
 struct Step {
     event_type: String,
-    attributes: Map<String, Value>,
+    attributes: Object<'static>,
 }
 
 impl Step {
     fn new(event_type: &str) -> Self {
-        Step { event_type: event_type.to_owned(), attributes: Map::new() }
+        Step { event_type: event_type.to_owned(), attributes: Object::new() }
     }
 
-    fn attr(mut self, name: &str, value: Option<impl Into<Value>>) -> Self {
+    fn attr(mut self, name: &'static str, value: Option<impl Into<Json<'static>>>) -> Self {
         if let Some(value) = value {
-            self.attributes.insert(name.to_owned(), value.into());
+            self.attributes.insert(name, value.into());
         }
         self
     }
@@ -137,7 +137,7 @@ struct Webhook<'a> {
     /// The event name without `contact_center.`.
     name: String,
     tenant: String,
-    object: &'a Map<String, Value>,
+    object: &'a Object<'a>,
     engagement_id: String,
     occurred_at: Millis,
     base_id: String,
@@ -146,23 +146,23 @@ struct Webhook<'a> {
 }
 
 impl<'a> Webhook<'a> {
-    fn read(root: &'a Map<String, Value>) -> Result<Self, InputError> {
+    fn read(root: &'a Object<'a>) -> Result<Self, InputError> {
         let event = required_str(FORMAT, root, "", "event")?;
         let Some(name) = event.strip_prefix(PREFIX).filter(|n| !n.is_empty()) else {
             return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, "event", &format!("a `contact_center.*` event name, found {event:?}")));
         };
         let payload = required_object(root, "", "payload")?;
-        let tenant = required_str(FORMAT, payload, "payload", "account_id")?;
+        let tenant = required_str(FORMAT, payload, "payload", "account_id")?.into_owned();
         let object = required_object(payload, "payload", "object")?;
-        let engagement_id = required_str(FORMAT, object, OBJECT, "engagement_id")?;
+        let engagement_id = required_str(FORMAT, object, OBJECT, "engagement_id")?.into_owned();
         let occurred_at = event_time(root, object)?;
-        let task_id = optional_str(FORMAT, object, OBJECT, "task_id")?.unwrap_or_default();
+        let task_id = text(object, OBJECT, "task_id")?.unwrap_or_default();
         let agent_id = first_str(object, AGENT_IDS)?.unwrap_or_default();
         let millis = occurred_at.0.to_string();
         // What identifies the moment: engagement, event, task, agent, time.
         let base_id = stable_id("zoom", &[&engagement_id, name, &task_id, &agent_id, &millis]);
         let channel_text = first_str(object, &["channel", "channel_name"])?;
-        let direction = optional_str(FORMAT, object, OBJECT, "direction")?.and_then(|d| direction_of(&d));
+        let direction = text(object, OBJECT, "direction")?.and_then(|d| direction_of(&d));
         Ok(Webhook {
             name: name.to_owned(),
             tenant,
@@ -176,7 +176,7 @@ impl<'a> Webhook<'a> {
     }
 
     fn str(&self, name: &str) -> Result<Option<String>, InputError> {
-        optional_str(FORMAT, self.object, OBJECT, name)
+        text(self.object, OBJECT, name)
     }
 
     /// The agent of a record; `id_field` names the documented id field in
@@ -321,16 +321,16 @@ impl<'a> Webhook<'a> {
     fn disposition(&self) -> Result<Option<Step>, InputError> {
         let listed = match field(self.object, "dispositions") {
             None => None,
-            Some(Value::Array(list)) => match list.last() {
+            Some(Json::Array(list)) => match list.last() {
                 None => None,
-                Some(Value::Object(last)) => Some(last),
+                Some(Json::Object(last)) => Some(last),
                 Some(other) => {
-                    let expected = format!("an array of disposition objects, found an element that is {}", common::json_type(other));
+                    let expected = format!("an array of disposition objects, found an element that is {}", other.type_name());
                     return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, &format!("{OBJECT}.dispositions"), &expected));
                 }
             },
             Some(other) => {
-                let expected = format!("an array of disposition objects, found {}", common::json_type(other));
+                let expected = format!("an array of disposition objects, found {}", other.type_name());
                 return Err(common::error(FORMAT, DeadLetterReason::BadFieldType, &format!("{OBJECT}.dispositions"), &expected));
             }
         };
@@ -338,12 +338,12 @@ impl<'a> Webhook<'a> {
             Some(last) => (last, format!("{OBJECT}.dispositions[]")),
             None => (self.object, OBJECT.to_owned()),
         };
-        let code = optional_str(FORMAT, source, &path, "disposition_name")?;
-        let custom_code_id = optional_str(FORMAT, source, &path, "disposition_id")?;
+        let code = text(source, &path, "disposition_name")?;
+        let custom_code_id = text(source, &path, "disposition_id")?;
         if code.is_none() && custom_code_id.is_none() {
             return Ok(None);
         }
-        let notes = optional_str(FORMAT, source, &path, "disposition_notes")?.or(optional_str(FORMAT, source, &path, "notes")?);
+        let notes = text(source, &path, "disposition_notes")?.or(text(source, &path, "notes")?);
         let agent = first_str(self.object, AGENT_NAMES)?;
         Ok(Some(
             Step::new("disposition.set")
@@ -362,24 +362,22 @@ impl<'a> Webhook<'a> {
 
     /// The object's fields the mapping did not read (all of them for a
     /// pass-through record), personal data and the session id excepted.
-    fn vendor_fields(&self, passthrough: bool) -> Map<String, Value> {
-        self.object
-            .iter()
-            .filter(|(k, _)| !PERSONAL.iter().any(|p| k.eq_ignore_ascii_case(p)))
-            .filter(|(k, _)| passthrough || !MAPPED.iter().any(|m| k.eq_ignore_ascii_case(m)) || k.as_str() == "dispositions")
-            .filter(|(k, _)| k.as_str() != "engagement_id")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    fn vendor_fields(&self, passthrough: bool) -> Object<'a> {
+        self.object.filtered(|k, _| {
+            !PERSONAL.iter().any(|p| k.eq_ignore_ascii_case(p))
+                && (passthrough || !MAPPED.iter().any(|m| k.eq_ignore_ascii_case(m)) || k == "dispositions")
+                && k != "engagement_id"
+        })
     }
 }
 
 fn agent_step(event_type: &str, agent: &Agent) -> Step {
-    Step::new(event_type).attr("agent", Some(agent.name.as_str())).attr("agent_id", Some(agent.id.as_str()))
+    Step::new(event_type).attr("agent", Some(agent.name.clone())).attr("agent_id", Some(agent.id.clone()))
 }
 
 /// The event time: `event_ts`, or, when that is a placeholder, the object's
 /// own modification or creation time.
-fn event_time(root: &Map<String, Value>, object: &Map<String, Value>) -> Result<Millis, InputError> {
+fn event_time(root: &Object<'_>, object: &Object<'_>) -> Result<Millis, InputError> {
     let Some(event_ts) = field(root, "event_ts") else {
         return Err(common::error(FORMAT, DeadLetterReason::MissingField, "event_ts", "epoch milliseconds, found nothing"));
     };
@@ -402,17 +400,22 @@ fn event_time(root: &Map<String, Value>, object: &Map<String, Value>) -> Result<
 }
 
 /// An object field that must be there.
-fn required_object<'a>(object: &'a Map<String, Value>, path: &str, name: &str) -> Result<&'a Map<String, Value>, InputError> {
+fn required_object<'o, 'a>(object: &'o Object<'a>, path: &str, name: &str) -> Result<&'o Object<'a>, InputError> {
     common::optional_object(FORMAT, object, path, name)?.ok_or_else(|| {
         let at = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
         common::error(FORMAT, DeadLetterReason::MissingField, &at, "an object, found nothing")
     })
 }
 
+/// A text field that may be absent, owned (the steps outlive the record).
+fn text(object: &Object<'_>, path: &str, name: &str) -> Result<Option<String>, InputError> {
+    Ok(optional_str(FORMAT, object, path, name)?.map(Cow::into_owned))
+}
+
 /// The first of several alias fields that is present.
-fn first_str(object: &Map<String, Value>, names: &[&str]) -> Result<Option<String>, InputError> {
+fn first_str(object: &Object<'_>, names: &[&str]) -> Result<Option<String>, InputError> {
     for name in names {
-        if let Some(value) = optional_str(FORMAT, object, OBJECT, name)? {
+        if let Some(value) = text(object, OBJECT, name)? {
             return Ok(Some(value));
         }
     }

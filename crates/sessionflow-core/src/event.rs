@@ -361,12 +361,18 @@ fn err(reason: DeadLetterReason, detail: impl Into<String>) -> InputError {
 fn required_id(value: Option<Value>, key: &str) -> Result<String, InputError> {
     match value {
         None | Some(Value::Null) => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is missing"))),
-        Some(Value::String(s)) if s.is_empty() => Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty"))),
-        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
-            Err(err(DeadLetterReason::BadFieldType, format!("`{key}` is longer than {MAX_ID_CHARS} characters")))
-        }
-        Some(Value::String(s)) => Ok(s),
+        Some(Value::String(s)) => check_id(&s, key).map(|()| s),
         Some(other) => Err(err(DeadLetterReason::BadFieldType, format!("`{key}` must be a string, got {}", json_type(&other)))),
+    }
+}
+
+fn check_id(id: &str, key: &str) -> Result<(), InputError> {
+    if id.is_empty() {
+        Err(err(DeadLetterReason::MissingField, format!("required field `{key}` is empty")))
+    } else if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(err(DeadLetterReason::BadFieldType, format!("`{key}` is longer than {MAX_ID_CHARS} characters")))
     }
 }
 
@@ -379,9 +385,13 @@ fn optional_str(value: Option<Value>, key: &str) -> Result<Option<String>, Input
 }
 
 fn optional_enum<T>(value: Option<Value>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
-    match optional_str(value, key)? {
+    enum_text(optional_str(value, key)?.as_deref(), key, parse, allowed)
+}
+
+fn enum_text<T>(text: Option<&str>, key: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, InputError> {
+    match text {
         None => Ok(None),
-        Some(text) => parse(&text).map(Some).ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
+        Some(text) => parse(text).map(Some).ok_or_else(|| err(DeadLetterReason::BadFieldType, format!("`{key}` must be one of {allowed}, got {text:?}"))),
     }
 }
 
@@ -496,7 +506,72 @@ pub fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The fields of an event a program makes (an adapter), for
+/// [`Event::from_fields`]: the envelope as text and typed values, the
+/// attributes as the JSON text serde_json writes for them.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a> {
+    pub event_id: &'a str,
+    pub session_id: &'a str,
+    pub event_type: &'a str,
+    pub occurred_at: Millis,
+    pub channel: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub source: Option<&'a str>,
+    /// A JSON object, compact, as `serde_json::to_string` writes it.
+    pub attributes: &'a str,
+}
+
 impl Event {
+    /// An event from its fields, checked as [`Event::from_json`] checks the
+    /// same fields as JSON (same reasons, same details), without writing
+    /// and reading them as JSON. Attributes in the scanner's subset of
+    /// serde_json's spelling are kept as text, as canonical input's are.
+    pub fn from_fields(fields: EventFields<'_>) -> Result<Event, InputError> {
+        let EventFields { event_id, session_id, event_type, occurred_at, channel, direction, tenant, source, attributes } = fields;
+        check_id(event_id, "event_id")?;
+        check_id(session_id, "session_id")?;
+        if event_type.is_empty() {
+            return Err(err(DeadLetterReason::MissingField, "required field `type` is empty"));
+        }
+        let event_type = EventType::parse(event_type);
+        // Outside four-digit years the RFC 3339 text of a time does not
+        // read back: refused as the same time in JSON input is.
+        if occurred_at.rfc3339_bytes().is_none() {
+            Millis::parse_rfc3339(&occurred_at.to_rfc3339()).map_err(|e| err(DeadLetterReason::BadTimestamp, format!("`occurred_at`: {e}")))?;
+        }
+        let channel = enum_text(channel, "channel", Channel::parse, "voice, chat, messaging, email, video, sms")?;
+        if channel.is_none() && event_type == EventType::SessionStarted {
+            return Err(err(DeadLetterReason::MissingField, "`channel` is required on `session.started`"));
+        }
+        let direction = enum_text(direction, "direction", Direction::parse, "inbound, outbound")?;
+        let scanned = envelope::scan_attributes(attributes).and_then(|scanned| canonical_attributes(&event_type, &scanned));
+        let attributes = match scanned {
+            Some(attributes) => attributes,
+            // Outside the scanner's subset, or a typed attribute to judge on its value.
+            None => match serde_json::from_str::<Value>(attributes) {
+                Ok(Value::Object(map)) => {
+                    check_typed_attributes(&event_type, &map)?;
+                    Attributes::from(Value::Object(map))
+                }
+                Ok(other) => return Err(err(DeadLetterReason::BadFieldType, format!("`attributes` must be an object, got {}", json_type(&other)))),
+                Err(e) => return Err(err(DeadLetterReason::DecodeError, format!("`attributes`: invalid JSON: {e}"))),
+            },
+        };
+        Ok(Event {
+            event_id: event_id.to_owned(),
+            session_id: session_id.into(),
+            event_type,
+            occurred_at,
+            channel,
+            direction,
+            tenant: tenant.map(str::to_owned),
+            source: source.map(str::to_owned),
+            attributes,
+        })
+    }
+
     /// Validates a decoded JSON object against the envelope and the typed
     /// attributes of `events.md`. Unknown envelope fields are ignored (the Avro
     /// form cannot carry them, and both encodings must carry the same fields);
@@ -769,6 +844,49 @@ mod tests {
         let error = Event::from_json_slice(&not_utf8).unwrap_err();
         assert_eq!(error.reason, DeadLetterReason::DecodeError);
         assert!(error.detail.contains("invalid unicode"), "{}", error.detail);
+    }
+
+    /// An event from its fields is the event of the same fields as JSON,
+    /// or the same error.
+    #[test]
+    fn fields_are_checked_as_json_is() {
+        let fields = |event_type: &'static str, channel: Option<&'static str>, attributes: &'static str| EventFields {
+            event_id: "e1",
+            session_id: "s1",
+            event_type,
+            occurred_at: Millis(1_720_000_000_123),
+            channel,
+            direction: Some("inbound"),
+            tenant: None,
+            source: Some("genesys"),
+            attributes,
+        };
+        let as_json = |f: &EventFields<'_>| {
+            let mut v = json!({"event_id": f.event_id, "session_id": f.session_id, "type": f.event_type,
+                               "occurred_at": f.occurred_at.to_rfc3339(), "direction": f.direction, "source": f.source});
+            v["channel"] = json!(f.channel);
+            v["attributes"] = serde_json::from_str(f.attributes).unwrap();
+            Event::from_json(v)
+        };
+        let cases = [
+            fields("queue.entered", None, r#"{"queue":"Q","priority":2,"vendor":{"a":[1,"x"]}}"#),
+            fields("queue.entered", None, r#"{"queue":"Q","priority":9}"#),
+            fields("queue.entered", None, r#"{"queue":"Q\"1","n":2.5}"#),
+            fields("rating.received", None, r#"{"rating":4.5}"#),
+            fields("session.started", None, "{}"),
+            fields("session.started", Some("pigeon"), "{}"),
+            fields("session.started", Some("voice"), r#"{"ani":"+1555"}"#),
+            fields("session.scheduled", None, r#"{"scheduled_for":"tomorrow"}"#),
+            fields("robot.danced", None, "{}"),
+            fields("", None, "{}"),
+            EventFields { event_id: "", ..fields("hold.started", None, "{}") },
+            EventFields { occurred_at: Millis(i64::MAX / 2), ..fields("hold.started", None, "{}") },
+        ];
+        for f in cases {
+            assert_eq!(Event::from_fields(f), as_json(&f), "{f:?}");
+        }
+        let kept = Event::from_fields(fields("queue.entered", None, r#"{"queue":"Q"}"#)).unwrap();
+        assert_eq!(kept.attributes.text(), r#"{"queue":"Q"}"#);
     }
 
     #[test]

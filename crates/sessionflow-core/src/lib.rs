@@ -23,7 +23,7 @@ pub mod time;
 pub use attributes::Attributes;
 pub use cache::SessionCache;
 pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
-pub use event::{Channel, Direction, Event, EventType};
+pub use event::{Channel, Direction, Event, EventFields, EventType};
 pub use fold::{Fold, FoldRules};
 pub use lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
 pub use processor::{Batch, BatchResult, BatchStats, EngineConfig, InputRecord, Output};

@@ -2,15 +2,15 @@
 
 use super::{FORMAT, Leg, Rank, arn_resource_id, unused_fields};
 use crate::SessionIdentity;
-use crate::common::{self, EventBuilder};
-use serde_json::{Map, Value};
+use crate::common::{self, EventBuilder, Object};
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
+use std::borrow::Cow;
 
 /// Detail fields every event's envelope already carries.
 const IDENTITY_FIELDS: &[&str] = &["eventType", "contactId", "channel", "instanceArn"];
 
 /// The events of one contact event, in the order they happened.
-pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> Result<Vec<Event>, InputError> {
+pub(super) fn adapt(identity: SessionIdentity, record: &Object<'_>) -> Result<Vec<Event>, InputError> {
     let vendor_id = common::required_str(FORMAT, record, "", "id")?;
     let detail = common::optional_object(FORMAT, record, "", "detail")?
         .ok_or_else(|| common::error(FORMAT, DeadLetterReason::MissingField, "detail", "an object, found nothing"))?;
@@ -20,14 +20,14 @@ pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> R
     let queue_info = common::optional_object(FORMAT, detail, "detail", "queueInfo")?;
     let agent_info = common::optional_object(FORMAT, detail, "detail", "agentInfo")?;
     let agent_id = match agent_info {
-        Some(agent) => common::optional_str(FORMAT, agent, "detail.agentInfo", "agentArn")?.map(|arn| arn_resource_id(&arn, "agent")),
+        Some(agent) => common::optional_str(FORMAT, agent, "detail.agentInfo", "agentArn")?.map(|arn| arn_resource_id(arn, "agent")),
         None => None,
     };
 
     let mut vendor = unused_fields(detail, IDENTITY_FIELDS);
     for name in ["account", "region"] {
         if let Some(value) = common::field(record, name) {
-            vendor.insert(name.to_owned(), value.clone());
+            vendor.insert(name, value.clone());
         }
     }
     let moment = Moment { identity, leg: &leg, vendor_id: &vendor_id, vendor: &vendor };
@@ -68,7 +68,7 @@ pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> R
             };
             let t = at(enqueued)?;
             let queue_id = match queue_info {
-                Some(queue) => common::optional_str(FORMAT, queue, "detail.queueInfo", "queueArn")?.map(|arn| arn_resource_id(&arn, "queue")),
+                Some(queue) => common::optional_str(FORMAT, queue, "detail.queueInfo", "queueArn")?.map(|arn| arn_resource_id(arn, "queue")),
                 None => None,
             };
             let mut events = Vec::new();
@@ -118,23 +118,23 @@ pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> R
 }
 
 /// What every event of one contact event shares.
-struct Moment<'a> {
+struct Moment<'m, 'a> {
     identity: SessionIdentity,
-    leg: &'a Leg,
-    vendor_id: &'a str,
-    vendor: &'a Map<String, Value>,
+    leg: &'m Leg<'a>,
+    vendor_id: &'m str,
+    vendor: &'m Object<'a>,
 }
 
-impl Moment<'_> {
+impl<'m> Moment<'m, '_> {
     /// An event whose id is the vendor's event id plus `suffix` (one
     /// record can yield several), keeping the unused fields under `vendor`.
-    fn event(&self, rank: Rank, suffix: &str, event_type: &str, at: Millis) -> EventBuilder {
+    fn event(&self, rank: Rank, suffix: &str, event_type: impl Into<Cow<'m, str>>, at: Millis) -> EventBuilder<'m> {
         self.leg.event(self.identity, rank, &[self.vendor_id, suffix], event_type, at).vendor_fields("vendor", self.vendor.clone())
     }
 
     /// A contact event the mapping does not turn into a lifecycle moment:
     /// to the timeline as `vendor.<eventType>`.
-    fn pass_through(&self, native_type: &str, at: Millis) -> EventBuilder {
-        self.event(Rank::PassThrough, "vendor", &format!("vendor.{native_type}"), at).attr("contact_id", Some(self.leg.contact_id.clone()))
+    fn pass_through(&self, native_type: &str, at: Millis) -> EventBuilder<'m> {
+        self.event(Rank::PassThrough, "vendor", format!("vendor.{native_type}"), at).attr("contact_id", Some(self.leg.contact_id.as_ref()))
     }
 }

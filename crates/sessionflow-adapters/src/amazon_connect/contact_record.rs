@@ -10,9 +10,9 @@
 
 use super::{FORMAT, Leg, Rank, arn_resource_id, unused_fields, whole_second};
 use crate::SessionIdentity;
-use crate::common::{self, EventBuilder};
-use serde_json::{Map, Value};
+use crate::common::{self, EventBuilder, Json, Object};
 use sessionflow_core::{DeadLetterReason, Event, InputError, Millis};
+use std::borrow::Cow;
 
 /// Record fields the events' envelopes or the custom data already carry.
 const USED_FIELDS: &[&str] = &["ContactId", "Channel", "InstanceARN", "Attributes"];
@@ -22,7 +22,7 @@ const USED_FIELDS: &[&str] = &["ContactId", "Channel", "InstanceARN", "Attribute
 const HOLD_GAP_MS: i64 = 1000;
 
 /// The events of one contact record, in the order they happened.
-pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> Result<Vec<Event>, InputError> {
+pub(super) fn adapt(identity: SessionIdentity, record: &Object<'_>) -> Result<Vec<Event>, InputError> {
     let leg = Leg::read(record, &super::RECORD_SPELLING)?;
     let updated_at = common::optional_time(FORMAT, record, "", "LastUpdateTimestamp")?
         .ok_or_else(|| common::error(FORMAT, DeadLetterReason::MissingField, "LastUpdateTimestamp", "an RFC 3339 time, found nothing"))?;
@@ -65,7 +65,7 @@ pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> R
         // event, which cannot know who ended it: only the journey's end
         // (which only this record gives) carries `ended_by`.
         builders.push(match identity {
-            SessionIdentity::Journey => ended.attr("ended_by", disconnect_reason.as_deref().and_then(ended_by)).attr("reason", disconnect_reason.clone()),
+            SessionIdentity::Journey => ended.attr("ended_by", disconnect_reason.as_deref().and_then(ended_by)).attr("reason", disconnect_reason.as_deref()),
             SessionIdentity::Leg => ended,
         });
         if let Some(agent) = &agent {
@@ -76,22 +76,22 @@ pub(super) fn adapt(identity: SessionIdentity, record: &Map<String, Value>) -> R
     let update = updated_at.0.to_string();
     let mut custom = attributes.cloned().unwrap_or_default();
     if let Some(reason) = &disconnect_reason {
-        custom.insert("connect_disconnect_reason".into(), Value::String(reason.clone()));
+        custom.insert("connect_disconnect_reason", Json::from(reason.as_ref()));
     }
     if let Some(address) = transferred_to {
-        custom.insert("connect_transferred_to".into(), Value::String(address));
+        custom.insert("connect_transferred_to", Json::from(address));
     }
     if !custom.is_empty() {
         let mut facts = leg.event(identity, Rank::Fact, &[&leg.contact_id, "custom_data", &update], "custom_data.received", updated_at);
         for (key, value) in custom {
-            facts = facts.attr(&key, Some(value));
+            facts = facts.attr(key, Some(value));
         }
         builders.push(facts);
     }
     // The record itself, for the timeline and audit.
     builders.push(
         leg.event(identity, Rank::PassThrough, &[&leg.contact_id, "record", &update], "vendor.CONTACT_RECORD", updated_at)
-            .attr("contact_id", Some(leg.contact_id.clone()))
+            .attr("contact_id", Some(leg.contact_id.as_ref()))
             .vendor_fields("vendor", unused_fields(record, USED_FIELDS)),
     );
     builders.into_iter().map(|b| b.build(FORMAT)).collect()
@@ -110,8 +110,8 @@ fn ended_by(reason: &str) -> Option<&'static str> {
 }
 
 /// What the record's `Agent` tells.
-struct AgentPart {
-    id: Option<String>,
+struct AgentPart<'a> {
+    id: Option<Cow<'a, str>>,
     connected_at: Option<Millis>,
     holds: u32,
     hold_ms: i64,
@@ -119,12 +119,12 @@ struct AgentPart {
     acw_end: Option<Millis>,
 }
 
-impl AgentPart {
-    fn read(agent: &Map<String, Value>) -> Result<AgentPart, InputError> {
+impl<'a> AgentPart<'a> {
+    fn read(agent: &Object<'a>) -> Result<AgentPart<'a>, InputError> {
         let path = "Agent";
         let holds = seconds_or_count(agent, "NumberOfHolds")?.unwrap_or(0.0);
         Ok(AgentPart {
-            id: common::optional_str(FORMAT, agent, path, "ARN")?.map(|arn| arn_resource_id(&arn, "agent")),
+            id: common::optional_str(FORMAT, agent, path, "ARN")?.map(|arn| arn_resource_id(arn, "agent")),
             connected_at: common::optional_time(FORMAT, agent, path, "ConnectedToAgentTimestamp")?,
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             holds: holds.clamp(0.0, 1000.0) as u32,
@@ -136,13 +136,13 @@ impl AgentPart {
 }
 
 /// A number field of `Agent` (a count or seconds): a number or a numeric string.
-fn seconds_or_count(agent: &Map<String, Value>, name: &str) -> Result<Option<f64>, InputError> {
+fn seconds_or_count(agent: &Object<'_>, name: &str) -> Result<Option<f64>, InputError> {
     let bad = |found: &str| common::error(FORMAT, DeadLetterReason::BadFieldType, &format!("Agent.{name}"), &format!("a non-negative number, found {found}"));
     match common::field(agent, name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().filter(|x| *x >= 0.0).map(Some).ok_or_else(|| bad(&n.to_string())),
-        Some(Value::String(s)) => s.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| bad(&format!("{s:?}"))),
-        Some(other) => Err(bad(common::json_type(other))),
+        Some(Json::Number(n)) => n.as_f64().filter(|x| *x >= 0.0).map(Some).ok_or_else(|| bad(&n.to_string())),
+        Some(Json::String(s)) => s.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| bad(&format!("{s:?}"))),
+        Some(other) => Err(bad(other.type_name())),
     }
 }
 
@@ -156,7 +156,7 @@ fn millis_of_seconds(seconds: Option<f64>) -> i64 {
 /// from the agent's connection on. Their times are made up; their count,
 /// total and longest are Connect's. None when they do not fit before the
 /// end of the leg.
-fn synthetic_holds(identity: SessionIdentity, leg: &Leg, agent: &AgentPart, disconnected_at: Option<Millis>) -> Vec<EventBuilder> {
+fn synthetic_holds<'b>(identity: SessionIdentity, leg: &'b Leg<'_>, agent: &AgentPart<'_>, disconnected_at: Option<Millis>) -> Vec<EventBuilder<'b>> {
     let (Some(connected_at), true) = (agent.connected_at, agent.holds > 0 && agent.hold_ms > 0) else { return Vec::new() };
     let count = i64::from(agent.holds);
     let longest = if count == 1 { agent.hold_ms } else { agent.longest_hold_ms.clamp(0, agent.hold_ms) };

@@ -3,9 +3,9 @@
 //! dead-letter errors that name the field.
 
 use crate::InputFormat;
-use crate::common::{self, error, field, json_type, optional_object, optional_str, optional_time, required_str};
-use serde_json::{Map, Value};
+use crate::common::{Json, Object, error, field, optional_object, optional_str, optional_time, required_str};
 use sessionflow_core::{DeadLetterReason, InputError, Millis};
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::CcaiPlatform;
 
@@ -63,7 +63,7 @@ pub(super) struct Disposition {
 
 /// One snapshot of a session.
 #[derive(Debug, Clone)]
-pub(super) struct Snapshot {
+pub(super) struct Snapshot<'a> {
     /// The vendor's id of this notification (one per snapshot, not per transition).
     pub event_id: String,
     /// When the vendor generated the notification.
@@ -95,10 +95,10 @@ pub(super) struct Snapshot {
     pub disposition: Option<Disposition>,
     pub rating: Option<f64>,
     /// The whole item, for pass-through and the fields no event maps.
-    pub item: Map<String, Value>,
+    pub item: &'a Object<'a>,
 }
 
-impl Snapshot {
+impl Snapshot<'_> {
     /// The canonical session id: `call-<id>` or `chat-<id>`.
     pub fn session_id(&self) -> String {
         match self.kind {
@@ -139,18 +139,17 @@ impl Snapshot {
     }
 }
 
-/// Reads one native record.
-pub(super) fn read(record: &[u8]) -> Result<Snapshot, InputError> {
-    let root = common::parse_object(FORMAT, record)?;
-    let event_id = required_str(FORMAT, &root, "", "event_id")?;
-    let timestamp = required_time(&root, "", "timestamp")?;
-    let item = match field(&root, "item") {
+/// Reads one native record, parsed.
+pub(super) fn read<'a>(root: &'a Object<'a>) -> Result<Snapshot<'a>, InputError> {
+    let event_id = required_str(FORMAT, root, "", "event_id")?.into_owned();
+    let timestamp = required_time(root, "", "timestamp")?;
+    let item = match field(root, "item") {
         None => return Err(error(FORMAT, DeadLetterReason::MissingField, "item", "an object (the session snapshot), found nothing")),
-        Some(Value::Object(item)) => item,
-        Some(other) => return Err(error(FORMAT, DeadLetterReason::BadFieldType, "item", &format!("an object, found {}", json_type(other)))),
+        Some(Json::Object(item)) => item,
+        Some(other) => return Err(error(FORMAT, DeadLetterReason::BadFieldType, "item", &format!("an object, found {}", other.type_name()))),
     };
-    let native_id = required_str(FORMAT, item, "item", "id")?;
-    let (kind, session_type) = match (optional_str(FORMAT, item, "item", "call_type")?, optional_str(FORMAT, item, "item", "chat_type")?) {
+    let native_id = required_str(FORMAT, item, "item", "id")?.into_owned();
+    let (kind, session_type) = match (text(item, "item", "call_type")?, text(item, "item", "chat_type")?) {
         (Some(t), _) => (SessionKind::Call, t),
         (None, Some(t)) => (SessionKind::Chat, t),
         (None, None) => {
@@ -166,51 +165,56 @@ pub(super) fn read(record: &[u8]) -> Result<Snapshot, InputError> {
         kind,
         native_id,
         session_type,
-        status: required_str(FORMAT, item, "item", "status")?,
+        status: required_str(FORMAT, item, "item", "status")?.into_owned(),
         created_at: required_time(item, "item", "created_at")?,
         scheduled_at: time("scheduled_at")?,
         queued_at: time("queued_at")?,
         assigned_at: time("assigned_at")?,
         connected_at: time("connected_at")?,
         ends_at: time("ends_at")?,
-        lang: optional_str(FORMAT, item, "item", "lang")?,
-        support_number: optional_str(FORMAT, item, "item", "support_number")?,
-        queue: menu_path.map(|m| optional_str(FORMAT, m, "item.menu_path", "name")).transpose()?.flatten(),
-        queue_id: menu_path.map(|m| optional_str(FORMAT, m, "item.menu_path", "id")).transpose()?.flatten(),
+        lang: text(item, "item", "lang")?,
+        support_number: text(item, "item", "support_number")?,
+        queue: menu_path.map(|m| text(m, "item.menu_path", "name")).transpose()?.flatten(),
+        queue_id: menu_path.map(|m| text(m, "item.menu_path", "id")).transpose()?.flatten(),
         agent_info: optional_object(FORMAT, item, "item", "agent_info")?.map(|a| participant(a, "item.agent_info")).transpose()?,
         participants: array(item, "item", "participants")?.into_iter().map(|(p, path)| participant(p, &path)).collect::<Result<_, _>>()?,
         transfers: array(item, "item", "transfers")?.into_iter().map(|(t, path)| transfer(t, &path)).collect::<Result<_, _>>()?,
-        deflection: optional_str(FORMAT, item, "item", "deflection")?.filter(|d| d != "no_deflection"),
-        disconnected_by: optional_str(FORMAT, item, "item", "disconnected_by")?,
-        fail_reason: optional_str(FORMAT, item, "item", "fail_reason")?.filter(|r| r != "nothing"),
+        deflection: text(item, "item", "deflection")?.filter(|d| d != "no_deflection"),
+        disconnected_by: text(item, "item", "disconnected_by")?,
+        fail_reason: text(item, "item", "fail_reason")?.filter(|r| r != "nothing"),
         disposition: dispositions.map(|d| disposition(d, "item.dispositions")).transpose()?,
         rating: optional_number(item, "item", "rating")?.filter(|r| *r > 0.0),
-        item: item.clone(),
+        item,
     })
 }
 
-fn required_time(object: &Map<String, Value>, path: &str, name: &str) -> Result<Millis, InputError> {
+/// A text field that may be absent, owned.
+fn text(object: &Object<'_>, path: &str, name: &str) -> Result<Option<String>, InputError> {
+    Ok(optional_str(FORMAT, object, path, name)?.map(Cow::into_owned))
+}
+
+fn required_time(object: &Object<'_>, path: &str, name: &str) -> Result<Millis, InputError> {
     let full = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
     optional_time(FORMAT, object, path, name)?
         .ok_or_else(|| error(FORMAT, DeadLetterReason::MissingField, &full, "an RFC 3339 time or epoch milliseconds, found nothing"))
 }
 
-fn optional_number(object: &Map<String, Value>, path: &str, name: &str) -> Result<Option<f64>, InputError> {
+fn optional_number(object: &Object<'_>, path: &str, name: &str) -> Result<Option<f64>, InputError> {
     match field(object, name) {
         None => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &format!("{path}.{name}"), &format!("a number, found {}", json_type(other)))),
+        Some(Json::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &format!("{path}.{name}"), &format!("a number, found {}", other.type_name()))),
     }
 }
 
 /// An element of an array field with its path (`item.participants[2]`), for errors.
-type Element<'a> = (&'a Map<String, Value>, String);
+type Element<'o, 'a> = (&'o Object<'a>, String);
 
 /// The objects of an optional array field.
-fn array<'a>(object: &'a Map<String, Value>, path: &str, name: &str) -> Result<Vec<Element<'a>>, InputError> {
+fn array<'o, 'a>(object: &'o Object<'a>, path: &str, name: &str) -> Result<Vec<Element<'o, 'a>>, InputError> {
     let Some(value) = field(object, name) else { return Ok(Vec::new()) };
-    let Value::Array(items) = value else {
-        return Err(error(FORMAT, DeadLetterReason::BadFieldType, &format!("{path}.{name}"), &format!("an array, found {}", json_type(value))));
+    let Json::Array(items) = value else {
+        return Err(error(FORMAT, DeadLetterReason::BadFieldType, &format!("{path}.{name}"), &format!("an array, found {}", value.type_name())));
     };
     items
         .iter()
@@ -218,42 +222,38 @@ fn array<'a>(object: &'a Map<String, Value>, path: &str, name: &str) -> Result<V
         .map(|(i, v)| {
             let at = format!("{path}.{name}[{i}]");
             match v {
-                Value::Object(o) => Ok((o, at)),
-                other => Err(error(FORMAT, DeadLetterReason::BadFieldType, &at, &format!("an object, found {}", json_type(other)))),
+                Json::Object(o) => Ok((o, at)),
+                other => Err(error(FORMAT, DeadLetterReason::BadFieldType, &at, &format!("an object, found {}", other.type_name()))),
             }
         })
         .collect()
 }
 
-fn participant(object: &Map<String, Value>, path: &str) -> Result<Participant, InputError> {
+fn participant(object: &Object<'_>, path: &str) -> Result<Participant, InputError> {
     Ok(Participant {
-        id: optional_str(FORMAT, object, path, "id")?,
-        role: optional_str(FORMAT, object, path, "type")?,
-        name: optional_str(FORMAT, object, path, "name")?,
-        status: optional_str(FORMAT, object, path, "status")?,
+        id: text(object, path, "id")?,
+        role: text(object, path, "type")?,
+        name: text(object, path, "name")?,
+        status: text(object, path, "status")?,
         connected_at: optional_time(FORMAT, object, path, "connected_at")?,
         ended_at: optional_time(FORMAT, object, path, "ended_at")?,
     })
 }
 
-fn transfer(object: &Map<String, Value>, path: &str) -> Result<Transfer, InputError> {
+fn transfer(object: &Object<'_>, path: &str) -> Result<Transfer, InputError> {
     Ok(Transfer {
-        id: optional_str(FORMAT, object, path, "id")?,
-        kind: optional_str(FORMAT, object, path, "type")?,
-        status: optional_str(FORMAT, object, path, "status")?,
-        from_agent: optional_str(FORMAT, object, path, "from_agent")?,
-        to_queue: optional_str(FORMAT, object, path, "to_queue")?,
-        to_agent: optional_str(FORMAT, object, path, "to_agent")?,
+        id: text(object, path, "id")?,
+        kind: text(object, path, "type")?,
+        status: text(object, path, "status")?,
+        from_agent: text(object, path, "from_agent")?,
+        to_queue: text(object, path, "to_queue")?,
+        to_agent: text(object, path, "to_agent")?,
         started_at: optional_time(FORMAT, object, path, "started_at")?,
         ended_at: optional_time(FORMAT, object, path, "ended_at")?,
-        fail_reason: optional_str(FORMAT, object, path, "fail_reason")?,
+        fail_reason: text(object, path, "fail_reason")?,
     })
 }
 
-fn disposition(object: &Map<String, Value>, path: &str) -> Result<Disposition, InputError> {
-    Ok(Disposition {
-        code: optional_str(FORMAT, object, path, "code")?,
-        custom_code_id: optional_str(FORMAT, object, path, "custom_code_id")?,
-        note: optional_str(FORMAT, object, path, "note")?,
-    })
+fn disposition(object: &Object<'_>, path: &str) -> Result<Disposition, InputError> {
+    Ok(Disposition { code: text(object, path, "code")?, custom_code_id: text(object, path, "custom_code_id")?, note: text(object, path, "note")? })
 }

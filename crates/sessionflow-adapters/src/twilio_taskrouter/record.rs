@@ -5,9 +5,9 @@
 //! lookups compare names without case and underscores.
 
 use crate::InputFormat;
-use crate::common::{self, error, json_type};
-use serde_json::{Map, Value};
+use crate::common::{self, Json, Object, error};
 use sessionflow_core::{DeadLetterReason, InputError, Millis};
+use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::TwilioTaskrouter;
 const CLOUDEVENT_TYPE_PREFIX: &str = "com.twilio.taskrouter.";
@@ -24,7 +24,7 @@ pub(super) enum Shape {
 
 /// One native record, read: its type, id, time and payload fields.
 #[derive(Debug)]
-pub(super) struct Native {
+pub(super) struct Native<'a> {
     pub shape: Shape,
     /// The TaskRouter event type without the CloudEvents prefix (`task.created`).
     pub event_type: String,
@@ -32,23 +32,37 @@ pub(super) struct Native {
     pub event_sid: Option<String>,
     pub occurred_at: Millis,
     /// The TaskRouter fields (the callback's form fields, or Event Streams' `data.payload`).
-    pub payload: Map<String, Value>,
+    pub payload: &'a Object<'a>,
     /// The CloudEvent `id`, kept for the record when the payload has its own event sid.
     pub cloudevent_id: Option<String>,
 }
 
-/// `TaskSid`, `task_sid` and `tasksid` are one name.
-pub(super) fn normalized(name: &str) -> String {
-    name.chars().filter(|c| *c != '_').map(|c| c.to_ascii_lowercase()).collect()
+/// `TaskSid`, `task_sid` and `tasksid` are one name: equal without
+/// underscores, ignoring ASCII case.
+pub(super) fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        while a.get(i) == Some(&b'_') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'_') {
+            j += 1;
+        }
+        match (a.get(i), b.get(j)) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => (i, j) = (i + 1, j + 1),
+            _ => return false,
+        }
+    }
 }
 
 /// A field of `object` under any of the shapes' spellings of `snake_name`.
-pub(super) fn lookup<'a>(object: &'a Map<String, Value>, snake_name: &str) -> Option<(&'a str, &'a Value)> {
-    let wanted = normalized(snake_name);
-    object.iter().find(|(k, v)| !v.is_null() && normalized(k) == wanted).map(|(k, v)| (k.as_str(), v))
+pub(super) fn lookup<'o, 'a>(object: &'o Object<'a>, snake_name: &str) -> Option<(&'o str, &'o Json<'a>)> {
+    object.iter().find(|(k, v)| !v.is_null() && same_name(k, snake_name)).map(|(k, v)| (k.as_ref(), v))
 }
 
-impl Native {
+impl<'a> Native<'a> {
     /// The field's name as this record's shape spells it, for error details.
     pub fn field_name(&self, snake_name: &str) -> String {
         match self.shape {
@@ -58,33 +72,33 @@ impl Native {
     }
 
     /// A payload field, if present.
-    pub fn get(&self, snake_name: &str) -> Option<&Value> {
-        lookup(&self.payload, snake_name).map(|(_, v)| v)
+    pub fn get(&self, snake_name: &str) -> Option<&'a Json<'a>> {
+        lookup(self.payload, snake_name).map(|(_, v)| v)
     }
 
     /// A payload field that may be absent; present, a string or a number.
     pub fn text(&self, snake_name: &str) -> Result<Option<String>, InputError> {
         match self.get(snake_name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &self.field_name(snake_name), &format!("a string, found {}", json_type(other)))),
+            Some(Json::String(s)) => Ok((!s.is_empty()).then(|| s.clone().into_owned())),
+            Some(Json::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &self.field_name(snake_name), &format!("a string, found {}", other.type_name()))),
         }
     }
 
     /// `TaskAttributes`: a JSON object, which TaskRouter sends as a string.
-    pub fn task_attributes(&self) -> Result<Map<String, Value>, InputError> {
-        let name = self.field_name("task_attributes");
+    pub fn task_attributes(&self) -> Result<Object<'a>, InputError> {
+        let name = || self.field_name("task_attributes");
         match self.get("task_attributes") {
-            None => Ok(Map::new()),
-            Some(Value::Object(map)) => Ok(map.clone()),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(Map::new()),
-            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(map)) => Ok(map),
-                Ok(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name, &format!("a JSON object in a string, found {}", json_type(&other)))),
-                Err(e) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name, &format!("a JSON object in a string ({e})"))),
+            None => Ok(Object::new()),
+            Some(Json::Object(map)) => Ok(map.clone()),
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(Object::new()),
+            Some(Json::String(s)) => match serde_json::from_str::<Json<'a>>(s) {
+                Ok(Json::Object(map)) => Ok(map),
+                Ok(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name(), &format!("a JSON object in a string, found {}", other.type_name()))),
+                Err(e) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name(), &format!("a JSON object in a string ({e})"))),
             },
-            Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name, &format!("a JSON object in a string, found {}", json_type(other)))),
+            Some(other) => Err(error(FORMAT, DeadLetterReason::BadFieldType, &name(), &format!("a JSON object in a string, found {}", other.type_name()))),
         }
     }
 }
@@ -100,9 +114,9 @@ fn pascal_case(snake_name: &str) -> String {
         .collect()
 }
 
-/// Reads a record in any of the three spellings.
-pub(super) fn read(record: &[u8]) -> Result<Native, InputError> {
-    let object = if record.trim_ascii_start().first() == Some(&b'{') || !looks_like_form(record) {
+/// Parses a record in any of the three spellings into its fields.
+pub(super) fn parse(record: &[u8]) -> Result<Object<'_>, InputError> {
+    if record.trim_ascii_start().first() == Some(&b'{') || !looks_like_form(record) {
         common::parse_object(FORMAT, record).map_err(|e| {
             // Neither JSON nor a form body: say both were expected.
             if e.detail.contains(": expected JSON (") && record.trim_ascii_start().first() != Some(&b'{') {
@@ -110,14 +124,18 @@ pub(super) fn read(record: &[u8]) -> Result<Native, InputError> {
             } else {
                 e
             }
-        })?
+        })
     } else {
-        decode_form(record)?
-    };
-    if lookup(&object, "specversion").is_some() { read_cloudevent(&object) } else { read_callback(object) }
+        decode_form(record)
+    }
 }
 
-fn read_cloudevent(envelope: &Map<String, Value>) -> Result<Native, InputError> {
+/// Reads a parsed record.
+pub(super) fn read<'a>(object: &'a Object<'a>) -> Result<Native<'a>, InputError> {
+    if lookup(object, "specversion").is_some() { read_cloudevent(object) } else { read_callback(object) }
+}
+
+fn read_cloudevent<'a>(envelope: &'a Object<'a>) -> Result<Native<'a>, InputError> {
     let cloudevent_type = common::required_str(FORMAT, envelope, "", "type")?;
     let Some(event_type) = cloudevent_type.strip_prefix(CLOUDEVENT_TYPE_PREFIX).filter(|t| !t.is_empty()) else {
         return Err(error(FORMAT, DeadLetterReason::BadFieldType, "type", &format!("{CLOUDEVENT_TYPE_PREFIX}<event type>, found {cloudevent_type:?}")));
@@ -126,22 +144,15 @@ fn read_cloudevent(envelope: &Map<String, Value>) -> Result<Native, InputError> 
         .ok_or_else(|| error(FORMAT, DeadLetterReason::MissingField, "data", "an object, found nothing"))?;
     let payload = common::optional_object(FORMAT, data, "data", "payload")?
         .ok_or_else(|| error(FORMAT, DeadLetterReason::MissingField, "data.payload", "an object, found nothing"))?;
-    let cloudevent_id = common::optional_str(FORMAT, envelope, "", "id")?;
-    let mut native = Native {
-        shape: Shape::EventStreams,
-        event_type: event_type.to_owned(),
-        event_sid: None,
-        occurred_at: Millis(0),
-        payload: payload.clone(),
-        cloudevent_id,
-    };
+    let cloudevent_id = common::optional_str(FORMAT, envelope, "", "id")?.map(Cow::into_owned);
+    let mut native = Native { shape: Shape::EventStreams, event_type: event_type.to_owned(), event_sid: None, occurred_at: Millis(0), payload, cloudevent_id };
     native.event_sid = native.text("sid")?.or_else(|| native.cloudevent_id.clone());
     if native.event_sid.is_none() {
         return Err(error(FORMAT, DeadLetterReason::MissingField, "id", "the CloudEvent id or data.payload.sid, found nothing"));
     }
     // The payload's timestamp is when TaskRouter saw the event; the
     // CloudEvent's `time` (when it was published) only stands in for it.
-    let payload_time = common::optional_time(FORMAT, &native.payload, "data.payload", "timestamp")?;
+    let payload_time = common::optional_time(FORMAT, native.payload, "data.payload", "timestamp")?;
     let envelope_time = || common::optional_time(FORMAT, envelope, "", "time");
     native.occurred_at = match payload_time {
         Some(at) => at,
@@ -152,7 +163,7 @@ fn read_cloudevent(envelope: &Map<String, Value>) -> Result<Native, InputError> 
     Ok(native)
 }
 
-fn read_callback(fields: Map<String, Value>) -> Result<Native, InputError> {
+fn read_callback<'a>(fields: &'a Object<'a>) -> Result<Native<'a>, InputError> {
     let mut native =
         Native { shape: Shape::Callback, event_type: String::new(), event_sid: None, occurred_at: Millis(0), payload: fields, cloudevent_id: None };
     native.event_type = native.text("event_type")?.ok_or_else(|| {
@@ -189,9 +200,9 @@ fn read_callback(fields: Map<String, Value>) -> Result<Native, InputError> {
 /// epoch milliseconds but a number below 10^11 as seconds, and the
 /// callback's `Timestamp` is epoch seconds. A digit string becomes the
 /// number it spells, so both fields read by their magnitude.
-fn digits_as_number(value: &Value) -> Value {
+fn digits_as_number<'a>(value: &Json<'a>) -> Json<'a> {
     match value {
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<i64>().map_or_else(|_| value.clone(), Value::from),
+        Json::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<i64>().map_or_else(|_| value.clone(), Json::from),
         other => other.clone(),
     }
 }
@@ -208,13 +219,13 @@ fn looks_like_form(record: &[u8]) -> bool {
 }
 
 /// The form fields as a JSON object of strings (a repeated name: the last wins).
-fn decode_form(record: &[u8]) -> Result<Map<String, Value>, InputError> {
-    let mut fields = Map::new();
+fn decode_form(record: &[u8]) -> Result<Object<'static>, InputError> {
+    let mut fields = Object::new();
     for pair in record.trim_ascii().split(|b| *b == b'&') {
         let at = pair.iter().position(|b| *b == b'=').unwrap_or(pair.len());
         let name = percent_decode(&pair[..at])?;
         let value = percent_decode(pair.get(at + 1..).unwrap_or_default())?;
-        fields.insert(name, Value::String(value));
+        fields.insert(name, Json::from(value));
     }
     Ok(fields)
 }
@@ -245,8 +256,9 @@ mod tests {
 
     #[test]
     fn names_match_across_shapes() {
-        let object = serde_json::json!({"TaskSid": "WT1", "task_queue_name": "Support"}).as_object().unwrap().clone();
+        let object = parse(br#"{"TaskSid": "WT1", "task_queue_name": "Support"}"#).unwrap();
         assert_eq!(lookup(&object, "task_sid").map(|(k, _)| k), Some("TaskSid"));
+        assert!(same_name("task_sid", "TaskSid") && same_name("tasksid", "TASK_SID") && !same_name("task_sid", "task_sids"));
         assert_eq!(lookup(&object, "task_queue_name").map(|(k, _)| k), Some("task_queue_name"));
         assert_eq!(pascal_case("task_channel_unique_name"), "TaskChannelUniqueName");
     }
@@ -254,9 +266,9 @@ mod tests {
     #[test]
     fn form_bodies_decode() {
         let fields = decode_form(b"EventType=task.created&TaskAttributes=%7B%22a%22%3A1%7D&WorkerName=Ann+Lee").unwrap();
-        assert_eq!(fields["EventType"], "task.created");
-        assert_eq!(fields["TaskAttributes"], "{\"a\":1}");
-        assert_eq!(fields["WorkerName"], "Ann Lee");
+        assert_eq!(fields.get("EventType").and_then(Json::as_str), Some("task.created"));
+        assert_eq!(fields.get("TaskAttributes").and_then(Json::as_str), Some("{\"a\":1}"));
+        assert_eq!(fields.get("WorkerName").and_then(Json::as_str), Some("Ann Lee"));
         assert!(percent_decode(b"%zz").is_err());
         assert!(percent_decode(b"%FF").is_err());
         assert!(!looks_like_form(b"hello world"));
