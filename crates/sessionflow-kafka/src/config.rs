@@ -1,11 +1,12 @@
 //! The daemon's Kafka settings (`[kafka]` and `[topics]` of the config file).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sessionflow_adapters::{InputFormat, SessionIdentity};
 use std::collections::BTreeMap;
 
 /// Delivery guarantee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Kafka transactions: outputs, changelog and input offsets commit together.
@@ -18,7 +19,7 @@ pub enum Delivery {
 }
 
 /// `[kafka]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSection {
     /// `bootstrap.servers`.
@@ -108,7 +109,7 @@ impl KafkaSection {
 }
 
 /// `[topics]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TopicsSection {
     /// Input topics of canonical events.
@@ -137,7 +138,7 @@ impl Default for TopicsSection {
 }
 
 /// One `[[topics.inputs]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputTopic {
     /// The topic.
@@ -146,10 +147,12 @@ pub struct InputTopic {
     /// `genesys-cloud`, `twilio-taskrouter`, `zoom-contact-center`,
     /// `ccai-platform` (docs/adapters.md).
     #[serde(default, with = "format_name")]
+    #[schemars(with = "String")]
     pub format: InputFormat,
     /// Where a vendor splits a contact into legs: `journey` (default: one
     /// session, transfers as `transfer.*` events) or `leg`.
     #[serde(default, with = "identity_name")]
+    #[schemars(with = "String")]
     pub session_identity: SessionIdentity,
 }
 

@@ -3,6 +3,11 @@
 //! Every key has a default; `check-config` prints the effective values.
 //! Errors name the key and the fix.
 
+mod sources;
+
+pub use sources::{Overrides, redacted, reference_markdown};
+
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sessionflow_codec::Encoding;
 use sessionflow_codec::avro::SchemaIds;
@@ -30,8 +35,9 @@ impl ConfigError {
 }
 
 /// A duration written as `500ms`, `60s`, `15m`, `24h` or `7d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
 pub struct Duration(pub i64);
 
 impl Duration {
@@ -77,8 +83,9 @@ impl From<Duration> for String {
 
 /// A point in time written in RFC 3339 (`1970-01-02T00:00:00Z`), kept as
 /// milliseconds since the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -109,7 +116,7 @@ impl From<Timestamp> for String {
 /// `[engine]`: lifecycle timers (`lifecycle.md`, "Timers") and the bounds
 /// on event times and on sessions (`lifecycle.md`, "Event time bounds",
 /// "Session bounds").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSection {
     /// Watermark lag behind the largest event time of a partition.
@@ -171,20 +178,24 @@ impl Default for EngineSection {
 }
 
 /// `[privacy]`: per class of personal data, `keep`, `hash` or `drop`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacySection {
-    /// `pii.contact`: email, phone numbers, ANI.
+    /// `pii.contact`: email, phone numbers, ANI. `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
     pub contact: FieldAction,
-    /// `pii.text`: transcripts, comments, notes, summaries, free-text answers.
+    /// `pii.text`: transcripts, comments, notes, summaries, free-text
+    /// answers. `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
     pub text: FieldAction,
-    /// HMAC key for `hash` (better set through `SESSIONFLOW_PRIVACY_HMAC_KEY`).
+    /// HMAC key for `hash`: a secret (redacted by `check-config`); set it
+    /// from the environment or a file (`hmac_key_file`), not in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hmac_key: Option<String>,
 }
 
 /// `[store]`: RocksDB.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSection {
     /// Directory of the state store.
@@ -213,12 +224,15 @@ impl Default for StoreSection {
 }
 
 /// `[encoding]`: record formats.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncodingSection {
     /// Output encoding: `json` or `avro`. Input is recognised per record.
+    #[schemars(with = "String")]
     pub output: Encoding,
-    /// Schema registry ids written in Avro headers.
+    /// Schema registry ids written in Avro headers: a table of `event`,
+    /// `timeline` and `metadata`.
+    #[schemars(with = "std::collections::BTreeMap<String, u32>")]
     pub schema_ids: SchemaIds,
     /// Larger input values are dead letters (`oversize`).
     pub max_event_bytes: usize,
@@ -231,7 +245,7 @@ impl Default for EncodingSection {
 }
 
 /// `[metrics]`: the HTTP port of `/metrics`, `/healthz`, `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
     /// Listen address.
@@ -245,7 +259,7 @@ impl Default for MetricsSection {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub engine: EngineSection,
@@ -262,129 +276,41 @@ const MANAGED_PROPERTIES: &[&str] =
     &["group.id", "group.instance.id", "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "transactional.id", "bootstrap.servers"];
 
 impl Config {
-    /// Reads a TOML file, then applies `SESSIONFLOW_*` environment overrides.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut config = match path {
-            None => Config::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display()), "pass an existing TOML file"))?;
-                Config::from_toml(&text)?
-            }
+    /// Reads a TOML file (or the defaults), then the overrides: `${VAR}`
+    /// in its strings, `SESSIONFLOW_*` environment variables, `--set`,
+    /// and `*_file` keys (see `sources`). Returns the warnings to log
+    /// (unknown `SESSIONFLOW_*` variables).
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<(Config, Vec<String>), ConfigError> {
+        let text = match path {
+            None => String::new(),
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display()), "pass an existing TOML file"))?,
         };
-        config.apply_env(|name| std::env::var(name).ok())?;
+        let (config, warnings) = sources::resolve(&text, overrides)?;
         config.validate()?;
-        Ok(config)
+        Ok((config, warnings))
     }
 
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| text[..s.start].lines().last().unwrap_or("").trim().to_owned()).unwrap_or_default();
+            let key = e.span().map(|s| sources::key_at(text, s.start)).unwrap_or_default();
             ConfigError::new(
                 if key.is_empty() { "(file)".to_owned() } else { key },
                 e.message().to_owned(),
-                "see docs/configuration.md for the keys and their types",
+                "see docs/configuration-reference.md for the keys and their types",
             )
         })?;
         // `[[topics.inputs]]` alone replaces the default canonical input
         // topic rather than adding to it.
         let topics = toml::from_str::<toml::Table>(text).ok().and_then(|t| t.get("topics").and_then(|t| t.as_table()).cloned());
         if let Some(topics) = topics
-            && topics.contains_key("inputs")
+            && topics.get("inputs").and_then(toml::Value::as_array).is_some_and(|inputs| !inputs.is_empty())
             && !topics.contains_key("input")
         {
             config.topics.input.clear();
         }
         Ok(config)
-    }
-
-    /// Environment overrides: `SESSIONFLOW_<SECTION>_<KEY>` (upper case).
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let duration =
-            |key: &str, value: String| Duration::parse(&value).map_err(|e| ConfigError::new(key, e, "write a duration like 500ms, 60s, 15m, 24h or 7d"));
-        let action = |key: &str, value: String| match value.as_str() {
-            "keep" => Ok(FieldAction::Keep),
-            "hash" => Ok(FieldAction::Hash),
-            "drop" => Ok(FieldAction::Drop),
-            other => Err(ConfigError::new(key, format!("{other:?} is not an action"), "use keep, hash or drop")),
-        };
-        macro_rules! env_duration {
-            ($($field:ident),*) => {$(
-                let name = concat!("SESSIONFLOW_ENGINE_", stringify!($field)).to_ascii_uppercase();
-                if let Some(v) = get(&name) { self.engine.$field = duration(concat!("engine.", stringify!($field)), v)?; }
-            )*};
-        }
-        env_duration!(
-            allowed_lateness,
-            finalize_after,
-            session_timeout,
-            async_session_timeout,
-            retain_after_final,
-            marker_retention,
-            short_abandon_threshold,
-            idle_advance_after,
-            max_future_skew
-        );
-        if let Some(v) = get("SESSIONFLOW_ENGINE_MIN_EVENT_TIME") {
-            self.engine.min_event_time =
-                Timestamp::parse(&v).map_err(|e| ConfigError::new("engine.min_event_time", e, "write an RFC 3339 time such as \"1970-01-02T00:00:00Z\""))?;
-        }
-        macro_rules! env_number {
-            ($($field:ident),*) => {$(
-                let name = concat!("SESSIONFLOW_ENGINE_", stringify!($field)).to_ascii_uppercase();
-                if let Some(v) = get(&name) {
-                    self.engine.$field = v.parse().map_err(|_| {
-                        ConfigError::new(concat!("engine.", stringify!($field)), format!("{v:?} is not a number"), "give a positive integer")
-                    })?;
-                }
-            )*};
-        }
-        env_number!(max_events_per_session, max_session_bytes, max_list_entries, max_custom_data_bytes);
-        if let Some(v) = get("SESSIONFLOW_PRIVACY_CONTACT") {
-            self.privacy.contact = action("privacy.contact", v)?;
-        }
-        if let Some(v) = get("SESSIONFLOW_PRIVACY_TEXT") {
-            self.privacy.text = action("privacy.text", v)?;
-        }
-        if let Some(v) = get("SESSIONFLOW_PRIVACY_HMAC_KEY") {
-            self.privacy.hmac_key = Some(v);
-        }
-        if let Some(v) = get("SESSIONFLOW_STORE_PATH") {
-            self.store.path = v;
-        }
-        if let Some(v) = get("SESSIONFLOW_STORE_MEMORY_BUDGET_MIB") {
-            self.store.memory_budget_mib =
-                v.parse().map_err(|_| ConfigError::new("store.memory_budget_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 256"))?;
-        }
-        if let Some(v) = get("SESSIONFLOW_STORE_SESSION_CACHE_MIB") {
-            self.store.session_cache_mib = v.parse().map_err(|_| {
-                ConfigError::new("store.session_cache_mib", format!("{v:?} is not a number"), "give MiB as an integer, e.g. 64 (0 turns it off)")
-            })?;
-        }
-        if let Some(v) = get("SESSIONFLOW_KAFKA_BROKERS") {
-            self.kafka.brokers = v;
-        }
-        if let Some(v) = get("SESSIONFLOW_KAFKA_GROUP_ID") {
-            self.kafka.group_id = v;
-        }
-        if let Some(v) = get("SESSIONFLOW_KAFKA_INSTANCE_ID") {
-            self.kafka.instance_id = Some(v);
-        }
-        if let Some(v) = get("SESSIONFLOW_KAFKA_DELIVERY") {
-            self.kafka.delivery = match v.as_str() {
-                "exactly_once" => sessionflow_kafka::Delivery::ExactlyOnce,
-                "at_least_once" => sessionflow_kafka::Delivery::AtLeastOnce,
-                other => return Err(ConfigError::new("kafka.delivery", format!("{other:?} is not a delivery mode"), "use exactly_once or at_least_once")),
-            };
-        }
-        if let Some(v) = get("SESSIONFLOW_METRICS_ADDR") {
-            self.metrics.addr = v;
-        }
-        if let Some(v) = get("SESSIONFLOW_ENCODING_OUTPUT") {
-            self.encoding.output = v.parse().map_err(|e: String| ConfigError::new("encoding.output", e, "use json or avro"))?;
-        }
-        Ok(())
     }
 
     /// Checks values that parse but make no sense.
@@ -542,6 +468,13 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The file `text` under the environment `vars` and the `--set`s `sets`.
+    fn layered(text: &str, vars: &[(&str, &str)], sets: &[&str]) -> Result<Config, ConfigError> {
+        let overrides =
+            Overrides { vars: vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), sets: sets.iter().map(|s| (*s).to_owned()).collect() };
+        sources::resolve(text, &overrides).map(|(config, _)| config)
+    }
+
     #[test]
     fn durations_parse_and_print() {
         assert_eq!(Duration::parse("15m").unwrap(), Duration(900_000));
@@ -562,9 +495,9 @@ mod tests {
         let err = config.validate().unwrap_err();
         assert_eq!(err.key, "privacy.hmac_key");
         assert!(err.fix.contains("SESSIONFLOW_PRIVACY_HMAC_KEY"));
-        let mut config = Config::default();
-        let err = config.apply_env(|k| (k == "SESSIONFLOW_PRIVACY_TEXT").then(|| "shred".to_owned())).unwrap_err();
+        let err = layered("", &[("SESSIONFLOW_PRIVACY_TEXT", "shred")], &[]).unwrap_err();
         assert_eq!(err.key, "privacy.text");
+        assert!(err.problem.contains("SESSIONFLOW_PRIVACY_TEXT"), "{err}");
         let err = Config::from_toml("[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n").unwrap().validate().unwrap_err();
         assert_eq!(err.key, "kafka.properties.enable.auto.commit");
         let config = Config::from_toml("[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n").unwrap();
@@ -588,10 +521,9 @@ mod tests {
         assert_eq!((engine.max_future_skew_ms, engine.min_event_time_ms), (1_800_000, 946_684_800_000));
         assert_eq!((engine.max_events_per_session, engine.max_list_entries), (50, 7));
         assert_eq!(Config::default().engine_config(), EngineConfig::default(), "the defaults are the engine's");
-        let mut config = Config::default();
-        config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_MAX_SESSION_BYTES").then(|| "1000".to_owned())).unwrap();
+        let config = layered("", &[("SESSIONFLOW_ENGINE_MAX_SESSION_BYTES", "1000")], &[]).unwrap();
         assert_eq!(config.engine_config().max_session_bytes, 1000);
-        let err = config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_MIN_EVENT_TIME").then(|| "yesterday".to_owned())).unwrap_err();
+        let err = layered("", &[("SESSIONFLOW_ENGINE_MIN_EVENT_TIME", "yesterday")], &[]).unwrap_err();
         assert_eq!(err.key, "engine.min_event_time");
         let err = Config::from_toml("[engine]\nmax_list_entries = 0\n").unwrap().validate().unwrap_err();
         assert_eq!(err.key, "engine.max_list_entries");
@@ -600,23 +532,124 @@ mod tests {
 
     #[test]
     fn env_overrides_the_file() {
-        let mut config = Config::from_toml("[engine]\nfinalize_after = \"5m\"\n").unwrap();
-        config.apply_env(|k| (k == "SESSIONFLOW_ENGINE_FINALIZE_AFTER").then(|| "1m".to_owned())).unwrap();
+        let file = "[engine]\nfinalize_after = \"5m\"\n";
+        let config = layered(file, &[("SESSIONFLOW_ENGINE_FINALIZE_AFTER", "1m")], &[]).unwrap();
         assert_eq!(config.engine.finalize_after, Duration(60_000));
+        // --set over the environment over the file.
+        let config = layered(file, &[("SESSIONFLOW_ENGINE_FINALIZE_AFTER", "1m")], &["engine.finalize_after=2m"]).unwrap();
+        assert_eq!(config.engine.finalize_after, Duration(120_000));
     }
 
     #[test]
     fn the_session_cache_budget_reaches_the_pipeline() {
-        let mut config = Config::from_toml(
-            "[store]
-session_cache_mib = 32
-",
+        let file = "[store]\nsession_cache_mib = 32\n";
+        assert_eq!(Config::from_toml(file).unwrap().daemon_config().session_cache_bytes, 32 << 20);
+        let config = layered(file, &[("SESSIONFLOW_STORE_SESSION_CACHE_MIB", "0")], &[]).unwrap();
+        assert_eq!(config.daemon_config().session_cache_bytes, 0, "0 turns it off");
+        let err = layered(file, &[("SESSIONFLOW_STORE_SESSION_CACHE_MIB", "lots")], &[]).unwrap_err();
+        assert_eq!(err.key, "store.session_cache_mib");
+    }
+
+    #[test]
+    fn every_key_is_settable_from_the_environment_and_named_in_the_reference() {
+        let keys = sources::keys();
+        for path in ["kafka.instance_id", "privacy.hmac_key", "kafka.processing_threads", "topics.inputs", "kafka.properties", "engine.finalize_after"] {
+            assert!(keys.iter().any(|k| k.path == path), "{path} is not among the keys");
+        }
+        // Each key set from the environment to its default's text gives the defaults.
+        for key in keys.iter().filter(|k| k.default.as_ref().is_some_and(|d| !d.is_null())) {
+            let default = key.default.clone().expect("filtered");
+            let text = match &default {
+                serde_json::Value::String(s) if key.text => s.clone(),
+                other => toml::Value::try_from(other).expect("TOML value").to_string(),
+            };
+            let config = layered("", &[(&key.env, &text)], &[]).unwrap_or_else(|e| panic!("{}={text}: {e}", key.env));
+            assert_eq!(config, Config::default(), "{} = {text}", key.env);
+        }
+        let config = layered(
+            "",
+            &[
+                ("SESSIONFLOW_KAFKA_INSTANCE_ID", "host-7"),
+                ("SESSIONFLOW_KAFKA_COMMIT_INTERVAL_MS", "250"),
+                ("SESSIONFLOW_KAFKA_PROPERTIES", r#"{ "security.protocol" = "SSL" }"#),
+                ("SESSIONFLOW_TOPICS_INPUT", r#"["a", "b"]"#),
+                ("SESSIONFLOW_KAFKA_DELIVERY", "at_least_once"),
+            ],
+            &[],
         )
         .unwrap();
-        assert_eq!(config.daemon_config().session_cache_bytes, 32 << 20);
-        config.apply_env(|k| (k == "SESSIONFLOW_STORE_SESSION_CACHE_MIB").then(|| "0".to_owned())).unwrap();
-        assert_eq!(config.daemon_config().session_cache_bytes, 0, "0 turns it off");
-        let err = config.apply_env(|k| (k == "SESSIONFLOW_STORE_SESSION_CACHE_MIB").then(|| "lots".to_owned())).unwrap_err();
-        assert_eq!(err.key, "store.session_cache_mib");
+        assert_eq!(config.kafka.instance_id.as_deref(), Some("host-7"));
+        assert_eq!(config.kafka.commit_interval_ms, 250);
+        assert_eq!(config.kafka.properties["security.protocol"], "SSL");
+        assert_eq!(config.topics.input, ["a", "b"]);
+        assert_eq!(config.kafka.delivery, sessionflow_kafka::Delivery::AtLeastOnce);
+        let err = layered("", &[("SESSIONFLOW_KAFKA_COMMIT_INTERVAL_MS", "soon")], &[]).unwrap_err();
+        assert_eq!(err.key, "kafka.commit_interval_ms");
+        assert!(err.problem.contains("SESSIONFLOW_KAFKA_COMMIT_INTERVAL_MS"), "{err}");
+
+        let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration-reference.md")).unwrap_or_default();
+        assert!(
+            reference == reference_markdown(),
+            "docs/configuration-reference.md is out of date: run `cargo run --release -- config-reference > docs/configuration-reference.md`"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_warn_and_set_errors_name_the_key() {
+        let overrides = Overrides {
+            vars: [("SESSIONFLOW_KAFKA_BROKRS", "x:9092"), ("SESSIONFLOW_CONFIG", "sessionflow.toml"), ("HOME", "/")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            sets: vec![],
+        };
+        let (_, warnings) = sources::resolve("", &overrides).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("SESSIONFLOW_KAFKA_BROKRS"), "{warnings:?}");
+        assert_eq!(layered("", &[], &["kafka.brokrs=x"]).unwrap_err().key, "kafka.brokrs");
+        assert_eq!(layered("", &[], &["kafka.brokers"]).unwrap_err().key, "--set");
+        assert_eq!(layered("", &[], &["kafka.brokers=k1:9092,k2:9092"]).unwrap().kafka.brokers, "k1:9092,k2:9092");
+    }
+
+    #[test]
+    fn strings_interpolate_variables_and_secrets_come_from_files() {
+        let file = "[kafka]\nbrokers = \"${BROKERS}\"\ngroup_id = \"cost-$${literal}\"\n";
+        let config = layered(file, &[("BROKERS", "k1:9092")], &[]).unwrap();
+        assert_eq!((config.kafka.brokers.as_str(), config.kafka.group_id.as_str()), ("k1:9092", "cost-${literal}"));
+        let err = layered(file, &[], &[]).unwrap_err();
+        assert_eq!(err.key, "kafka.brokers");
+        assert!(err.problem.contains("BROKERS") && err.fix.contains("BROKERS"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret-value\n").unwrap();
+        let path = secret.display().to_string();
+        let config = layered(&format!("[privacy]\nhmac_key_file = {path:?}\n[kafka.properties]\n\"sasl.password_file\" = {path:?}\n"), &[], &[]).unwrap();
+        assert_eq!(config.privacy.hmac_key.as_deref(), Some("s3cret-value"));
+        assert_eq!(config.kafka.properties["sasl.password"], "s3cret-value");
+        let config = layered("", &[("SESSIONFLOW_PRIVACY_HMAC_KEY_FILE", &path)], &[]).unwrap();
+        assert_eq!(config.privacy.hmac_key.as_deref(), Some("s3cret-value"));
+        let config = layered("", &[], &[&format!("privacy.hmac_key_file={path}")]).unwrap();
+        assert_eq!(config.privacy.hmac_key.as_deref(), Some("s3cret-value"));
+        let both = format!("[privacy]\nhmac_key = \"k\"\nhmac_key_file = {path:?}\n");
+        assert_eq!(layered(&both, &[], &[]).unwrap_err().key, "privacy.hmac_key_file");
+        assert_eq!(layered("[privacy]\nhmac_key_file = \"/nonexistent/key\"\n", &[], &[]).unwrap_err().key, "privacy.hmac_key_file");
+    }
+
+    #[test]
+    fn the_printed_configuration_holds_no_secret() {
+        let config = layered(
+            "[privacy]\nhmac_key = \"hmac-secret-1\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.password\" = \"sasl-secret-2\"\n\
+             \"ssl.key.password\" = \"key-secret-3\"\n\"sasl.oauthbearer.client.secret\" = \"oauth-secret-4\"\n\
+             [kafka.producer_properties]\n\"ssl.key.pem\" = \"pem-secret-5\"\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        let printed = toml::to_string_pretty(&redacted(&config)).unwrap();
+        for secret in ["hmac-secret-1", "sasl-secret-2", "key-secret-3", "oauth-secret-4", "pem-secret-5"] {
+            assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+        }
+        assert!(printed.contains("SASL_SSL") && printed.contains(sources::REDACTED), "{printed}");
     }
 }

@@ -387,3 +387,38 @@ pub fn simulate_to_kafka(brokers: &str, topic: &str, sim: SimConfig, records: u6
     println!("produced {} records to {topic}", produced.load(Ordering::Relaxed));
     Ok(())
 }
+
+/// `check-config --connect`: whether the brokers answer, and per topic the
+/// daemon needs, whether it exists and may be described; then the group.
+/// Lines of a problem say `MISSING` or `REFUSED`. Write and transaction
+/// permissions cannot be checked without writing: the daemon's start
+/// (`init_transactions`, the instance claim) checks them.
+pub fn check_cluster(config: &sessionflow_kafka::DaemonConfig) -> anyhow::Result<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use std::fmt::Write as _;
+    let consumer: BaseConsumer = sessionflow_kafka::pipeline::consumer_client_config(config).create().context("creating a client")?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(None, timeout).with_context(|| format!("connecting to {}", config.kafka.brokers))?;
+    let mut out = String::new();
+    let _ = writeln!(out, "# cluster: {} broker(s) answer at {}", metadata.brokers().len(), config.kafka.brokers);
+    for (topic, _) in pipeline_topics(config, 1) {
+        let line = match metadata.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if let Some(error) = t.error() => format!("REFUSED: {error:?}"),
+            Some(t) => format!("ok, {} partition(s)", t.partitions().len()),
+            None if config.kafka.create_topics => "missing: created at start (kafka.create_topics = true)".to_owned(),
+            None => "MISSING (create it, or set kafka.create_topics = true)".to_owned(),
+        };
+        let _ = writeln!(out, "topic {topic}: {line}");
+    }
+    let group = &config.kafka.group_id;
+    let line = match consumer.fetch_group_list(Some(group), timeout) {
+        Ok(_) => "ok (described)".to_owned(),
+        // The embedded broker does not describe groups.
+        Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::UnsupportedFeature) => {
+            "not checked: the broker does not describe groups".to_owned()
+        }
+        Err(e) => format!("REFUSED: {e}"),
+    };
+    let _ = writeln!(out, "group {group}: {line}");
+    Ok(out)
+}

@@ -25,6 +25,10 @@ struct Cli {
     /// Configuration file (TOML). Environment variables SESSIONFLOW_<SECTION>_<KEY> override it.
     #[arg(long, global = true, env = "SESSIONFLOW_CONFIG")]
     config: Option<PathBuf>,
+    /// Override one key, over the file and the environment: `--set section.key=value`
+    /// (repeatable; `section.key_file=PATH` reads the value from a file).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SESSIONFLOW_LOG_FORMAT")]
     log_format: LogFormat,
@@ -188,8 +192,16 @@ enum Command {
         #[command(flatten)]
         faults: FaultRates,
     },
-    /// Validate the configuration and print the effective values.
-    CheckConfig,
+    /// Validate the configuration and print the effective values (secrets redacted).
+    CheckConfig {
+        /// Also connect to the brokers and check the topics and the group
+        /// the daemon will use.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Print the configuration reference (every key, its type, default and
+    /// environment variable) as Markdown.
+    ConfigReference,
     /// Measure the engine and the pipeline against its passthrough ceiling; writes results.json and chart.svg.
     Bench {
         /// Directory for results.json and chart.svg.
@@ -298,8 +310,13 @@ fn simulate_vendor(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
+    let config = match Config::load(cli.config.as_deref(), &config::Overrides::from_process(cli.set.clone())) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            config
+        }
         Err(e) => {
             tracing::error!(key = %e.key, "{e}");
             return ExitCode::from(2);
@@ -361,7 +378,11 @@ fn main() -> ExitCode {
         }
         Command::BenchEngine { events } => bench::engine_phase(events),
         Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),
-        Command::CheckConfig => toml::to_string_pretty(&config).map(|text| print!("# effective configuration: OK\n{text}")).map_err(Into::into),
+        Command::CheckConfig { connect } => check_config(&config, connect),
+        Command::ConfigReference => {
+            print!("{}", config::reference_markdown());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -370,4 +391,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `check-config`: the effective configuration, secrets redacted; with
+/// `connect`, what the brokers say of the topics and the group.
+fn check_config(config: &Config, connect: bool) -> anyhow::Result<()> {
+    print!("# effective configuration: OK\n{}", toml::to_string_pretty(&config::redacted(config))?);
+    if connect {
+        let report = daemon::check_cluster(&config.daemon_config())?;
+        print!("{report}");
+        anyhow::ensure!(!report.contains("MISSING") && !report.contains("REFUSED"), "the cluster is not ready for this configuration (see above)");
+    }
+    Ok(())
 }
