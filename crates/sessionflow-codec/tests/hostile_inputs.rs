@@ -26,11 +26,11 @@ fn harness() -> Harness {
 fn run(target: Target, value: Option<Vec<u8>>) -> InputReport {
     let report = harness().run_one(target, value);
     assert!(
-        report.peak_bytes <= memory_bound(report.len),
+        report.within_memory_bound(),
         "{} bytes allocated for an input of {} bytes, bound {}",
         report.peak_bytes,
         report.len,
-        memory_bound(report.len)
+        memory_bound(report.len, report.records)
     );
     report
 }
@@ -594,6 +594,57 @@ fn vendor_timestamps_at_the_edges_are_bad_timestamps() {
             let report = vendor(format, json_bytes(&edged));
             assert!(report.timeline == 0 && !report.dead_letters.is_empty(), "{format} at {at}: {report:?}");
             assert!(report.dead_letters.iter().all(|(r, _)| [Reason::MissingField, Reason::BadTimestamp].contains(r)), "{format} at {at}: {report:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+/// Values that cost the most memory per input byte: many small JSON values
+/// (each a tree node of its own), as the whole input, as attributes, and
+/// as a vendor record's extra field.
+fn wide_values(bytes: usize) -> Vec<(&'static str, String)> {
+    let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(",");
+    vec![
+        ("zeros", format!("[{}0]", "0,".repeat(bytes / 2))),
+        ("empty arrays", format!("[{}[]]", "[],".repeat(bytes / 3))),
+        ("empty objects", format!("[{}{{}}]", "{},".repeat(bytes / 3))),
+        ("keys", format!("{{{}}}", keys(bytes / 9))),
+    ]
+}
+
+#[test]
+fn wide_json_values_stay_within_the_memory_bound() {
+    // Twice this is within `max_event_bytes`.
+    let budget = 240 << 10;
+    for (name, wide) in wide_values(budget) {
+        // The whole value: not an event.
+        let report = canonical(wide.clone().into_bytes());
+        assert_eq!(report.dead_letter_reason(), Some(if name == "keys" { Reason::MissingField } else { Reason::DecodeError }), "{name}");
+        println!("{name}: {} bytes allocated for {} input bytes", report.peak_bytes, report.len);
+        // As an attribute of an event, read by the fast path, and with a
+        // repeated key, by the general one.
+        let text = String::from_utf8(json_bytes(&queued())).unwrap();
+        for input in
+            [text.replacen("\"priority\":3", &format!("\"wide\":{wide}"), 1), text.replacen("\"priority\":3", &format!("\"wide\":{wide},\"wide\":{wide}"), 1)]
+        {
+            let report = canonical(input.into_bytes());
+            assert!(report.len <= 1 << 20, "{name}: {report:?}");
+            println!("{name}: {} bytes allocated for {} input bytes", report.peak_bytes, report.len);
+        }
+    }
+    for format in VENDORS {
+        for (name, wide) in wide_values(budget) {
+            let mut record = vendor_record(format);
+            record["extra"] = serde_json::from_str(&wide).unwrap();
+            let report = vendor(format, json_bytes(&record));
+            println!(
+                "{format} {name}: {} bytes allocated for {} input bytes: {} events, {:?}",
+                report.peak_bytes,
+                report.len,
+                report.timeline,
+                report.dead_letters.iter().map(|d| d.0).collect::<Vec<_>>()
+            );
         }
     }
 }
