@@ -563,6 +563,8 @@ fn check_fast_path(bytes: &[u8]) -> Result<(), String> {
 fn generated_inputs_are_dead_letters_with_their_reasons_or_events() {
     let inputs = env_u64("SESSIONFLOW_FUZZ_INPUTS", DEFAULT_INPUTS);
     let seed = env_u64("SESSIONFLOW_FUZZ_SEED", 0x5e55_10f1);
+    // Prints the first inputs, to see what is generated.
+    let show = env_u64("SESSIONFLOW_FUZZ_SHOW", 0);
     let config = Config { rng_algorithm: RngAlgorithm::XorShift, rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..Config::default() };
     let mut runner = TestRunner::new(config);
     let strategy = case().boxed();
@@ -591,6 +593,9 @@ fn generated_inputs_are_dead_letters_with_their_reasons_or_events() {
         for _ in 0..n {
             let case = strategy.new_tree(&mut runner).expect("a case").current();
             let (target, value, expect) = sources.input(&case);
+            if done + (batch.len() as u64) < show {
+                println!("{case:?}\n  {target:?} {expect:?}: {}", String::from_utf8_lossy(&value[..value.len().min(600)]));
+            }
             if target == Target::Canonical
                 && let Err(e) = check_fast_path(&value)
             {
