@@ -648,3 +648,41 @@ fn wide_json_values_stay_within_the_memory_bound() {
         }
     }
 }
+
+#[test]
+fn an_out_of_order_event_refolds_its_session_within_the_memory_bound() {
+    // A session at its byte bound, of many events (transcript segments,
+    // or the smallest events there are); then one event out of order,
+    // which refolds the session from its stored events.
+    for minimal in [false, true] {
+        let mut h = harness();
+        let event_n = |n: i64| {
+            let at = Millis(T0 + 1000 + n).to_rfc3339();
+            if n == 0 {
+                event()
+            } else if minimal {
+                json!({"event_id": format!("{n}"), "session_id": "s1", "type": "x", "occurred_at": at})
+            } else {
+                json!({"event_id": format!("t{n}"), "session_id": "s1", "type": "transcript.segment", "occurred_at": at, "attributes": {"speaker": "agent", "text": "ok"}})
+            }
+        };
+        let budget = EngineConfig::default().max_session_bytes as usize;
+        let (mut inputs, mut bytes, mut n) = (Vec::new(), 0, 0);
+        while bytes + 200 < budget && n < 9_999 {
+            let input = json_bytes(&event_n(n));
+            bytes += input.len();
+            inputs.push((Target::Canonical, Some(input)));
+            n += 1;
+        }
+        for chunk in inputs.chunks(500) {
+            let reports = h.run_batch(chunk).unwrap();
+            assert!(reports.iter().all(|r| r.timeline == 1), "{:?}", reports.iter().find(|r| r.timeline != 1));
+        }
+        let mut late = event_n(n);
+        late["occurred_at"] = json!(Millis(T0 + 500).to_rfc3339());
+        let report = h.run_one(Target::Canonical, Some(json_bytes(&late)));
+        assert_eq!((report.timeline, report.dead_letters.len()), (1, 0), "{report:?}");
+        println!("refold of {n} events ({bytes} input bytes): {} bytes allocated", report.peak_bytes);
+        assert!(report.within_memory_bound(), "{report:?}: bound {}", memory_bound(report.len, report.records));
+    }
+}

@@ -36,8 +36,9 @@ pub enum Target {
 
 /// The most a single input may allocate while it is decoded (or adapted)
 /// and folded: `MEMORY_PER_INPUT_BYTE` bytes per byte of the value, plus
-/// `MEMORY_CONSTANT`, plus `MEMORY_PER_RECORD` per metadata record the
-/// fold emits for it.
+/// `MEMORY_CONSTANT`, plus `MEMORY_PER_SESSION_BYTE` per byte of
+/// `engine.max_session_bytes`, plus `MEMORY_PER_RECORD` per metadata
+/// record the fold emits for it.
 ///
 /// The per-byte factor covers JSON value trees: a serde_json value takes
 /// 72 bytes, so `[0,0,…]` holds one per two input bytes, a vector that
@@ -46,7 +47,10 @@ pub enum Target {
 /// to 112 bytes per input byte, the most measured). The constant covers
 /// what does not depend on the input: the batch's own structures, the
 /// dead-letter record and its detail, an event and its timeline record.
-/// A metadata record is emitted for the event's session, and for every
+/// An event out of order refolds its session from its stored events: in
+/// proportion to the session's size, which `engine.max_session_bytes`
+/// bounds (`hostile_inputs.rs` measures a session at that bound). A
+/// metadata record is emitted for the event's session, and for every
 /// session whose timer fires when the event moves the watermark: work the
 /// input triggers, in proportion to the sessions that are due, not to
 /// the input (each record is bounded by the session bounds). Canonical
@@ -56,12 +60,15 @@ pub const MEMORY_PER_INPUT_BYTE: u64 = 128;
 /// See [`MEMORY_PER_INPUT_BYTE`].
 pub const MEMORY_CONSTANT: u64 = 1 << 20;
 /// See [`MEMORY_PER_INPUT_BYTE`].
+pub const MEMORY_PER_SESSION_BYTE: u64 = 6;
+/// See [`MEMORY_PER_INPUT_BYTE`].
 pub const MEMORY_PER_RECORD: u64 = 32 << 10;
 
 /// The memory bound of an input of `len` bytes for which the fold emitted
-/// `records` metadata records.
+/// `records` metadata records, with the default session bounds.
 pub fn memory_bound(len: usize, records: u64) -> u64 {
-    MEMORY_PER_INPUT_BYTE * len as u64 + MEMORY_CONSTANT + MEMORY_PER_RECORD * records
+    let session_bytes = EngineConfig::default().max_session_bytes;
+    MEMORY_PER_INPUT_BYTE * len as u64 + MEMORY_CONSTANT + MEMORY_PER_SESSION_BYTE * session_bytes + MEMORY_PER_RECORD * records
 }
 
 /// The value as hex, for a failure report.
