@@ -384,6 +384,18 @@ fn avro_length_prefixes_claiming_gigabytes_are_decode_errors() {
 }
 
 #[test]
+fn a_1_mib_avro_string_in_any_field_is_oversize() {
+    let long = vec![b'x'; MIB];
+    for (i, in_union) in AVRO_STRINGS {
+        let mut fields = avro_fields();
+        let mut field = if in_union { vec![2] } else { vec![] };
+        field.extend(avro_string(&long));
+        fields[i] = field;
+        assert_dead(&canonical(framed(&fields)), Reason::Oversize);
+    }
+}
+
+#[test]
 fn avro_negative_and_overlong_lengths_are_decode_errors() {
     for bytes in [varint(-1), varint(i64::MIN), vec![0xff; 11], vec![0x80; 10]] {
         let mut fields = avro_fields();
