@@ -466,10 +466,17 @@ fn places(json: &Value, out: &mut Vec<Vec<PathStep>>, path: &mut Vec<PathStep>) 
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum PathStep {
     Key(String),
     Item(usize),
+}
+
+fn get_path<'a>(json: &'a Value, path: &[PathStep]) -> &'a Value {
+    path.iter().fold(json, |v, step| match step {
+        PathStep::Key(k) => &v[k.as_str()],
+        PathStep::Item(i) => &v[*i],
+    })
 }
 
 fn at_path<'a>(json: &'a mut Value, path: &[PathStep]) -> &'a mut Value {
@@ -495,8 +502,7 @@ fn swap(json: &mut Value, a: &Index, b: &Index) {
     let places = all_places(json);
     let (a, b) = (&places[a.index(places.len())], &places[b.index(places.len())]);
     // Neither inside the other.
-    let prefix = |x: &[PathStep], y: &[PathStep]| x.len() <= y.len() && x.iter().zip(y).all(|(p, q)| format!("{p:?}") == format!("{q:?}"));
-    if prefix(a, b) || prefix(b, a) {
+    if a.starts_with(b) || b.starts_with(a) {
         return;
     }
     let first = std::mem::take(at_path(json, a));
@@ -504,36 +510,30 @@ fn swap(json: &mut Value, a: &Index, b: &Index) {
     *at_path(json, a) = second;
 }
 
-/// The JSON text with a key of one of its objects repeated: `"key":value`
-/// inserted right after the object's `{` (read first) or before its `}`.
+/// The JSON text with a key of one of its objects repeated, with
+/// another value, as the object's first entry (read first) or its last.
 fn repeat_key(bytes: &[u8], at: &Index, value: &Value, after: bool) -> Vec<u8> {
-    let Ok(json) = serde_json::from_slice::<Value>(bytes) else { return bytes.to_vec() };
-    let objects: Vec<Vec<PathStep>> =
-        all_places(&json).into_iter().filter(|p| at_path(&mut json.clone(), p).as_object().is_some_and(|o| !o.is_empty())).collect();
+    let Ok(mut json) = serde_json::from_slice::<Value>(bytes) else { return bytes.to_vec() };
+    let objects: Vec<Vec<PathStep>> = all_places(&json).into_iter().filter(|p| get_path(&json, p).as_object().is_some_and(|o| !o.is_empty())).collect();
     let Some(path) = objects.get(at.index(objects.len().max(1))) else { return bytes.to_vec() };
-    let mut json = json;
-    let object = at_path(&mut json, path).as_object().expect("an object").clone();
+    let Value::Object(object) = at_path(&mut json, path) else { return bytes.to_vec() };
     let key = object.keys().nth(at.index(object.len())).expect("a key").clone();
-    // Marks the object, then writes the repeated key in the text.
+    // A marker entry where the repeated key goes, replaced in the text
+    // (a map cannot hold a key twice).
     let mark = "\u{1}repeat\u{1}";
-    let marked = serde_json::to_string(&Value::String(mark.into())).expect("JSON writes");
-    let target = at_path(&mut json, path).as_object_mut().expect("an object");
-    target.insert(mark.to_owned(), Value::Null);
+    let mut rebuilt = serde_json::Map::new();
+    if !after {
+        rebuilt.insert(mark.to_owned(), Value::Null);
+    }
+    rebuilt.extend(std::mem::take(object));
+    if after {
+        rebuilt.insert(mark.to_owned(), Value::Null);
+    }
+    *object = rebuilt;
     let text = serde_json::to_string(&json).expect("JSON writes");
+    let mark_entry = format!("{}:null", serde_json::to_string(mark).expect("JSON writes"));
     let entry = format!("{}:{}", serde_json::to_string(&key).expect("JSON writes"), serde_json::to_string(value).expect("JSON writes"));
-    let mark_entry = format!("{marked}:null");
-    let text = if after {
-        text.replacen(&format!(",{mark_entry}"), &format!(",{entry}"), 1)
-    } else {
-        // The marker is the object's last entry: put the repeated key first.
-        let without = text.replacen(&format!(",{mark_entry}"), "", 1);
-        let object_start = without.find(&format!("{}:", serde_json::to_string(object.keys().next().expect("a key")).expect("JSON writes")));
-        match object_start {
-            Some(i) => format!("{}{entry},{}", &without[..i], &without[i..]),
-            None => without,
-        }
-    };
-    text.into_bytes()
+    text.replacen(&mark_entry, &entry, 1).into_bytes()
 }
 
 /// The canonical JSON decoder's fast paths against its general path:
