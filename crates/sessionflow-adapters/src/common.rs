@@ -427,7 +427,7 @@ pub fn time_value(format: InputFormat, value: &Json<'_>, field_path: &str) -> Re
         Json::Null => return Ok(None),
         Json::Number(n) => {
             if let Some(ms) = n.as_i64() {
-                if ms.abs() < 100_000_000_000 { ms.checked_mul(1000).ok_or_else(|| bad("an out-of-range number"))? } else { ms }
+                if ms.unsigned_abs() < 100_000_000_000 { ms.checked_mul(1000).ok_or_else(|| bad("an out-of-range number"))? } else { ms }
             } else {
                 let secs = n.as_f64().ok_or_else(|| bad("an out-of-range number"))?;
                 if !secs.is_finite() || secs.abs() > 1e11 {

@@ -124,9 +124,17 @@ impl AvroSchemas {
     }
 
     /// Decodes framed Avro into the record's JSON form.
+    ///
+    /// The body is first walked against the schema without decoding it
+    /// ([`check_datum`]): apache-avro allocates a string's length prefix
+    /// before reading it (up to 512 MiB for a prefix a few bytes long), and
+    /// reads a string cut short by the end of the input as null. Walked
+    /// first, a record decodes only when every length it claims is there in
+    /// the record, so decoding allocates in proportion to the input.
     pub fn decode(&self, kind: RecordKind, bytes: &[u8]) -> Result<Value, CodecError> {
         let body = unframe(bytes)?.1;
         let schema = self.schema(kind);
+        check_datum(schema, body)?;
         let mut reader = body;
         let value = apache_avro::from_avro_datum(schema, &mut reader, None).map_err(|e| CodecError::Decode(e.to_string()))?;
         if !reader.is_empty() {
@@ -143,6 +151,100 @@ pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8]), CodecError> {
         [MAGIC, ..] => Err(CodecError::Decode("Confluent header shorter than 5 bytes".into())),
         _ => Err(CodecError::Decode("missing Confluent magic byte 0".into())),
     }
+}
+
+/// Checks that `body` is exactly one datum of `schema`: every length and
+/// count fits in the bytes left, every union branch exists, and no byte
+/// is missing or left over. Decodes nothing and allocates nothing.
+pub fn check_datum(schema: &Schema, body: &[u8]) -> Result<(), CodecError> {
+    let mut rest = body;
+    skip(schema, &mut rest)?;
+    if !rest.is_empty() {
+        return Err(CodecError::Decode(format!("{} trailing bytes after the Avro record", rest.len())));
+    }
+    Ok(())
+}
+
+fn cut_short() -> CodecError {
+    CodecError::Decode("the Avro record ends in the middle of a value".into())
+}
+
+/// A zig-zag varint `long`.
+fn read_long(rest: &mut &[u8]) -> Result<i64, CodecError> {
+    let mut n = 0u64;
+    for i in 0..10 {
+        let (&byte, tail) = rest.split_first().ok_or_else(cut_short)?;
+        *rest = tail;
+        n |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((n >> 1) as i64 ^ -((n & 1) as i64));
+        }
+    }
+    Err(CodecError::Decode("an Avro varint longer than 10 bytes".into()))
+}
+
+/// Skips `n` bytes: a length prefix that claims more than is left fails.
+fn skip_bytes(rest: &mut &[u8], n: i64) -> Result<(), CodecError> {
+    let n = usize::try_from(n).map_err(|_| CodecError::Decode(format!("negative Avro length {n}")))?;
+    if n > rest.len() {
+        return Err(CodecError::Decode(format!("an Avro length of {n} bytes, {} left in the record", rest.len())));
+    }
+    *rest = &rest[n..];
+    Ok(())
+}
+
+fn skip(schema: &Schema, rest: &mut &[u8]) -> Result<(), CodecError> {
+    match schema {
+        Schema::Null => {}
+        Schema::Boolean => skip_bytes(rest, 1)?,
+        Schema::Int | Schema::Long | Schema::TimestampMillis | Schema::Date | Schema::TimeMillis | Schema::TimestampMicros | Schema::TimeMicros => {
+            read_long(rest)?;
+        }
+        Schema::Float => skip_bytes(rest, 4)?,
+        Schema::Double => skip_bytes(rest, 8)?,
+        Schema::String | Schema::Bytes => {
+            let n = read_long(rest)?;
+            skip_bytes(rest, n)?;
+        }
+        Schema::Union(union) => {
+            let index = read_long(rest)?;
+            let branch = usize::try_from(index).ok().and_then(|i| union.variants().get(i));
+            skip(branch.ok_or_else(|| CodecError::Decode(format!("Avro union branch {index} does not exist")))?, rest)?;
+        }
+        Schema::Record(record) => {
+            for field in &record.fields {
+                skip(&field.schema, rest)?;
+            }
+        }
+        Schema::Array(_) | Schema::Map(_) => loop {
+            // Blocks of items; a negative count is followed by the block's size.
+            let mut count = read_long(rest)?;
+            if count == 0 {
+                break;
+            }
+            if count < 0 {
+                read_long(rest)?;
+                count = count.checked_neg().ok_or_else(|| CodecError::Decode("Avro block count out of range".into()))?;
+            }
+            // Every item of the shipped schemas takes a byte at least: a
+            // count above the bytes left is false, and is not looped over.
+            if usize::try_from(count).map_or(true, |n| n > rest.len()) {
+                return Err(CodecError::Decode(format!("an Avro block of {count} items, {} bytes left in the record", rest.len())));
+            }
+            for _ in 0..count {
+                match schema {
+                    Schema::Array(array) => skip(&array.items, rest)?,
+                    Schema::Map(map) => {
+                        skip(&Schema::String, rest)?;
+                        skip(&map.types, rest)?;
+                    }
+                    _ => unreachable!("matched as an array or a map"),
+                }
+            }
+        },
+        other => return Err(CodecError::Schema(format!("unsupported schema {other:?}"))),
+    }
+    Ok(())
 }
 
 fn mismatch(path: &str, expected: &str, got: &Value) -> CodecError {

@@ -331,6 +331,11 @@ impl<'a, S: StateRead> Batch<'a, S> {
         &self.meta
     }
 
+    /// The batch's counters so far.
+    pub fn stats(&self) -> &BatchStats {
+        &self.stats
+    }
+
     /// Sets the processing time stamped on dead letters from now on.
     pub fn set_now(&mut self, now: Millis) {
         self.now = now;
