@@ -97,17 +97,24 @@ impl Codec {
         Codec::new(Encoding::Avro, SchemaIds::default(), DEFAULT_MAX_EVENT_BYTES).expect("shipped schemas parse")
     }
 
+    /// Refuses an input value over `max_event_bytes` (`oversize`), before
+    /// anything reads it: canonical or a vendor's native record.
+    pub fn check_size(&self, value: Option<&[u8]>) -> Result<(), InputError> {
+        match value {
+            Some(bytes) if bytes.len() > self.max_event_bytes => Err(input_error(
+                DeadLetterReason::Oversize,
+                format!("the value has {} bytes, more than max_event_bytes = {}", bytes.len(), self.max_event_bytes),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Decodes one input value (JSON or framed Avro) into a validated event.
     pub fn decode_event(&self, value: Option<&[u8]>) -> Result<Event, InputError> {
         let Some(bytes) = value else {
             return Err(input_error(DeadLetterReason::DecodeError, "the record has no value (null)"));
         };
-        if bytes.len() > self.max_event_bytes {
-            return Err(input_error(
-                DeadLetterReason::Oversize,
-                format!("the value has {} bytes, more than max_event_bytes = {}", bytes.len(), self.max_event_bytes),
-            ));
-        }
+        self.check_size(value)?;
         if bytes.first() == Some(&avro::MAGIC) {
             let json =
                 self.schemas.decode(RecordKind::Event, bytes).map_err(|e| input_error(DeadLetterReason::DecodeError, format!("invalid Avro event: {e}")))?;

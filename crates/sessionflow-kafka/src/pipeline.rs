@@ -1305,7 +1305,7 @@ fn process_task<'a>(
             continue;
         };
         // A vendor's native record: its adapter's canonical events.
-        match sessionflow_adapters::adapt_for_batch(adapter, &batch, m.payload()) {
+        match formats.codec.check_size(m.payload()).and_then(|()| sessionflow_adapters::adapt_for_batch(adapter, &batch, m.payload())) {
             Ok(events) => {
                 if from_input
                     && let Some(first) = events.first()

@@ -136,7 +136,10 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
             taken += 1;
             progress.inc(consumed);
             match raw {
-                Raw::Bytes(bytes) if let Some(adapter) = &adapter => match sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, Some(&bytes)) {
+                Raw::Bytes(bytes) if let Some(adapter) = &adapter => match codec
+                    .check_size(Some(&bytes))
+                    .and_then(|()| sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, Some(&bytes)))
+                {
                     Ok(events) => {
                         for event in events {
                             batch.record(InputRecord { key: None, value: Some(&bytes), position: position.clone(), event: Ok(event) })?;

@@ -250,3 +250,23 @@ fn privacy_policy_applies_to_every_output() {
     assert_eq!(m["email"].as_str().unwrap().len(), 64, "hashed email is hex HMAC-SHA-256");
     assert_eq!(m["csat"]["comment"], Value::Null);
 }
+
+/// A vendor's native record over `encoding.max_event_bytes` is an
+/// `oversize` dead letter before its adapter reads it, as a canonical one
+/// is (before, only canonical records were measured).
+#[test]
+fn a_vendor_record_over_max_event_bytes_is_oversize() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("zoom.jsonl");
+    let fixture = std::fs::read_to_string(example("vendors/zoom-contact-center/answered.jsonl")).unwrap();
+    let mut records: Vec<Value> = fixture.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    records[1]["payload"]["padding"] = Value::String("x".repeat(4_000));
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out");
+    replay(&input, &out, &["--input-format", "zoom-contact-center", "--set", "encoding.max_event_bytes=2048", "--no-progress"]);
+    let dead = lines(&out.join("dead_letter.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["headers"]["dlq.reason"], "oversize");
+    assert!(dead[0]["headers"]["dlq.detail"].as_str().unwrap().contains("max_event_bytes = 2048"), "{dead:?}");
+}
