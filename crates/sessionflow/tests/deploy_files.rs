@@ -1,5 +1,6 @@
 //! What `deploy/` ships is checked by the tools that read it: the config by
-//! `sessionflow check-config`, the alert rules by `promtool`, the topic
+//! `sessionflow check-config`, the alert rules by `promtool` (checked, and
+//! unit-tested by `alerts.test.yml`), the topic
 //! script by `bash -n`; and every metric the rules and the dashboard query
 //! is one the daemon exports.
 
@@ -60,6 +61,25 @@ fn alert_rules_pass_promtool_and_query_exported_metrics() {
     let exported = exported();
     let unknown: Vec<_> = used.difference(&exported).collect();
     assert!(unknown.is_empty(), "alert rules query metrics the daemon does not export: {unknown:?}");
+}
+
+/// Every alert fires on the instance in trouble and stays quiet on a
+/// healthy one (`deploy/prometheus/alerts.test.yml`), and every alert has
+/// a test and a runbook entry.
+#[test]
+fn every_alert_has_a_passing_promtool_test_and_a_runbook_entry() {
+    let tests = repo().join("deploy/prometheus/alerts.test.yml");
+    let out = Command::new("promtool").args(["test", "rules", tests.to_str().unwrap()]).output().expect("promtool (CI installs the prometheus package)");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let rules = read("deploy/prometheus/alerts.yml");
+    let (tested, runbook) = (read("deploy/prometheus/alerts.test.yml"), read("docs/runbook.md"));
+    let alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")).collect();
+    assert!(alerts.len() >= 8, "{alerts:?}");
+    for alert in alerts {
+        assert!(tested.contains(&format!("alertname: {alert}")), "{alert} has no promtool test");
+        assert!(rules.contains(&format!("docs/runbook.md#{}", alert.to_lowercase())), "{alert} has no runbook_url");
+        assert!(runbook.contains(&format!("## {alert}")), "docs/runbook.md has no section for {alert}");
+    }
 }
 
 #[test]
