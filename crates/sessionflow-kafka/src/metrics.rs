@@ -31,6 +31,7 @@ pub struct Metrics {
     rebalances: IntCounterVec,
     restored_records: IntCounter,
     restoring_partitions: IntGauge,
+    ready: IntGauge,
     restore_remaining: IntGaugeVec,
     rocksdb_bytes: IntGaugeVec,
     rocksdb_keys: IntGauge,
@@ -136,6 +137,11 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
+            ready: {
+                let g = IntGauge::new("sessionflow_ready", "1 when the assigned partitions are restored and processed (as /readyz).").expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             restore_remaining: gauge_vec(&r, "sessionflow_restore_remaining_records", "Changelog records left to restore, by partition.", &["partition"]),
             rocksdb_bytes: gauge_vec(&r, "sessionflow_rocksdb_memory_bytes", "RocksDB memory: block cache (memtables included) and memtables.", &["kind"]),
             rocksdb_keys: {
@@ -226,6 +232,11 @@ impl Metrics {
 
     pub fn aborted(&self) {
         self.aborts.inc();
+    }
+
+    /// Ready (`/readyz`) or not.
+    pub fn ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     /// A transaction begun (`true`), or committed or aborted (`false`).

@@ -200,6 +200,7 @@ impl ConsumerContext for PipelineContext {
                 // A long restore is progress, not a stall.
                 self.shared.progressed();
                 self.shared.ready.store(false, Ordering::SeqCst);
+                self.shared.metrics.ready(false);
                 let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
                 let owned = self.sessions_by_task.lock().expect("lock").keys().copied().collect::<BTreeSet<i32>>();
                 let new_tasks: Vec<i32> = tasks.difference(&owned).copied().collect();
@@ -216,6 +217,7 @@ impl ConsumerContext for PipelineContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(_) = rebalance {
             self.shared.ready.store(true, Ordering::SeqCst);
+            self.shared.metrics.ready(true);
             self.shared.progressed();
         }
     }
