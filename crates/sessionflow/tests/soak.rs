@@ -18,10 +18,11 @@ use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::time::{Duration, Instant};
 
-const PARTITIONS: i32 = 4;
-/// Input records a second: low enough that a 10-minute run stays inside the
+/// Input records a second, over this many partitions: few enough per
+/// partition that a 10-minute run's input and outputs stay inside the
 /// embedded broker's 5 MiB per partition (it drops older records).
-const RATE: usize = 60;
+const PARTITIONS: i32 = 12;
+const RATE: usize = 40;
 const FAULT_EVERY: Duration = Duration::from_secs(4);
 const FAULT_LASTS: Duration = Duration::from_millis(1_500);
 
@@ -102,10 +103,10 @@ fn a_steady_run_through_faults_stays_flat_and_exact() {
         let records = RATE * seconds as usize;
         std::thread::spawn(move || {
             // Few sessions per second of event time, so that event time runs
-            // about 40 times faster than the wall clock: sessions end, are
+            // about 50 times faster than the wall clock: sessions end, are
             // finalized and retired within the warm-up, and the state held
             // is steady after it.
-            let sim = SimConfig { seed: 77, sessions_per_second: 0.05, malformed_rate: 0.01, erasure_rate: 0.01, ..SimConfig::default() };
+            let sim = SimConfig { seed: 77, sessions_per_second: 0.03, malformed_rate: 0.01, erasure_rate: 0.01, ..SimConfig::default() };
             testkit::produce_paced(&brokers, INPUT, sim, records, 0, &[], Some((RATE / 4, Duration::from_millis(250))))
         })
     };
