@@ -665,7 +665,9 @@ impl ProducerContext for DeliveryTracker {
     }
 }
 
-pub(crate) fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
+/// A client of the configured brokers with `kafka.properties` (security
+/// settings) and `extra`, for tools beside the pipeline.
+pub fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.brokers);
     for (k, v) in config.kafka.properties.iter().chain(extra) {
@@ -1337,6 +1339,8 @@ fn process_task<'a>(
     let result = batch.finish();
     shared.metrics.watermark(task, result.meta.watermark.0.max(0));
     out.reserve(result.outputs.len());
+    // Input records by position, built at the first dead letter.
+    let mut by_position: Option<HashMap<(&str, i64), &Received>> = None;
     for output in result.outputs {
         let key = output.key().map(<[u8]>::to_vec);
         out.push(match &output {
@@ -1345,6 +1349,13 @@ fn process_task<'a>(
             Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
             Output::DeadLetter(d) => {
                 let mut headers = OwnedHeaders::new();
+                // The input record's own headers first (trace ids, provenance), then ours.
+                let input = by_position.get_or_insert_with(|| records.iter().map(|r| ((r.message.topic(), r.message.offset()), *r)).collect());
+                if let Some(original) = input.get(&(&*d.input.topic, d.input.offset)).and_then(|r| r.message.headers()) {
+                    for h in original.iter().filter(|h| !h.key.starts_with("dlq.")) {
+                        headers = headers.insert(Header { key: h.key, value: h.value });
+                    }
+                }
                 for (k, v) in d.headers() {
                     headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
                 }

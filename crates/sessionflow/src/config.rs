@@ -293,14 +293,8 @@ impl Config {
 
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| sources::key_at(text, s.start)).unwrap_or_default();
-            ConfigError::new(
-                if key.is_empty() { "(file)".to_owned() } else { key },
-                e.message().to_owned(),
-                "see docs/configuration-reference.md for the keys and their types",
-            )
-        })?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| sources::toml_error(text, &e, "see docs/configuration-reference.md for the keys and their types"))?;
         // `[[topics.inputs]]` alone replaces the default canonical input
         // topic rather than adding to it.
         let topics = toml::from_str::<toml::Table>(text).ok().and_then(|t| t.get("topics").and_then(|t| t.as_table()).cloned());

@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod daemon;
+mod dlq;
 mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,6 +35,49 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Dead letters counted by reason, and the newest ones with their details.
+    Inspect {
+        /// Show only dead letters of this reason (e.g. decode_error).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How many of the newest to show.
+        #[arg(long, default_value_t = 5)]
+        newest: usize,
+        /// Also print the values (the input records: personal data).
+        #[arg(long)]
+        show_values: bool,
+    },
+    /// Re-produce chosen dead letters to their input topic (after a fix),
+    /// key, value and headers as they came, plus sessionflow.replayed_from.
+    Replay {
+        /// Only dead letters of this reason.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only these dead letters: PARTITION:OFFSET of the dead-letter topic, comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = parse_position)]
+        offsets: Vec<(i32, i64)>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Produce to this topic instead of each record's input topic (dlq.topic).
+        #[arg(long)]
+        to: Option<String>,
+        /// Say what would be replayed; produce nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_position(text: &str) -> Result<(i32, i64), String> {
+    let (partition, offset) = text.split_once(':').ok_or_else(|| format!("{text:?}: write PARTITION:OFFSET, e.g. 0:1234"))?;
+    Ok((
+        partition.trim().parse().map_err(|_| format!("{partition:?} is not a partition"))?,
+        offset.trim().parse().map_err(|_| format!("{offset:?} is not an offset"))?,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -202,6 +246,14 @@ enum Command {
     /// Print the configuration reference (every key, its type, default and
     /// environment variable) as Markdown.
     ConfigReference,
+    /// The dead-letter topic: counts by reason, details, and replay after a fix.
+    Dlq {
+        /// Bootstrap servers (default: kafka.brokers).
+        #[arg(long, global = true)]
+        brokers: Option<String>,
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Measure the engine and the pipeline against its passthrough ceiling; writes results.json and chart.svg.
     Bench {
         /// Directory for results.json and chart.svg.
@@ -379,6 +431,19 @@ fn main() -> ExitCode {
         Command::BenchEngine { events } => bench::engine_phase(events),
         Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),
         Command::CheckConfig { connect } => check_config(&config, connect),
+        Command::Dlq { brokers, command } => {
+            let mut daemon = config.daemon_config();
+            if let Some(brokers) = brokers {
+                daemon.kafka.brokers = brokers;
+            }
+            let report = match command {
+                DlqCommand::Inspect { reason, newest, show_values } => dlq::inspect(&daemon, reason.as_deref(), newest, show_values),
+                DlqCommand::Replay { reason, offsets, limit, to, dry_run } => {
+                    dlq::replay(&daemon, &dlq::Selection { reason, positions: offsets, limit }, to.as_deref(), dry_run)
+                }
+            };
+            report.map(|text| print!("{text}"))
+        }
         Command::ConfigReference => {
             print!("{}", config::reference_markdown());
             Ok(())

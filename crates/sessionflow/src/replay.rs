@@ -136,17 +136,16 @@ pub fn replay(config: &Config, options: &ReplayOptions) -> anyhow::Result<Replay
             taken += 1;
             progress.inc(consumed);
             match raw {
-                Raw::Bytes(bytes) if let Some(adapter) = &adapter => match codec
-                    .check_size(Some(&bytes))
-                    .and_then(|()| sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, Some(&bytes)))
-                {
-                    Ok(events) => {
-                        for event in events {
-                            batch.record(InputRecord { key: None, value: Some(&bytes), position: position.clone(), event: Ok(event) })?;
+                Raw::Bytes(bytes) if let Some(adapter) = &adapter => {
+                    match codec.check_size(Some(&bytes)).and_then(|()| sessionflow_adapters::adapt_for_batch(adapter.as_ref(), &batch, Some(&bytes))) {
+                        Ok(events) => {
+                            for event in events {
+                                batch.record(InputRecord { key: None, value: Some(&bytes), position: position.clone(), event: Ok(event) })?;
+                            }
                         }
+                        Err(error) => batch.record(InputRecord { key: None, value: Some(&bytes), position, event: Err(error) })?,
                     }
-                    Err(error) => batch.record(InputRecord { key: None, value: Some(&bytes), position, event: Err(error) })?,
-                },
+                }
                 Raw::Decoded(_) if adapter.is_some() => {
                     anyhow::bail!("--input-format {}: vendor records are read one JSON object per line, not from an Avro container", options.input_format)
                 }

@@ -132,10 +132,7 @@ fn type_of(node: &Json, resolve: &dyn Fn(&Json) -> Json) -> (String, bool) {
 
 /// The configuration the layers give, and warnings to log.
 pub(super) fn resolve(text: &str, overrides: &Overrides) -> Result<(Config, Vec<String>), ConfigError> {
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-        ConfigError::new(if key.is_empty() { "(file)".to_owned() } else { key }, e.message().to_owned(), "write valid TOML (https://toml.io)")
-    })?;
+    let mut table: toml::Table = text.parse().map_err(|e| toml_error(text, &e, "write valid TOML (https://toml.io)"))?;
     interpolate(&mut table, "", &overrides.vars)?;
     let keys = keys();
     read_file_keys(&mut table, &keys)?;
@@ -210,10 +207,10 @@ fn set(table: &mut toml::Table, key: &KeyInfo, value: &str, origin: &str) -> Res
             }
         }
     };
-    let (section, field) = key.path.split_once('.').expect("section.key");
-    let section = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let (section_name, field) = key.path.split_once('.').expect("section.key");
+    let section = table.entry(section_name).or_insert_with(|| toml::Value::Table(toml::Table::new()));
     let toml::Value::Table(section) = section else {
-        return Err(ConfigError::new(section.to_string(), "is not a table", "make it a [section]"));
+        return Err(ConfigError::new(section_name, "is not a table", "make it a [section]"));
     };
     section.insert(field.to_owned(), value);
     Ok(())
@@ -324,8 +321,14 @@ fn read_secret_file(key: &str, file: &str) -> Result<String, ConfigError> {
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
+/// A TOML error as a [`ConfigError`] naming the `section.key` it is at.
+pub(super) fn toml_error(text: &str, e: &toml::de::Error, fix: &str) -> ConfigError {
+    let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
+    ConfigError::new(if key.is_empty() { "(file)".to_owned() } else { key }, e.message().to_owned(), fix)
+}
+
 /// The `section.key` of the TOML text at byte `offset` (for an error).
-pub(super) fn key_at(text: &str, offset: usize) -> String {
+fn key_at(text: &str, offset: usize) -> String {
     let before = &text[..offset.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
