@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Registry,
+    broker_rtt: GaugeVec,
+    broker_up: IntGaugeVec,
     records_in: IntCounterVec,
     records_out: IntCounterVec,
     dead_letters: IntCounterVec,
@@ -76,6 +78,16 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// The counters at the last summary line (`Metrics::log_summary`).
+#[derive(Debug, Default)]
+pub struct IntervalTotals {
+    consumed: f64,
+    produced: f64,
+    aborts: f64,
+    batches: u64,
+    at: Option<std::time::Instant>,
 }
 
 impl Metrics {
@@ -160,8 +172,64 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
-            registry: r,
+            broker_rtt: {
+                let g = GaugeVec::new(
+                    Opts::new("sessionflow_kafka_broker_rtt_seconds", "Average request round trip to each broker, from librdkafka's statistics (consumer)."),
+                    &["broker"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            broker_up: gauge_vec(
+                &r,
+                "sessionflow_kafka_broker_up",
+                "1 when the consumer's connection to the broker is up, from librdkafka's statistics.",
+                &["broker"],
+            ),
+            registry: {
+                let build = IntGauge::with_opts(
+                    Opts::new("sessionflow_build_info", "The running build: 1, labelled with its version.").const_label("version", env!("CARGO_PKG_VERSION")),
+                )
+                .expect("valid metric");
+                build.set(1);
+                r.register(Box::new(build)).expect("unique metric");
+                // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, …
+                r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self())).expect("unique metric");
+                r
+            },
         }
+    }
+
+    /// Logs one line of what the loop did since `last` (records in and
+    /// out, batches, aborts, lag), as Kafka Streams logs its summary.
+    pub fn log_summary(&self, last: &mut IntervalTotals, batches: u64) {
+        let now = IntervalTotals {
+            consumed: self.value("sessionflow_records_in_total", &[]),
+            produced: self.value("sessionflow_records_out_total", &[]),
+            aborts: self.value("sessionflow_transaction_aborts_total", &[]),
+            batches,
+            at: Some(std::time::Instant::now()),
+        };
+        let seconds = last.at.map_or(0, |at| at.elapsed().as_secs());
+        tracing::info!(
+            seconds,
+            records_in = now.consumed - last.consumed,
+            records_out = now.produced - last.produced,
+            batches = now.batches - last.batches,
+            aborts = now.aborts - last.aborts,
+            lag = self.value("sessionflow_consumer_lag_records", &[]),
+            "summary"
+        );
+        *last = now;
+    }
+
+    /// A broker's state and round trip, from librdkafka's statistics
+    /// (labelled by node id: as many series as brokers).
+    pub fn broker(&self, node_id: i32, up: bool, rtt_avg_micros: i64) {
+        let broker = node_id.to_string();
+        self.broker_up.with_label_values(&[&broker]).set(i64::from(up));
+        self.broker_rtt.with_label_values(&[&broker]).set(rtt_avg_micros as f64 / 1e6);
     }
 
     /// The text exposition format.

@@ -34,6 +34,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How often one summary line is logged (records, batches, aborts, lag).
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When the last summary line was logged, and the counters then.
+#[derive(Default)]
+struct Summary {
+    at: Option<Instant>,
+    totals: crate::metrics::IntervalTotals,
+}
+
 /// How often the local store's memtables are flushed to disk.
 const STATE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -160,6 +170,10 @@ impl ClientContext for PipelineContext {
     /// Consumer lag per assigned partition, from librdkafka's statistics
     /// (`statistics.interval.ms`): no broker round trip on the pipeline thread.
     fn stats(&self, statistics: rdkafka::Statistics) {
+        // Real brokers only (bootstrap and coordinator entries have node id -1).
+        for b in statistics.brokers.values().filter(|b| b.nodeid >= 0) {
+            self.shared.metrics.broker(b.nodeid, b.state == "UP", b.rtt.as_ref().map_or(0, |w| w.avg));
+        }
         for (topic, t) in &statistics.topics {
             for p in t.partitions.values() {
                 if p.partition >= 0 && p.app_offset >= 0 && p.ls_offset >= 0 && p.fetch_state == "active" {
@@ -813,6 +827,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
     let mut caches: HashMap<i32, SessionCache> = HashMap::new();
 
     let mut last_cut = Instant::now();
+    let mut summary = Summary::default();
     // A batch failed and its records are to be processed again.
     let mut retrying = false;
     let outcome = (|| -> anyhow::Result<()> {
@@ -946,6 +961,10 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                 }
             }
             shared.metrics.store(&store.stats());
+            if summary.at.is_none_or(|at| at.elapsed() >= SUMMARY_INTERVAL) {
+                shared.metrics.log_summary(&mut summary.totals, shared.batches.load(Ordering::Relaxed));
+                summary.at = Some(Instant::now());
+            }
         }
         Ok(())
     })();

@@ -43,6 +43,12 @@ fn demo_serves_valid_metrics_and_balances() {
         "sessionflow_transaction_duration_seconds",
         "sessionflow_consumer_lag_records",
         "sessionflow_rocksdb_memory_bytes",
+        "sessionflow_build_info{version=",
+        "sessionflow_ready 1",
+        "sessionflow_kafka_broker_up{broker=\"1\"} 1",
+        "sessionflow_kafka_broker_rtt_seconds{",
+        "process_resident_memory_bytes",
+        "process_open_fds",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
