@@ -1314,12 +1314,14 @@ fn process_task<'a>(
                 && let Ok(e) = &event
                 && m.key() != Some(e.session_id.as_bytes())
             {
-                // Not keyed by session: re-key through the repartition topic.
+                // Not keyed by session: re-key through the repartition topic,
+                // with its own headers and timestamp.
                 out.push(OutRecord {
                     topic: repartition_topic,
                     key: Some(e.session_id.as_bytes().to_vec()),
                     value: m.payload().map(<[u8]>::to_vec),
-                    headers: None,
+                    headers: m.headers().cloned(),
+                    timestamp: m.timestamp().to_millis(),
                 });
                 repartitioned += 1;
                 continue;
@@ -1335,12 +1337,14 @@ fn process_task<'a>(
                     && m.key() != Some(first.session_id.as_bytes())
                 {
                     // Re-keyed as it came, naming its topic for the adapter on the way back.
-                    let headers = OwnedHeaders::new().insert(Header { key: INPUT_TOPIC_HEADER, value: Some(m.topic().as_bytes()) });
+                    let headers = m.headers().cloned().unwrap_or_default();
+                    let headers = headers.insert(Header { key: INPUT_TOPIC_HEADER, value: Some(m.topic().as_bytes()) });
                     out.push(OutRecord {
                         topic: repartition_topic,
                         key: Some(first.session_id.as_bytes().to_vec()),
                         value: m.payload().map(<[u8]>::to_vec),
                         headers: Some(headers),
+                        timestamp: m.timestamp().to_millis(),
                     });
                     repartitioned += 1;
                     continue;
@@ -1363,9 +1367,13 @@ fn process_task<'a>(
     for output in result.outputs {
         let key = output.key().map(<[u8]>::to_vec);
         out.push(match &output {
-            Output::Timeline(_) => OutRecord { topic: &topics.timeline, key, value: formats.codec.encode_output(&output)?, headers: None },
-            Output::Metadata(_) => OutRecord { topic: &topics.metadata, key, value: formats.codec.encode_output(&output)?, headers: None },
-            Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None },
+            Output::Timeline(t) => {
+                OutRecord { topic: &topics.timeline, key, value: formats.codec.encode_output(&output)?, headers: None, timestamp: Some(t.occurred_at.0) }
+            }
+            Output::Metadata(m) => {
+                OutRecord { topic: &topics.metadata, key, value: formats.codec.encode_output(&output)?, headers: None, timestamp: Some(m.updated_at.0) }
+            }
+            Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None, timestamp: None },
             Output::DeadLetter(d) => {
                 let mut headers = OwnedHeaders::new();
                 // The input record's own headers first (trace ids, provenance), then ours.
@@ -1378,7 +1386,7 @@ fn process_task<'a>(
                 for (k, v) in d.headers() {
                     headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
                 }
-                OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers) }
+                OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers), timestamp: None }
             }
         });
     }
@@ -1482,7 +1490,7 @@ fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection
     }
     // A key over the limit on its own is dropped too.
     let key = record.key.filter(|k| k.len() + record_size(None, None, Some(&headers)) <= limit);
-    (OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers) }, true)
+    (OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers), timestamp: None }, true)
 }
 
 /// Hands a task's computed records to the producer, and its changelog
@@ -1509,6 +1517,9 @@ fn send_task_records<'a>(
         }
         if let Some(h) = record.headers {
             r = r.headers(h);
+        }
+        if let Some(ts) = record.timestamp {
+            r = r.timestamp(ts);
         }
         send(producer, r)?;
         *task.produced.entry(record.topic).or_default() += 1;
@@ -1641,6 +1652,9 @@ struct OutRecord<'a> {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Option<OwnedHeaders>,
+    /// The Kafka timestamp: event time for the timeline and metadata, the
+    /// input's own for a re-keyed record; none (the producer's clock) else.
+    timestamp: Option<i64>,
 }
 
 /// Waits until every record sent is delivered; an error if any was not.

@@ -93,10 +93,14 @@ fn rekeyed_records_reach_their_session_exactly_once() {
     let shared = run_daemon(&config, &engine(), sent, true);
     assert_accounting(&shared);
     let codec = Codec::json();
-    let timeline: Vec<Value> = read_all(&brokers, "cc.sessions.timeline")
-        .iter()
-        .map(|m| codec.decode_record(sessionflow_codec::avro::RecordKind::Timeline, m.payload().unwrap()).unwrap())
-        .collect();
+    let messages = read_all(&brokers, "cc.sessions.timeline");
+    let timeline: Vec<Value> =
+        messages.iter().map(|m| codec.decode_record(sessionflow_codec::avro::RecordKind::Timeline, m.payload().unwrap()).unwrap()).collect();
+    // Each timeline record's Kafka timestamp is its event time.
+    for (m, t) in messages.iter().zip(&timeline) {
+        let occurred_at = sessionflow_core::Millis::parse_rfc3339(t["occurred_at"].as_str().unwrap()).unwrap();
+        assert_eq!(m.timestamp().to_millis(), Some(occurred_at.0), "{t}");
+    }
     let mut seen = std::collections::HashSet::new();
     let mut task_of: BTreeMap<String, i64> = BTreeMap::new();
     let mut via_repartition = 0;
