@@ -14,7 +14,7 @@
 
 mod snapshot;
 
-use crate::common::{self, EventBuilder, Json, Object, stable_id};
+use crate::common::{self, EventBuilder, Json, Object, stable_digest, write_stable_id};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat};
 use sessionflow_core::{Event, InputError, Millis};
 use snapshot::{Disposition, Participant, Snapshot, Transfer};
@@ -79,17 +79,20 @@ impl Adapter for CcaiPlatform {
         let root = common::parse_object(FORMAT, record)?;
         let snapshot = snapshot::read(&root)?;
         let session_id = snapshot.session_id();
-        // Most of a snapshot's transitions are already told: only the new
-        // ones (the first of any repeated id) have their events built.
-        let mut fresh: Vec<Transition<'_>> = Vec::new();
+        // Most of a snapshot's transitions are already told: their ids are
+        // written into one buffer to be looked up, and only the new ones
+        // (the first of any repeated id) keep theirs and have events built.
+        let mut id = String::new();
+        let mut fresh: Vec<(String, Transition<'_>)> = Vec::new();
         for transition in transitions(&snapshot, &session_id) {
-            if !state.has_event(&session_id, &transition.event_id) && !fresh.iter().any(|f| f.event_id == transition.event_id) {
-                fresh.push(transition);
+            transition.write_id(&mut id);
+            if !state.has_event(&session_id, &id) && !fresh.iter().any(|(told, _)| *told == id) {
+                fresh.push((id.clone(), transition));
             }
         }
         // Stable: of one id, the first transition told stays first.
-        fresh.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
-        let events = fresh.into_iter().map(|t| t.event(&snapshot, &session_id).build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
+        fresh.sort_by(|(a_id, a), (b_id, b)| (a.at, a_id).cmp(&(b.at, b_id)));
+        let events = fresh.into_iter().map(|(id, t)| t.event(id, &snapshot, &session_id).build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
         for event in &events {
             state.remember(&session_id, &event.event_id);
         }
@@ -120,10 +123,12 @@ mod rank {
     pub const PASS_THROUGH: &str = "ccaip-90";
 }
 
-/// A transition the snapshot proves, named (its event id) and timed; its
-/// event is built ([`Transition::event`]) only if the session lacks it.
+/// A transition the snapshot proves, named (its event id's rank and digest)
+/// and timed; its event is built ([`Transition::event`]) only if the
+/// session lacks it.
 struct Transition<'a> {
-    event_id: String,
+    rank: &'static str,
+    digest: [u8; 16],
     event_type: Cow<'a, str>,
     at: Millis,
     what: What<'a>,
@@ -155,14 +160,19 @@ impl<'a> Transition<'a> {
     /// A transition's id comes from the session, the transition, its time
     /// and what tells it apart from another of the same type (a
     /// participant, a transfer), never from the snapshot that revealed it.
-    fn new(session_id: &str, rank: &str, event_type: &'static str, at: Millis, discriminator: &str, what: What<'a>) -> Self {
-        let event_id = stable_id(rank, &[session_id, event_type, itoa::Buffer::new().format(at.0), discriminator]);
-        Transition { event_id, event_type: Cow::Borrowed(event_type), at, what }
+    fn new(session_id: &str, rank: &'static str, event_type: &'static str, at: Millis, discriminator: &str, what: What<'a>) -> Self {
+        let digest = stable_digest(&[session_id, event_type, itoa::Buffer::new().format(at.0), discriminator]);
+        Transition { rank, digest, event_type: Cow::Borrowed(event_type), at, what }
     }
 
-    /// The transition's event.
-    fn event(self, s: &'a Snapshot<'a>, session_id: &'a str) -> EventBuilder<'a> {
-        let event = EventBuilder::new(FORMAT, self.event_id, session_id, self.event_type, self.at);
+    /// Writes its event id into `out`.
+    fn write_id(&self, out: &mut String) {
+        write_stable_id(out, self.rank, &self.digest);
+    }
+
+    /// The transition's event, with its id.
+    fn event(self, event_id: String, s: &'a Snapshot<'a>, session_id: &'a str) -> EventBuilder<'a> {
+        let event = EventBuilder::new(FORMAT, event_id, session_id, self.event_type, self.at);
         match self.what {
             What::Started => {
                 let mut creation = Object::new();
@@ -301,8 +311,9 @@ fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &str) -> Vec<Transition<'a>>
     if !KNOWN_STATUSES.contains(&&*s.status) {
         // The snapshot itself is the vendor event, identified by the
         // vendor's own id.
-        let event_id = stable_id(rank::PASS_THROUGH, &[session_id, &s.event_id]);
-        out.push(Transition { event_id, event_type: Cow::Owned(format!("vendor.{}", s.status)), at: s.timestamp, what: What::PassThrough });
+        let digest = stable_digest(&[session_id, &s.event_id]);
+        let event_type = Cow::Owned(format!("vendor.{}", s.status));
+        out.push(Transition { rank: rank::PASS_THROUGH, digest, event_type, at: s.timestamp, what: What::PassThrough });
     }
 
     out

@@ -485,23 +485,39 @@ pub fn optional_time(format: InputFormat, object: &Object<'_>, path: &(impl fmt:
 /// duplicate. `prefix` names the vendor; the digest keeps any id within the
 /// canonical 128 characters.
 pub fn stable_id(prefix: &str, parts: &[&str]) -> String {
+    let mut id = String::with_capacity(prefix.len() + 33);
+    write_stable_id(&mut id, prefix, &stable_digest(parts));
+    id
+}
+
+/// The digest a [`stable_id`] ends with, for an adapter that looks many ids
+/// up and keeps few: it writes each into one buffer ([`write_stable_id`]).
+pub fn stable_digest(parts: &[&str]) -> [u8; 16] {
     let mut hash = Sha256::new();
     for part in parts {
         hash.update(part.as_bytes());
         hash.update([0x1f]);
     }
     let digest = hash.finalize();
-    let mut id = String::with_capacity(prefix.len() + 33);
-    id.push_str(prefix);
-    id.push('-');
-    // Lowercase hex of the first 16 bytes, written in place (ids are made
-    // for every transition a snapshot proves).
+    let mut first = [0; 16];
+    first.copy_from_slice(&digest[..16]);
+    first
+}
+
+/// Writes the [`stable_id`] of `prefix` and a [`stable_digest`] into `out`,
+/// in place of what it held.
+pub fn write_stable_id(out: &mut String, prefix: &str, digest: &[u8; 16]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for byte in &digest[..16] {
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    let mut hex = [0_u8; 32];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
     }
-    id
+    out.clear();
+    out.reserve(prefix.len() + 1 + hex.len());
+    out.push_str(prefix);
+    out.push('-');
+    out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
 }
 
 /// One canonical event under construction, borrowing from the record.
