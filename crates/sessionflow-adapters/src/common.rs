@@ -593,16 +593,6 @@ impl<'a> EventBuilder<'a> {
         self
     }
 
-    /// Its event id.
-    pub fn event_id(&self) -> &str {
-        &self.event_id
-    }
-
-    /// The key that orders a session's events, as [`Event::order_key`].
-    pub fn order_key(&self) -> (Millis, &str) {
-        (self.occurred_at, &self.event_id)
-    }
-
     /// Validates the event as the core validates any input; a failure here
     /// names the format so the dead letter says which adapter built it.
     pub fn build(self, format: InputFormat) -> Result<Event, InputError> {
