@@ -14,10 +14,10 @@
 
 mod snapshot;
 
-use crate::common::{self, EventBuilder, Json, Object, stable_id};
+use crate::common::{self, EventBuilder, Json, Object, stable_digest, write_stable_id};
 use crate::{Adapter, AdapterOptions, AdapterState, InputFormat};
 use sessionflow_core::{Event, InputError, Millis};
-use snapshot::Snapshot;
+use snapshot::{Disposition, Participant, Snapshot, Transfer};
 use std::borrow::Cow;
 
 const FORMAT: InputFormat = InputFormat::CcaiPlatform;
@@ -79,17 +79,20 @@ impl Adapter for CcaiPlatform {
         let root = common::parse_object(FORMAT, record)?;
         let snapshot = snapshot::read(&root)?;
         let session_id = snapshot.session_id();
-        let mut candidates = transitions(&snapshot, &session_id);
-        candidates.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-        // Most of a snapshot's transitions are already told: only the new
-        // ones are built (and checked), the first of any repeated id.
-        let mut fresh: Vec<EventBuilder<'_>> = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
-            if !state.has_event(&session_id, candidate.event_id()) && !fresh.iter().any(|f| f.event_id() == candidate.event_id()) {
-                fresh.push(candidate);
+        // Most of a snapshot's transitions are already told: their ids are
+        // written into one buffer to be looked up, and only the new ones
+        // (the first of any repeated id) keep theirs and have events built.
+        let mut id = String::new();
+        let mut fresh: Vec<(String, Transition<'_>)> = Vec::new();
+        for transition in transitions(&snapshot, &session_id) {
+            transition.write_id(&mut id);
+            if !state.has_event(&session_id, &id) && !fresh.iter().any(|(told, _)| *told == id) {
+                fresh.push((id.clone(), transition));
             }
         }
-        let events = fresh.into_iter().map(|b| b.build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
+        // Stable: of one id, the first transition told stays first.
+        fresh.sort_by(|(a_id, a), (b_id, b)| (a.at, a_id).cmp(&(b.at, b_id)));
+        let events = fresh.into_iter().map(|(id, t)| t.event(id, &snapshot, &session_id).build(FORMAT)).collect::<Result<Vec<_>, _>>()?;
         for event in &events {
             state.remember(&session_id, &event.event_id);
         }
@@ -98,61 +101,144 @@ impl Adapter for CcaiPlatform {
 }
 
 /// Tie-break ranks: events of one session at the same millisecond sort by
-/// event id, so each id starts with the rank of its step in the lifecycle.
+/// event id, so each id starts with the rank of its step in the lifecycle
+/// (these are the id prefixes).
 mod rank {
-    pub const STARTED: u8 = 10;
-    pub const SCHEDULED: u8 = 12;
-    pub const VA_STARTED: u8 = 20;
-    pub const VA_ENDED: u8 = 24;
-    pub const QUEUED: u8 = 30;
-    pub const ASSIGNED: u8 = 40;
-    pub const CONNECTED: u8 = 42;
-    pub const TRANSFER_STARTED: u8 = 50;
-    pub const TRANSFER_ENDED: u8 = 52;
-    pub const LATER_ASSIGNED: u8 = 54;
-    pub const LATER_CONNECTED: u8 = 56;
-    pub const DEFLECTED: u8 = 70;
-    pub const ENDED: u8 = 80;
-    pub const DISPOSITION: u8 = 82;
-    pub const WRAPUP: u8 = 84;
-    pub const RATING: u8 = 86;
-    pub const PASS_THROUGH: u8 = 90;
+    pub const STARTED: &str = "ccaip-10";
+    pub const SCHEDULED: &str = "ccaip-12";
+    pub const VA_STARTED: &str = "ccaip-20";
+    pub const VA_ENDED: &str = "ccaip-24";
+    pub const QUEUED: &str = "ccaip-30";
+    pub const ASSIGNED: &str = "ccaip-40";
+    pub const CONNECTED: &str = "ccaip-42";
+    pub const TRANSFER_STARTED: &str = "ccaip-50";
+    pub const TRANSFER_ENDED: &str = "ccaip-52";
+    pub const LATER_ASSIGNED: &str = "ccaip-54";
+    pub const LATER_CONNECTED: &str = "ccaip-56";
+    pub const DEFLECTED: &str = "ccaip-70";
+    pub const ENDED: &str = "ccaip-80";
+    pub const DISPOSITION: &str = "ccaip-82";
+    pub const WRAPUP: &str = "ccaip-84";
+    pub const RATING: &str = "ccaip-86";
+    pub const PASS_THROUGH: &str = "ccaip-90";
 }
 
-/// One transition's event: id from the session, the transition, its time
-/// and what tells it apart from another of the same type (a participant, a
-/// transfer), never from the snapshot that revealed it.
-fn event<'a>(session_id: &'a str, rank: u8, event_type: &'a str, at: Millis, discriminator: &str) -> EventBuilder<'a> {
-    let id = stable_id(&format!("ccaip-{rank:02}"), &[session_id, event_type, &at.0.to_string(), discriminator]);
-    EventBuilder::new(FORMAT, id, session_id, event_type, at)
+/// A transition the snapshot proves, named (its event id's rank and digest)
+/// and timed; its event is built ([`Transition::event`]) only if the
+/// session lacks it.
+struct Transition<'a> {
+    rank: &'static str,
+    digest: [u8; 16],
+    event_type: Cow<'a, str>,
+    at: Millis,
+    what: What<'a>,
+}
+
+/// What a transition's attributes come from.
+enum What<'a> {
+    Started,
+    Scheduled(Millis),
+    VirtualAgentStarted(&'a Participant<'a>),
+    VirtualAgentEnded(&'a Participant<'a>, &'static str),
+    Queued,
+    /// The first agent's assignment or connection.
+    FirstAgent(Option<&'a Participant<'a>>),
+    /// A later agent's assignment or connection (after a transfer).
+    LaterAgent(&'a Participant<'a>),
+    TransferStarted(&'a Transfer<'a>),
+    TransferEnded(&'a Transfer<'a>),
+    Deflected(&'a str),
+    Ended,
+    Disposition(&'a Disposition<'a>),
+    WrapupCompleted,
+    Rating(f64),
+    /// A status the mapping does not know: the snapshot itself.
+    PassThrough,
+}
+
+impl<'a> Transition<'a> {
+    /// A transition's id comes from the session, the transition, its time
+    /// and what tells it apart from another of the same type (a
+    /// participant, a transfer), never from the snapshot that revealed it.
+    fn new(session_id: &str, rank: &'static str, event_type: &'static str, at: Millis, discriminator: &str, what: What<'a>) -> Self {
+        let digest = stable_digest(&[session_id, event_type, itoa::Buffer::new().format(at.0), discriminator]);
+        Transition { rank, digest, event_type: Cow::Borrowed(event_type), at, what }
+    }
+
+    /// Writes its event id into `out`.
+    fn write_id(&self, out: &mut String) {
+        write_stable_id(out, self.rank, &self.digest);
+    }
+
+    /// The transition's event, with its id.
+    fn event(self, event_id: String, s: &'a Snapshot<'a>, session_id: &'a str) -> EventBuilder<'a> {
+        let event = EventBuilder::new(FORMAT, event_id, session_id, self.event_type, self.at);
+        match self.what {
+            What::Started => {
+                let mut creation = Object::new();
+                creation.insert("session_type", Json::from(&s.session_type));
+                creation.insert("id", Json::from(&s.native_id));
+                event
+                    .channel(Some(s.channel()))
+                    .direction(Some(s.direction()))
+                    .attr("lang", s.lang.as_deref())
+                    .attr("support_number", s.support_number.as_deref())
+                    .vendor_fields("vendor", creation)
+            }
+            What::Scheduled(scheduled_for) => event.attr("scheduled_for", Some(scheduled_for.to_rfc3339())),
+            What::VirtualAgentStarted(va) => event.attr("virtual_agent", va.label()),
+            What::VirtualAgentEnded(va, outcome) => event.attr("virtual_agent", va.label()).attr("outcome", Some(outcome)),
+            What::Queued => event.attr("queue", s.queue.as_deref()).attr("queue_id", s.queue_id.as_deref()),
+            What::FirstAgent(agent) => event.attr("agent", agent.and_then(Participant::label)).attr("agent_id", agent.and_then(|a| a.id.as_deref())),
+            What::LaterAgent(agent) => event.attr("agent", agent.label()).attr("agent_id", agent.id.as_deref()),
+            What::TransferStarted(transfer) => transfer_ends(event, transfer),
+            What::TransferEnded(transfer) => transfer_ends(event, transfer).attr("reason", transfer.fail_reason.as_deref()),
+            What::Deflected(kind) => event.attr("kind", Some(deflection_kind(kind))).attr("queue", s.queue.as_deref()),
+            What::Ended => {
+                let end_fields: Object<'a> =
+                    END_FIELDS.iter().filter_map(|k| s.item.get(k).filter(|v| !v.is_null()).map(|v| (Cow::Borrowed(*k), v.clone()))).collect();
+                event.attr("ended_by", ended_by(s)).attr("reason", s.fail_reason.as_deref()).vendor_fields("vendor", end_fields)
+            }
+            What::Disposition(d) => {
+                let by = s.agents().find(|a| a.status.as_deref() == Some("dispositionSubmitted")).and_then(Participant::label);
+                event.attr("code", d.code.as_deref()).attr("custom_code_id", d.custom_code_id.as_deref()).attr("notes", d.note.as_deref()).attr("agent", by)
+            }
+            What::WrapupCompleted => event,
+            What::Rating(rating) => event.attr("rating", Some(rating)),
+            What::PassThrough => event.vendor_fields("vendor", s.item.clone()),
+        }
+    }
+}
+
+/// A transfer's ends and kind, on both of its events.
+fn transfer_ends<'a>(event: EventBuilder<'a>, transfer: &'a Transfer<'a>) -> EventBuilder<'a> {
+    let kind = transfer.kind.as_deref().map(|k| match k {
+        "warm" => "consult",
+        "external" => "external_sip",
+        other => other,
+    });
+    event
+        .attr("from_agent", transfer.from_agent.as_deref())
+        .attr("to_queue", transfer.to_queue.as_deref())
+        .attr("to_agent", transfer.to_agent.as_deref())
+        .attr("kind", kind)
 }
 
 /// Every transition the snapshot proves.
-fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Vec<EventBuilder<'a>> {
-    let mut out: Vec<EventBuilder<'a>> = Vec::new();
-    let channel = Some(s.channel());
-    let direction = Some(s.direction());
+fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &str) -> Vec<Transition<'a>> {
+    let mut out: Vec<Transition<'a>> = Vec::with_capacity(16);
+    let mut add = |rank, event_type, at, discriminator: &str, what| out.push(Transition::new(session_id, rank, event_type, at, discriminator, what));
 
-    let mut creation = Object::new();
-    creation.insert("session_type", Json::from(s.session_type.as_str()));
-    creation.insert("id", Json::from(s.native_id.as_str()));
-    out.push(
-        event(session_id, rank::STARTED, "session.started", s.created_at, "")
-            .channel(channel)
-            .direction(direction)
-            .attr("lang", s.lang.clone())
-            .attr("support_number", s.support_number.clone())
-            .vendor_fields("vendor", creation),
-    );
+    add(rank::STARTED, "session.started", s.created_at, "", What::Started);
     if let Some(scheduled_for) = s.scheduled_at {
-        out.push(event(session_id, rank::SCHEDULED, "session.scheduled", s.created_at, "").attr("scheduled_for", Some(scheduled_for.to_rfc3339())));
+        add(rank::SCHEDULED, "session.scheduled", s.created_at, "", What::Scheduled(scheduled_for));
     }
 
     let human_joined = s.agents().next().is_some() || s.connected_at.is_some() || s.assigned_at.is_some();
     for va in s.virtual_agents() {
-        let key = va.id.clone().unwrap_or_default();
+        let key = va.id.as_deref().unwrap_or_default();
         let Some(started) = va.connected_at else { continue };
-        out.push(event(session_id, rank::VA_STARTED, "virtual_agent.started", started, &key).attr("virtual_agent", va.label()));
+        add(rank::VA_STARTED, "virtual_agent.started", started, key, What::VirtualAgentStarted(va));
         // The outcome is settled only once the session went on to a queue
         // or ended: before that a snapshot cannot tell handoff from containment.
         let settled = if s.queued_at.is_some() || human_joined {
@@ -163,49 +249,37 @@ fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Vec<EventBuilder
             None
         };
         if let Some((outcome, Some(ended))) = settled {
-            out.push(event(session_id, rank::VA_ENDED, "virtual_agent.ended", ended, &key).attr("virtual_agent", va.label()).attr("outcome", Some(outcome)));
+            add(rank::VA_ENDED, "virtual_agent.ended", ended, key, What::VirtualAgentEnded(va, outcome));
         }
     }
 
     if let Some(queued) = s.queued_at {
-        out.push(event(session_id, rank::QUEUED, "queue.entered", queued, "").attr("queue", s.queue.clone()).attr("queue_id", s.queue_id.clone()));
+        add(rank::QUEUED, "queue.entered", queued, "", What::Queued);
     }
 
     // The first agent: the session's own assigned/connected times. Later
     // agents (after a transfer) have only their participant's connect time.
     let mut agents = s.agents();
     let first = agents.next().or(if s.transfers.is_empty() { s.agent_info.as_ref() } else { None });
-    let (first_name, first_id) = (first.and_then(snapshot::Participant::label), first.and_then(|a| a.id.clone()));
     if let Some(assigned) = s.assigned_at {
-        out.push(event(session_id, rank::ASSIGNED, "agent.assigned", assigned, "").attr("agent", first_name.clone()).attr("agent_id", first_id.clone()));
+        add(rank::ASSIGNED, "agent.assigned", assigned, "", What::FirstAgent(first));
     }
     if let Some(connected) = s.connected_at.or(first.and_then(|a| a.connected_at)) {
-        out.push(event(session_id, rank::CONNECTED, "agent.connected", connected, "").attr("agent", first_name).attr("agent_id", first_id));
+        add(rank::CONNECTED, "agent.connected", connected, "", What::FirstAgent(first));
     }
     for agent in agents {
         let (Some(connected), Some(key)) = (agent.connected_at, agent.id.as_deref()) else { continue };
         // CCAIP gives no assignment time for an agent reached by transfer:
         // the assignment is placed at the connection.
         for (rank, event_type) in [(rank::LATER_ASSIGNED, "agent.assigned"), (rank::LATER_CONNECTED, "agent.connected")] {
-            out.push(event(session_id, rank, event_type, connected, key).attr("agent", agent.label()).attr("agent_id", agent.id.clone()));
+            add(rank, event_type, connected, key, What::LaterAgent(agent));
         }
     }
 
     for (index, transfer) in s.transfers.iter().enumerate() {
-        let key = transfer.id.clone().unwrap_or_else(|| index.to_string());
-        let kind = transfer.kind.as_deref().map(|k| match k {
-            "warm" => "consult",
-            "external" => "external_sip",
-            other => other,
-        });
-        let with_ends = |b: EventBuilder<'a>| {
-            b.attr("from_agent", transfer.from_agent.clone())
-                .attr("to_queue", transfer.to_queue.clone())
-                .attr("to_agent", transfer.to_agent.clone())
-                .attr("kind", kind.map(str::to_owned))
-        };
+        let key: Cow<'_, str> = transfer.id.as_deref().map_or_else(|| Cow::Owned(index.to_string()), Cow::Borrowed);
         if let Some(started) = transfer.started_at {
-            out.push(with_ends(event(session_id, rank::TRANSFER_STARTED, "transfer.started", started, &key)));
+            add(rank::TRANSFER_STARTED, "transfer.started", started, &key, What::TransferStarted(transfer));
         }
         let ended = match transfer.status.as_deref() {
             Some("completed") => Some("transfer.completed"),
@@ -213,47 +287,33 @@ fn transitions<'a>(s: &'a Snapshot<'a>, session_id: &'a str) -> Vec<EventBuilder
             _ => None,
         };
         if let (Some(event_type), Some(at)) = (ended, transfer.ended_at) {
-            out.push(with_ends(event(session_id, rank::TRANSFER_ENDED, event_type, at, &key)).attr("reason", transfer.fail_reason.clone()));
+            add(rank::TRANSFER_ENDED, event_type, at, &key, What::TransferEnded(transfer));
         }
     }
 
     if let Some(ends) = s.ends_at {
         if let Some(kind) = s.deflection.as_deref().filter(|_| !human_joined) {
-            out.push(
-                event(session_id, rank::DEFLECTED, "deflection.accepted", ends, "").attr("kind", Some(deflection_kind(kind))).attr("queue", s.queue.clone()),
-            );
+            add(rank::DEFLECTED, "deflection.accepted", ends, "", What::Deflected(kind));
         }
-        let end_fields: Object<'a> = END_FIELDS.iter().filter_map(|k| s.item.get(k).filter(|v| !v.is_null()).map(|v| (Cow::Borrowed(*k), v.clone()))).collect();
-        out.push(
-            event(session_id, rank::ENDED, "session.ended", ends, "")
-                .attr("ended_by", ended_by(s))
-                .attr("reason", s.fail_reason.clone())
-                .vendor_fields("vendor", end_fields),
-        );
+        add(rank::ENDED, "session.ended", ends, "", What::Ended);
         if let Some(d) = &s.disposition {
-            let by = s.agents().find(|a| a.status.as_deref() == Some("dispositionSubmitted")).and_then(snapshot::Participant::label);
-            out.push(
-                event(session_id, rank::DISPOSITION, "disposition.set", ends, "")
-                    .attr("code", d.code.clone())
-                    .attr("custom_code_id", d.custom_code_id.clone())
-                    .attr("notes", d.note.clone())
-                    .attr("agent", by),
-            );
+            add(rank::DISPOSITION, "disposition.set", ends, "", What::Disposition(d));
         }
         // No snapshot times the end of wrap-up: it closes with the session.
         if human_joined {
-            out.push(event(session_id, rank::WRAPUP, "wrapup.completed", ends, ""));
+            add(rank::WRAPUP, "wrapup.completed", ends, "", What::WrapupCompleted);
         }
         if let Some(rating) = s.rating {
-            out.push(event(session_id, rank::RATING, "rating.received", ends, "").attr("rating", Some(rating)));
+            add(rank::RATING, "rating.received", ends, "", What::Rating(rating));
         }
     }
 
-    if !KNOWN_STATUSES.contains(&s.status.as_str()) {
-        // A status the mapping does not know: the snapshot itself is the
-        // vendor event, identified by the vendor's own id.
-        let id = stable_id(&format!("ccaip-{:02}", rank::PASS_THROUGH), &[session_id, &s.event_id]);
-        out.push(EventBuilder::new(FORMAT, id, session_id, format!("vendor.{}", s.status), s.timestamp).vendor_fields("vendor", s.item.clone()));
+    if !KNOWN_STATUSES.contains(&&*s.status) {
+        // The snapshot itself is the vendor event, identified by the
+        // vendor's own id.
+        let digest = stable_digest(&[session_id, &s.event_id]);
+        let event_type = Cow::Owned(format!("vendor.{}", s.status));
+        out.push(Transition { rank: rank::PASS_THROUGH, digest, event_type, at: s.timestamp, what: What::PassThrough });
     }
 
     out

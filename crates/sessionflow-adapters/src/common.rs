@@ -379,7 +379,7 @@ pub fn field<'o, 'a>(object: &'o Object<'a>, name: &str) -> Option<&'o Json<'a>>
 
 /// A field that must be a non-empty string (numbers are accepted and
 /// printed: ids arrive both ways).
-pub fn required_str<'a>(format: InputFormat, object: &Object<'a>, path: &str, name: &str) -> Result<Cow<'a, str>, InputError> {
+pub fn required_str<'a>(format: InputFormat, object: &Object<'a>, path: &(impl fmt::Display + ?Sized), name: &str) -> Result<Cow<'a, str>, InputError> {
     match field(object, name) {
         None => Err(error(format, DeadLetterReason::MissingField, &join(path, name), "a string, found nothing")),
         Some(value) => value
@@ -390,7 +390,7 @@ pub fn required_str<'a>(format: InputFormat, object: &Object<'a>, path: &str, na
 }
 
 /// A field that may be absent; present, it must be a string or a number.
-pub fn optional_str<'a>(format: InputFormat, object: &Object<'a>, path: &str, name: &str) -> Result<Option<Cow<'a, str>>, InputError> {
+pub fn optional_str<'a>(format: InputFormat, object: &Object<'a>, path: &(impl fmt::Display + ?Sized), name: &str) -> Result<Option<Cow<'a, str>>, InputError> {
     match field(object, name) {
         None => Ok(None),
         Some(value) => value
@@ -401,7 +401,12 @@ pub fn optional_str<'a>(format: InputFormat, object: &Object<'a>, path: &str, na
 }
 
 /// A field that may be absent; present, it must be an object.
-pub fn optional_object<'o, 'a>(format: InputFormat, object: &'o Object<'a>, path: &str, name: &str) -> Result<Option<&'o Object<'a>>, InputError> {
+pub fn optional_object<'o, 'a>(
+    format: InputFormat,
+    object: &'o Object<'a>,
+    path: &(impl fmt::Display + ?Sized),
+    name: &str,
+) -> Result<Option<&'o Object<'a>>, InputError> {
     match field(object, name) {
         None => Ok(None),
         Some(Json::Object(map)) => Ok(Some(map)),
@@ -409,8 +414,23 @@ pub fn optional_object<'o, 'a>(format: InputFormat, object: &'o Object<'a>, path
     }
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+/// A field's path: `path.name`, or `name` at the top level. Paths are
+/// written only for an error, so a caller may pass one that costs to write
+/// (an array element's) and nothing is written for a field that reads well.
+struct FieldPath<'p, P: ?Sized> {
+    path: &'p P,
+    name: &'p str,
+}
+
+impl<P: fmt::Display + ?Sized> fmt::Display for FieldPath<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.to_string();
+        if path.is_empty() { f.write_str(self.name) } else { write!(f, "{path}.{}", self.name) }
+    }
+}
+
+fn join(path: &(impl fmt::Display + ?Sized), name: &str) -> String {
+    FieldPath { path, name }.to_string()
 }
 
 /// Vendor times read as absent: Amazon Connect writes
@@ -421,8 +441,9 @@ const PLACEHOLDER_BEFORE: i64 = 86_400_000;
 /// A vendor time: an RFC 3339 string, epoch milliseconds (number or digit
 /// string), or epoch seconds with a fraction (a number below 10^11 is taken
 /// as seconds). Placeholders read as `None`.
-pub fn time_value(format: InputFormat, value: &Json<'_>, field_path: &str) -> Result<Option<Millis>, InputError> {
-    let bad = |found: &str| error(format, DeadLetterReason::BadTimestamp, field_path, &format!("an RFC 3339 time or epoch milliseconds, found {found}"));
+pub fn time_value(format: InputFormat, value: &Json<'_>, field_path: &(impl fmt::Display + ?Sized)) -> Result<Option<Millis>, InputError> {
+    let bad =
+        |found: &str| error(format, DeadLetterReason::BadTimestamp, &field_path.to_string(), &format!("an RFC 3339 time or epoch milliseconds, found {found}"));
     let millis = match value {
         Json::Null => return Ok(None),
         Json::Number(n) => {
@@ -452,10 +473,10 @@ pub fn time_value(format: InputFormat, value: &Json<'_>, field_path: &str) -> Re
 }
 
 /// An optional time field of an object.
-pub fn optional_time(format: InputFormat, object: &Object<'_>, path: &str, name: &str) -> Result<Option<Millis>, InputError> {
+pub fn optional_time(format: InputFormat, object: &Object<'_>, path: &(impl fmt::Display + ?Sized), name: &str) -> Result<Option<Millis>, InputError> {
     match field(object, name) {
         None => Ok(None),
-        Some(value) => time_value(format, value, &join(path, name)),
+        Some(value) => time_value(format, value, &FieldPath { path, name }),
     }
 }
 
@@ -464,17 +485,39 @@ pub fn optional_time(format: InputFormat, object: &Object<'_>, path: &str, name:
 /// duplicate. `prefix` names the vendor; the digest keeps any id within the
 /// canonical 128 characters.
 pub fn stable_id(prefix: &str, parts: &[&str]) -> String {
+    let mut id = String::with_capacity(prefix.len() + 33);
+    write_stable_id(&mut id, prefix, &stable_digest(parts));
+    id
+}
+
+/// The digest a [`stable_id`] ends with, for an adapter that looks many ids
+/// up and keeps few: it writes each into one buffer ([`write_stable_id`]).
+pub fn stable_digest(parts: &[&str]) -> [u8; 16] {
     let mut hash = Sha256::new();
     for part in parts {
         hash.update(part.as_bytes());
         hash.update([0x1f]);
     }
     let digest = hash.finalize();
-    let mut id = String::with_capacity(prefix.len() + 33);
-    id.push_str(prefix);
-    id.push('-');
-    id.push_str(&hex::encode(&digest[..16]));
-    id
+    let mut first = [0; 16];
+    first.copy_from_slice(&digest[..16]);
+    first
+}
+
+/// Writes the [`stable_id`] of `prefix` and a [`stable_digest`] into `out`,
+/// in place of what it held.
+pub fn write_stable_id(out: &mut String, prefix: &str, digest: &[u8; 16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0_u8; 32];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
+    }
+    out.clear();
+    out.reserve(prefix.len() + 1 + hex.len());
+    out.push_str(prefix);
+    out.push('-');
+    out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
 }
 
 /// One canonical event under construction, borrowing from the record.
@@ -548,16 +591,6 @@ impl<'a> EventBuilder<'a> {
             self.attributes.insert(name, Json::Object(fields));
         }
         self
-    }
-
-    /// Its event id.
-    pub fn event_id(&self) -> &str {
-        &self.event_id
-    }
-
-    /// The key that orders a session's events, as [`Event::order_key`].
-    pub fn order_key(&self) -> (Millis, &str) {
-        (self.occurred_at, &self.event_id)
     }
 
     /// Validates the event as the core validates any input; a failure here

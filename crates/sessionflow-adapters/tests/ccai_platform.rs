@@ -308,6 +308,14 @@ fn malformed_records_are_dead_letters_naming_vendor_and_field() {
     let error = adapt_all(F, &options(), &[bad_time_type.to_owned()]).pop().unwrap().unwrap_err();
     assert_eq!(error.reason, DeadLetterReason::BadTimestamp);
     assert!(error.detail.starts_with("ccai-platform: item.participants[0].connected_at: expected"), "{}", error.detail);
+    // An element that is not an object is named before an earlier element's fault.
+    let not_an_object = r#"{"event_id": "e1", "timestamp": 1772445600000, "item": {"id": 1, "chat_type": "Messaging (Web)", "status": "queued", "created_at": "2026-03-02T10:00:00Z", "participants": [{"connected_at": true}, "agent"]}}"#;
+    let error = adapt_all(F, &options(), &[not_an_object.to_owned()]).pop().unwrap().unwrap_err();
+    assert_eq!(error.reason, DeadLetterReason::BadFieldType);
+    assert_eq!(error.detail, "ccai-platform: item.participants[1]: expected an object, found a string");
+    let bad_text_type = r#"{"event_id": "e1", "timestamp": 1772445600000, "item": {"id": 1, "chat_type": "Messaging (Web)", "status": "queued", "created_at": "2026-03-02T10:00:00Z", "transfers": [{"id": "t1"}, {"to_queue": []}]}}"#;
+    let error = adapt_all(F, &options(), &[bad_text_type.to_owned()]).pop().unwrap().unwrap_err();
+    assert_eq!(error.detail, "ccai-platform: item.transfers[1].to_queue: expected a string, found an array");
 }
 
 #[test]

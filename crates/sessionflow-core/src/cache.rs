@@ -192,6 +192,11 @@ impl SessionCache {
         }
     }
 
+    /// A session's entry, if held, left in place (not counted as a hit).
+    pub(crate) fn peek(&self, session_id: &str) -> Option<&SessionEntry> {
+        self.entries.get(session_id).map(|cached| &*cached.entry)
+    }
+
     /// Receives a batch's writes once the store holds them: its session
     /// entries move in, deleted sessions leave, and the partition's progress
     /// (the batch's last write) becomes the one the entries are valid at.

@@ -523,8 +523,18 @@ impl<'a, S: StateRead> Batch<'a, S> {
     }
 
     /// Whether the session has this event, in the store or earlier in the
-    /// batch: the duplicate check, for adapters of snapshot formats.
+    /// batch: the duplicate check, for adapters of snapshot formats. Most
+    /// ids asked about are either told already or new: a new one is told
+    /// apart by the session's entry at hand (this batch's or the cache's),
+    /// whose event id hashes rule it out without reading the store.
     pub fn knows_event(&self, session_id: &str, event_id: &str) -> Result<bool, S::Error> {
+        let entry = match self.sessions.get(session_id) {
+            Some(entry) => entry.as_deref(),
+            None => self.cache.as_deref().and_then(|cache| cache.peek(session_id)),
+        };
+        if entry.is_some_and(|entry| !entry.known_event_ids.may_contain(event_id)) {
+            return Ok(false);
+        }
         self.has_event(session_id, event_id)
     }
 
