@@ -34,6 +34,7 @@ pub struct Metrics {
     restored_records: IntCounter,
     restoring_partitions: IntGauge,
     ready: IntGauge,
+    session_cache_bytes: IntGauge,
     restore_remaining: IntGaugeVec,
     rocksdb_bytes: IntGaugeVec,
     rocksdb_keys: IntGauge,
@@ -146,6 +147,15 @@ impl Metrics {
             restored_records: counter(&r, "sessionflow_restore_records_total", "Changelog records applied while restoring state."),
             restoring_partitions: {
                 let g = IntGauge::new("sessionflow_restoring_partitions", "Partitions whose state is being restored.").expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            session_cache_bytes: {
+                let g = IntGauge::new(
+                    "sessionflow_session_cache_bytes",
+                    "Estimated bytes of the session entries kept decoded between batches (within store.session_cache_mib).",
+                )
+                .expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
@@ -300,6 +310,11 @@ impl Metrics {
 
     pub fn aborted(&self) {
         self.aborts.inc();
+    }
+
+    /// The session cache's estimated size.
+    pub fn session_cache(&self, bytes: usize) {
+        self.session_cache_bytes.set(bytes as i64);
     }
 
     /// Ready (`/readyz`) or not.

@@ -927,6 +927,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                     totals.stats.merge(&outcome.stats);
                     totals.repartitioned += outcome.repartitioned;
                     shared.metrics.batch(&outcome.stats);
+                    shared.metrics.session_cache(caches.values().map(SessionCache::used_bytes).sum());
                     shared.metrics.batch_duration(batch_started.elapsed().as_secs_f64());
                     shared.batches.fetch_add(1, Ordering::Relaxed);
                     if last_state_flush.elapsed() >= STATE_FLUSH_INTERVAL {

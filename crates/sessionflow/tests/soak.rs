@@ -3,9 +3,10 @@
 //! (request errors on the APIs the daemon uses, slow round trips, a broker
 //! down), for `SESSIONFLOW_SOAK_SECS` seconds (60 by default so that every
 //! CI run has it; 600 for the documented run). After the warm-up (a third
-//! of the run, at least 30 s) the daemon's resident memory outside
-//! RocksDB's block cache stays within 10 % of where it was (the cache fills
-//! towards its budget, `store.memory_budget_mib`, and must stay within it),
+//! of the run, at least 30 s) the daemon's resident memory outside its two
+//! caches stays within 10 % of where it was (RocksDB's block cache and the
+//! session cache fill towards their budgets, `store.memory_budget_mib` and
+//! `store.session_cache_mib`, and must stay within them),
 //! its file handles and threads do not grow, its lag stays bounded; once the
 //! input stops it catches up with no transaction left open, its counters
 //! balance, and the outputs pass the independent checker and equal the
@@ -60,6 +61,8 @@ struct Sample {
     /// RocksDB's block cache and memtables, and the sessions held: where
     /// memory growth would come from.
     rocksdb_bytes: f64,
+    /// The session cache's estimate of itself.
+    session_cache_bytes: f64,
     sessions: f64,
 }
 
@@ -76,6 +79,7 @@ fn sample(pid: u32, brokers: &str, metrics: &str) -> Sample {
         threads: field("Threads:"),
         lag,
         rocksdb_bytes: metric(metrics, "sessionflow_rocksdb_memory_bytes", "kind=\"block_cache\""),
+        session_cache_bytes: metric(metrics, "sessionflow_session_cache_bytes", ""),
         sessions: metric(metrics, "sessionflow_sessions", ""),
     }
 }
@@ -165,38 +169,45 @@ fn a_steady_run_through_faults_stays_flat_and_exact() {
 
     let first = *after_warm_up.first().expect("samples after the warm-up");
     let peak = |f: fn(&Sample) -> u64| after_warm_up.iter().map(f).max().unwrap_or(0);
-    // RocksDB's block cache (memtables included) fills towards its budget
-    // as the state grows, slowly at this rate: memory outside it must stay
-    // flat, and the cache within its budget. The level settled at is the
-    // highest of the first samples past the warm-up (one sample alone is
-    // allocator noise).
-    let outside_cache = |s: &Sample| s.rss_bytes.saturating_sub(s.rocksdb_bytes as u64);
+    // RocksDB's block cache (memtables included) and the session cache fill
+    // towards their budgets as the state grows, slowly at this rate: memory
+    // outside them must stay flat, and each within its budget. The level
+    // settled at is the highest of the first samples past the warm-up (one
+    // sample alone is allocator noise).
+    let outside_cache = |s: &Sample| s.rss_bytes.saturating_sub((s.rocksdb_bytes + s.session_cache_bytes) as u64);
     let settled = after_warm_up.iter().take(after_warm_up.len().div_ceil(4).max(5)).map(outside_cache).max().unwrap_or(0);
     let outside_peak = after_warm_up.iter().map(outside_cache).max().unwrap_or(0);
     let (rss, files, threads) = (peak(|s| s.rss_bytes), peak(|s| s.open_files as u64), peak(|s| s.threads));
     let cache_peak = peak(|s| s.rocksdb_bytes as u64);
+    let session_cache_peak = peak(|s| s.session_cache_bytes as u64);
     let max_lag = after_warm_up.iter().map(|s| s.lag).max().unwrap_or(0);
     eprintln!(
         "soak: {seconds} s, {sent} records at {RATE}/s, {faults_shown} faults, {aborts} aborted transactions; after the warm-up: \
-         RSS {:.1} -> peak {:.1} MiB, of which outside RocksDB's cache settled at {:.1}, peak {:.1} MiB (cache peak {:.1} MiB), \
+         RSS {:.1} -> peak {:.1} MiB, of which outside the caches settled at {:.1}, peak {:.1} MiB (RocksDB's peak {:.1} MiB, the session cache's {:.1} MiB), \
          open files {} -> {files}, threads {} -> {threads}, lag at most {max_lag} records",
         first.rss_bytes as f64 / 1048576.0,
         rss as f64 / 1048576.0,
         settled as f64 / 1048576.0,
         outside_peak as f64 / 1048576.0,
         cache_peak as f64 / 1048576.0,
+        session_cache_peak as f64 / 1048576.0,
         first.open_files,
         first.threads
     );
     for s in after_warm_up.iter().step_by(10) {
-        eprintln!("  RSS {:>4} MiB, RocksDB {:>4} MiB, {:>5} sessions, lag {:>4}", s.rss_bytes >> 20, s.rocksdb_bytes as u64 >> 20, s.sessions, s.lag);
+        eprintln!(
+            "  RSS {:>4} MiB, RocksDB {:>4} MiB, session cache {:>4} MiB, {:>5} sessions, lag {:>4}",
+            s.rss_bytes >> 20,
+            s.rocksdb_bytes as u64 >> 20,
+            s.session_cache_bytes as u64 >> 20,
+            s.sessions,
+            s.lag
+        );
     }
     assert!(faults_shown >= seconds as usize / 8, "only {faults_shown} faults shown");
-    assert!(
-        outside_peak as f64 <= settled as f64 * 1.10,
-        "memory outside RocksDB's cache grew more than 10 % after the warm-up: {settled} -> {outside_peak} bytes"
-    );
+    assert!(outside_peak as f64 <= settled as f64 * 1.10, "memory outside the caches grew more than 10 % after the warm-up: {settled} -> {outside_peak} bytes");
     assert!(cache_peak <= 16 << 20, "RocksDB's cache went past its 16 MiB budget: {cache_peak} bytes");
+    assert!(session_cache_peak <= 4 << 20, "the session cache went past its 4 MiB budget: {session_cache_peak} bytes");
     assert!(files <= first.open_files as u64 + 8, "open files grew: {} -> {files}", first.open_files);
     assert!(threads <= first.threads + 2, "threads grew: {} -> {threads}", first.threads);
     // A fault holds the daemon up for a few seconds at most: the lag stays
