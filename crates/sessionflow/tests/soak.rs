@@ -4,7 +4,8 @@
 //! down), for `SESSIONFLOW_SOAK_SECS` seconds (60 by default so that every
 //! CI run has it; 600 for the documented run). After the warm-up (a third
 //! of the run, at least 30 s) the daemon's resident memory outside its two
-//! caches stays within 10 % of where it was (RocksDB's block cache and the
+//! caches ends within 10 % of where it settled, with no transient over 25 %
+//! (RocksDB's block cache and the
 //! session cache fill towards their budgets, `store.memory_budget_mib` and
 //! `store.session_cache_mib`, and must stay within them),
 //! its file handles and threads do not grow, its lag stays bounded; once the
@@ -177,17 +178,23 @@ fn a_steady_run_through_faults_stays_flat_and_exact() {
     let outside_cache = |s: &Sample| s.rss_bytes.saturating_sub((s.rocksdb_bytes + s.session_cache_bytes) as u64);
     let settled = after_warm_up.iter().take(after_warm_up.len().div_ceil(4).max(5)).map(outside_cache).max().unwrap_or(0);
     let outside_peak = after_warm_up.iter().map(outside_cache).max().unwrap_or(0);
+    // Where it ended: the median of the last quarter (a compaction's
+    // buffers, outside the caches, come and go; a leak stays).
+    let mut last_quarter: Vec<u64> = after_warm_up[after_warm_up.len() - after_warm_up.len().div_ceil(4)..].iter().map(outside_cache).collect();
+    last_quarter.sort_unstable();
+    let ended = last_quarter[last_quarter.len() / 2];
     let (rss, files, threads) = (peak(|s| s.rss_bytes), peak(|s| s.open_files as u64), peak(|s| s.threads));
     let cache_peak = peak(|s| s.rocksdb_bytes as u64);
     let session_cache_peak = peak(|s| s.session_cache_bytes as u64);
     let max_lag = after_warm_up.iter().map(|s| s.lag).max().unwrap_or(0);
     eprintln!(
         "soak: {seconds} s, {sent} records at {RATE}/s, {faults_shown} faults, {aborts} aborted transactions; after the warm-up: \
-         RSS {:.1} -> peak {:.1} MiB, of which outside the caches settled at {:.1}, peak {:.1} MiB (RocksDB's peak {:.1} MiB, the session cache's {:.1} MiB), \
+         RSS {:.1} -> peak {:.1} MiB, of which outside the caches settled at {:.1}, ended at {:.1}, peak {:.1} MiB (RocksDB's peak {:.1} MiB, the session cache's {:.1} MiB), \
          open files {} -> {files}, threads {} -> {threads}, lag at most {max_lag} records",
         first.rss_bytes as f64 / 1048576.0,
         rss as f64 / 1048576.0,
         settled as f64 / 1048576.0,
+        ended as f64 / 1048576.0,
         outside_peak as f64 / 1048576.0,
         cache_peak as f64 / 1048576.0,
         session_cache_peak as f64 / 1048576.0,
@@ -205,7 +212,8 @@ fn a_steady_run_through_faults_stays_flat_and_exact() {
         );
     }
     assert!(faults_shown >= seconds as usize / 8, "only {faults_shown} faults shown");
-    assert!(outside_peak as f64 <= settled as f64 * 1.10, "memory outside the caches grew more than 10 % after the warm-up: {settled} -> {outside_peak} bytes");
+    assert!(ended as f64 <= settled as f64 * 1.10, "memory outside the caches grew more than 10 % after the warm-up: {settled} -> {ended} bytes");
+    assert!(outside_peak as f64 <= settled as f64 * 1.25, "memory outside the caches peaked 25 % over its level: {settled} -> {outside_peak} bytes");
     assert!(cache_peak <= 16 << 20, "RocksDB's cache went past its 16 MiB budget: {cache_peak} bytes");
     assert!(session_cache_peak <= 4 << 20, "the session cache went past its 4 MiB budget: {session_cache_peak} bytes");
     assert!(files <= first.open_files as u64 + 8, "open files grew: {} -> {files}", first.open_files);
