@@ -8,14 +8,14 @@
 
 mod common;
 
-use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_embedded_broker, wait_ready};
+use common::{INPUT, start_embedded_broker};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PARTITIONS: i32 = 2;
 
@@ -44,16 +44,7 @@ fn inspect_counts_and_replay_puts_dead_letters_back() {
     producer.flush(Duration::from_secs(10)).unwrap();
 
     let input = testkit::read_all(&brokers, INPUT, PARTITIONS);
-    let end = end_offsets(&input, PARTITIONS);
-    let metrics = format!("127.0.0.1:{}", common::free_port());
-    let mut daemon = start_daemon(&config, "daemon", &brokers, &metrics);
-    wait_ready(&mut daemon, &metrics, Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while committed_offsets(&metrics, PARTITIONS) != end {
-        assert!(Instant::now() < deadline && !daemon.exited(), "not finished\n{}", daemon.tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(daemon.terminate().success(), "{}", daemon.tail());
+    common::run_to_the_end(&config, &brokers, PARTITIONS);
 
     let dead = testkit::read_all(&brokers, "cc.events.dlq", PARTITIONS);
     let reasons = testkit::dead_letter_reasons(&dead);

@@ -15,12 +15,12 @@
 
 mod common;
 
-use common::{INPUT, committed_offsets, end_offsets, start_daemon, start_daemon_with_env, start_embedded_broker, wait_for_log, wait_ready};
+use common::{INPUT, start_daemon_with_env, start_embedded_broker, wait_for_log};
 use sessionflow_kafka::failpoints;
 use sessionflow_kafka::testkit;
 use sessionflow_sim::SimConfig;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PARTITIONS: i32 = 1;
 
@@ -39,20 +39,6 @@ create_topics = false
     path
 }
 
-fn run_to_the_end(config: &Path, brokers: &str) {
-    let input = testkit::read_all(brokers, INPUT, PARTITIONS);
-    let end = end_offsets(&input, PARTITIONS);
-    let metrics = format!("127.0.0.1:{}", common::free_port());
-    let mut daemon = start_daemon(config, "daemon", brokers, &metrics);
-    wait_ready(&mut daemon, &metrics, Duration::from_secs(60));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while committed_offsets(&metrics, PARTITIONS) != end {
-        assert!(Instant::now() < deadline && !daemon.exited(), "not finished: {:?} of {end:?}\n{}", committed_offsets(&metrics, PARTITIONS), daemon.tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(daemon.terminate().success(), "graceful shutdown\n{}", daemon.tail());
-}
-
 fn sim(seed: u64) -> SimConfig {
     SimConfig { seed, malformed_rate: 0.01, erasure_rate: 0.02, ..SimConfig::default() }
 }
@@ -63,7 +49,7 @@ fn a_clean_run_passes_the_strict_checker_and_a_lost_record_fails_it() {
     let config = config(dir.path(), "checked");
     let (_broker, brokers) = start_embedded_broker(&config, PARTITIONS);
     testkit::produce(&brokers, INPUT, sim(71), 3_000, 0);
-    run_to_the_end(&config, &brokers);
+    common::run_to_the_end(&config, &brokers, PARTITIONS);
     let replay = common::replay_metadata(&config, &brokers, PARTITIONS);
     let (passed, report) = common::check_outputs(&brokers, &replay, false);
     assert!(passed, "the strict checker failed a clean run:\n{report}");
@@ -97,7 +83,7 @@ fn kills_before_the_commit_leave_only_contiguous_exact_copies() {
         // The next run's log must hold its own parking line, not this one's.
         std::fs::remove_file(&daemon.log).unwrap();
     }
-    run_to_the_end(&config, &brokers);
+    common::run_to_the_end(&config, &brokers, PARTITIONS);
     let replay = common::replay_metadata(&config, &brokers, PARTITIONS);
     let (passed, report) = common::check_outputs(&brokers, &replay, true);
     assert!(passed, "the checker failed the run with kills:\n{report}");

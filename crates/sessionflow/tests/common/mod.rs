@@ -322,3 +322,20 @@ pub fn check_outputs(brokers: &str, replay: &Path, allow_exact_repeats: bool) ->
     let out = command.output().expect("python3 runs (CI installs confluent-kafka)");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Runs a daemon (`sessionflow run` with `config`) until it has committed
+/// every input partition to its end, then stops it with SIGTERM, which
+/// must end it cleanly.
+pub fn run_to_the_end(config: &Path, brokers: &str, partitions: i32) {
+    let input = sessionflow_kafka::testkit::read_all(brokers, INPUT, partitions);
+    let end = end_offsets(&input, partitions);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut daemon = start_daemon(config, "daemon", brokers, &metrics);
+    wait_ready(&mut daemon, &metrics, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_offsets(&metrics, partitions) != end {
+        assert!(Instant::now() < deadline && !daemon.exited(), "not finished: {:?} of {end:?}\n{}", committed_offsets(&metrics, partitions), daemon.tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.terminate().success(), "graceful shutdown\n{}", daemon.tail());
+}
