@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod files;
 pub mod json_records;
+pub mod json_schema;
 pub mod json_writer;
 
 use avro::{AvroSchemas, RecordKind, SchemaIds};

@@ -70,11 +70,67 @@ pub struct KafkaSection {
     pub call_timeout_ms: u64,
     /// Any librdkafka property, passed to both consumer and producer
     /// (`security.protocol`, `ssl.*`, `sasl.*`, …).
-    pub properties: BTreeMap<String, String>,
+    pub properties: ClientProperties,
     /// Consumer-only librdkafka properties.
-    pub consumer_properties: BTreeMap<String, String>,
+    pub consumer_properties: ClientProperties,
     /// Producer-only librdkafka properties.
-    pub producer_properties: BTreeMap<String, String>,
+    pub producer_properties: ClientProperties,
+}
+
+/// librdkafka properties by name. Its `Debug` hides the value of every
+/// property [`is_secret_property`] names, so a logged or panicking config
+/// never shows a password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ClientProperties(pub BTreeMap<String, String>);
+
+/// Whether a librdkafka property holds a secret: its name says password,
+/// secret or key (`sasl.password`, `sasl.oauthbearer.client.secret`,
+/// `ssl.key.password`, `ssl.key.pem`, …).
+pub fn is_secret_property(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "key"].iter().any(|word| name.contains(word))
+}
+
+impl std::fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(k, v)| (k, if is_secret_property(k) { "<redacted>" } else { v.as_str() }))).finish()
+    }
+}
+
+impl std::ops::Deref for ClientProperties {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ClientProperties {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a ClientProperties {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for ClientProperties {
+    type Item = (String, String);
+    type IntoIter = std::collections::btree_map::IntoIter<String, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ClientProperties {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        ClientProperties(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
 }
 
 impl Default for KafkaSection {
@@ -94,9 +150,9 @@ impl Default for KafkaSection {
             partitioner: "murmur2_random".into(),
             stall_timeout_ms: 120_000,
             call_timeout_ms: 30_000,
-            properties: BTreeMap::new(),
-            consumer_properties: BTreeMap::new(),
-            producer_properties: BTreeMap::new(),
+            properties: ClientProperties::default(),
+            consumer_properties: ClientProperties::default(),
+            producer_properties: ClientProperties::default(),
         }
     }
 }

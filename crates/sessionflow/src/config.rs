@@ -191,7 +191,27 @@ pub struct PrivacySection {
     /// HMAC key for `hash`: a secret (redacted by `check-config`); set it
     /// from the environment or a file (`hmac_key_file`), not in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hmac_key: Option<String>,
+    pub hmac_key: Option<Secret>,
+}
+
+/// A secret config value: serialized as it is (for `check-config` to
+/// replace), shown as `<redacted>` by `Debug`, so no log line or panic
+/// message holds it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(sources::REDACTED)
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// `[store]`: RocksDB.
@@ -248,13 +268,70 @@ impl Default for EncodingSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
-    /// Listen address.
+    /// Listen address. Loopback by default; to listen beyond the host, set
+    /// `bearer_token` (or basic auth) and, on an untrusted network, TLS.
     pub addr: String,
+    /// A secret `/metrics` requires as `Authorization: Bearer <token>`
+    /// (Prometheus: `authorization.credentials`). `/healthz` and `/readyz`
+    /// stay open for probes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    /// User name of HTTP basic auth on `/metrics`, with
+    /// `basic_auth_password` (instead of a bearer token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth_user: Option<String>,
+    /// Password of HTTP basic auth on `/metrics`: a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth_password: Option<Secret>,
+    /// PEM certificate (chain) file: serve HTTPS, with `tls_key_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_path: Option<String>,
+    /// PEM private key file of `tls_cert_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_path: Option<String>,
+    /// Connections served at once; further ones are closed on arrival.
+    pub max_connections: usize,
+    /// Bound in milliseconds on a TLS handshake and on reading a request's
+    /// headers, so a slow client cannot hold a connection.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        MetricsSection { addr: "127.0.0.1:9898".into() }
+        MetricsSection {
+            addr: "127.0.0.1:9898".into(),
+            bearer_token: None,
+            basic_auth_user: None,
+            basic_auth_password: None,
+            tls_cert_path: None,
+            tls_key_path: None,
+            max_connections: 32,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl MetricsSection {
+    /// The endpoint's settings, with `addr` (the section's, or the command
+    /// line's `--metrics-addr`).
+    pub fn http_settings(&self, addr: std::net::SocketAddr) -> sessionflow_kafka::http::HttpSettings {
+        use sessionflow_kafka::http::{HttpAuth, TlsFiles};
+        let auth = match (&self.bearer_token, &self.basic_auth_user, &self.basic_auth_password) {
+            (Some(token), _, _) => Some(HttpAuth::Bearer(token.to_string())),
+            (None, Some(user), Some(password)) => Some(HttpAuth::Basic { user: user.clone(), password: password.to_string() }),
+            _ => None,
+        };
+        let tls = match (&self.tls_cert_path, &self.tls_key_path) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            _ => None,
+        };
+        sessionflow_kafka::http::HttpSettings {
+            addr,
+            auth,
+            tls,
+            max_connections: self.max_connections,
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms.max(1)),
+        }
     }
 }
 
@@ -393,10 +470,53 @@ impl Config {
         if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new("metrics.addr", format!("{:?} is not an address", self.metrics.addr), "use host:port, e.g. 127.0.0.1:9898"));
         }
+        self.validate_metrics()?;
         if self.encoding.max_event_bytes < 1024 {
             return Err(ConfigError::new("encoding.max_event_bytes", "is below 1024", "give the largest event value to accept, e.g. 524288"));
         }
         Ok(())
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let m = &self.metrics;
+        let empty = |secret: &Option<Secret>| secret.as_deref().is_some_and(str::is_empty);
+        if empty(&m.bearer_token) || empty(&m.basic_auth_password) {
+            let key = if empty(&m.bearer_token) { "metrics.bearer_token" } else { "metrics.basic_auth_password" };
+            return Err(ConfigError::new(key, "is empty", "set a secret of 32 or more random characters, or remove the key"));
+        }
+        if m.bearer_token.is_some() && (m.basic_auth_user.is_some() || m.basic_auth_password.is_some()) {
+            return Err(ConfigError::new(
+                "metrics.bearer_token",
+                "is set together with basic auth",
+                "choose one: a bearer token, or basic_auth_user and basic_auth_password",
+            ));
+        }
+        if m.basic_auth_user.is_some() != m.basic_auth_password.is_some() {
+            let missing = if m.basic_auth_user.is_some() { "metrics.basic_auth_password" } else { "metrics.basic_auth_user" };
+            return Err(ConfigError::new(missing, "is missing: basic auth needs a user and a password", "set both, or neither"));
+        }
+        if m.tls_cert_path.is_some() != m.tls_key_path.is_some() {
+            let missing = if m.tls_cert_path.is_some() { "metrics.tls_key_path" } else { "metrics.tls_cert_path" };
+            return Err(ConfigError::new(missing, "is missing: TLS needs a certificate and its key", "set both PEM files, or neither"));
+        }
+        for (key, path) in [("metrics.tls_cert_path", &m.tls_cert_path), ("metrics.tls_key_path", &m.tls_key_path)] {
+            if let Some(path) = path
+                && let Err(e) = std::fs::metadata(path)
+            {
+                return Err(ConfigError::new(key, format!("{path}: {e}"), "point it at a readable PEM file"));
+            }
+        }
+        if m.max_connections == 0 {
+            return Err(ConfigError::new("metrics.max_connections", "is 0", "allow at least 1 (default 32)"));
+        }
+        Ok(())
+    }
+
+    /// Whether `/metrics` listens beyond this host without auth: worth a
+    /// warning at start, not a refusal (a private network may be enough).
+    pub fn metrics_exposed_without_auth(&self, addr: &str) -> bool {
+        let loopback = addr.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+        !loopback && self.metrics.bearer_token.is_none() && self.metrics.basic_auth_user.is_none()
     }
 
     /// The engine settings.
@@ -407,7 +527,7 @@ impl Config {
             privacy: PrivacyPolicy {
                 contact: self.privacy.contact,
                 text: self.privacy.text,
-                hmac_key: self.privacy.hmac_key.clone().unwrap_or_default().into_bytes(),
+                hmac_key: self.privacy.hmac_key.as_deref().unwrap_or_default().as_bytes().to_vec(),
             },
             allowed_lateness_ms: e.allowed_lateness.millis(),
             finalize_after_ms: e.finalize_after.millis(),
@@ -645,5 +765,13 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
         }
         assert!(printed.contains("SASL_SSL") && printed.contains(sources::REDACTED), "{printed}");
+        // Nor does any `Debug` form: of the config, or of what the daemon
+        // and the engine are built from (what a log line or a panic shows).
+        for debug in [format!("{config:?}"), format!("{:?}", config.daemon_config()), format!("{:?}", config.engine_config())] {
+            for secret in ["hmac-secret-1", "sasl-secret-2", "key-secret-3", "oauth-secret-4", "pem-secret-5"] {
+                assert!(!debug.contains(secret), "{secret} in a Debug form:\n{debug}");
+            }
+            assert!(debug.contains(sources::REDACTED), "{debug}");
+        }
     }
 }

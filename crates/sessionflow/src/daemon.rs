@@ -34,16 +34,30 @@ fn on_signal(runtime: &tokio::runtime::Runtime, shared: Arc<Shared>) {
     });
 }
 
-fn serve_metrics(runtime: &tokio::runtime::Runtime, addr: &str, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let addr: SocketAddr = addr.parse().with_context(|| format!("metrics address {addr:?}"))?;
+fn serve_metrics(runtime: &tokio::runtime::Runtime, settings: sessionflow_kafka::http::HttpSettings, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let addr = settings.addr;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr} (metrics.addr / --metrics-addr)"))?;
     drop(listener);
+    if let Some(tls) = &settings.tls {
+        // Bad TLS files stop the start, not just the endpoint.
+        sessionflow_kafka::http::tls_acceptor(tls).context("metrics.tls_cert_path / metrics.tls_key_path")?;
+    }
     runtime.spawn(async move {
-        if let Err(e) = sessionflow_kafka::http::serve(addr, shared).await {
+        if let Err(e) = sessionflow_kafka::http::serve(settings, shared).await {
             tracing::error!(error = %e, "metrics server stopped");
         }
     });
     Ok(())
+}
+
+/// The endpoint of `config`, at `addr`, with a warning when it is open to
+/// other hosts without auth.
+fn http_settings(config: &Config, addr: &str) -> anyhow::Result<sessionflow_kafka::http::HttpSettings> {
+    let socket: SocketAddr = addr.parse().with_context(|| format!("metrics address {addr:?}"))?;
+    if config.metrics_exposed_without_auth(addr) {
+        tracing::warn!(%addr, "/metrics listens beyond this host without auth: set metrics.bearer_token (or basic auth), and TLS on an untrusted network");
+    }
+    Ok(config.metrics.http_settings(socket))
 }
 
 /// `sessionflow run`: the daemon.
@@ -56,7 +70,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Arc::new(Store::open(&config.store.path, &config.daemon_store_config()).with_context(|| format!("opening the state store at {}", config.store.path))?);
     let shared = Arc::new(Shared::default());
     let rt = runtime()?;
-    serve_metrics(&rt, &config.metrics.addr, shared.clone())?;
+    serve_metrics(&rt, http_settings(config, &config.metrics.addr)?, shared.clone())?;
     on_signal(&rt, shared.clone());
     let (engine, codec) = (config.engine_config(), config.codec()?);
     let pipeline = std::thread::Builder::new().name("pipeline".into()).spawn({
@@ -256,7 +270,7 @@ pub fn demo(config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(state_dir.path(), &config.daemon_store_config())?);
     let shared = Arc::new(Shared::default());
     let rt = runtime()?;
-    serve_metrics(&rt, &options.metrics_addr, shared.clone())?;
+    serve_metrics(&rt, http_settings(config, &options.metrics_addr)?, shared.clone())?;
     on_signal(&rt, shared.clone());
     if let Some(d) = options.duration {
         let shared = shared.clone();

@@ -246,6 +246,13 @@ enum Command {
     /// Print the configuration reference (every key, its type, default and
     /// environment variable) as Markdown.
     ConfigReference,
+    /// Write the JSON Schemas of the JSON encoding (`*.schema.json`),
+    /// generated from the Avro schemas, into a directory.
+    JsonSchemas {
+        /// Where to write them (the shipped copies are in `schemas/json`).
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// The dead-letter topic: counts by reason, details, and replay after a fix.
     Dlq {
         /// Bootstrap servers (default: kafka.brokers).
@@ -448,6 +455,7 @@ fn main() -> ExitCode {
             print!("{}", config::reference_markdown());
             Ok(())
         }
+        Command::JsonSchemas { out_dir } => write_json_schemas(&out_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -466,6 +474,18 @@ fn check_config(config: &Config, connect: bool) -> anyhow::Result<()> {
         let report = daemon::check_cluster(&config.daemon_config())?;
         print!("{report}");
         anyhow::ensure!(!report.contains("MISSING") && !report.contains("REFUSED"), "the cluster is not ready for this configuration (see above)");
+    }
+    Ok(())
+}
+
+/// Writes `schemas/json`'s files, pretty-printed, one per record kind.
+fn write_json_schemas(out_dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for (name, schema) in sessionflow_codec::json_schema::shipped()? {
+        let path = out_dir.join(name);
+        std::fs::write(&path, sessionflow_codec::json_schema::to_text(&schema)).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
     }
     Ok(())
 }

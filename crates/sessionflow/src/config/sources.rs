@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 const COMMAND_LINE_VARIABLES: &[&str] = &["SESSIONFLOW_CONFIG", "SESSIONFLOW_LOG_FORMAT"];
 
 /// Keys whose values are secrets: never printed.
-const SECRET_KEYS: &[&str] = &["privacy.hmac_key"];
+const SECRET_KEYS: &[&str] = &["privacy.hmac_key", "metrics.bearer_token", "metrics.basic_auth_password"];
 
 /// The tables of librdkafka properties.
 const PROPERTY_TABLES: &[&str] = &["kafka.properties", "kafka.consumer_properties", "kafka.producer_properties"];
@@ -360,8 +360,7 @@ pub fn redacted(config: &Config) -> toml::Table {
         let (section, field) = path.split_once('.').expect("section.key");
         if let Some(toml::Value::Table(properties)) = table.get_mut(section).and_then(|s| s.get_mut(field)) {
             for (name, value) in properties.iter_mut() {
-                let name = name.to_ascii_lowercase();
-                if ["password", "secret", "key"].iter().any(|word| name.contains(word)) {
+                if sessionflow_kafka::config::is_secret_property(name) {
                     *value = toml::Value::String(REDACTED.into());
                 }
             }
