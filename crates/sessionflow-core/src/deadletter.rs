@@ -40,12 +40,29 @@ pub struct InputPosition {
     pub offset: i64,
 }
 
-/// A dead-letter record: the original key and value, unchanged, plus headers.
+closed_enum! {
+    /// What the dead-letter payload setting (`dead_letter.payload`) did to a
+    /// dead letter's value: the `dlq.payload` header, which tells the replay
+    /// tooling what it can do with the record.
+    DeadLetterPayload {
+        /// The original value, byte for byte: replayable.
+        Kept => "kept",
+        /// The privacy policy applied to what could be parsed: for
+        /// inspection, not for replay (the record is not the one that came in).
+        Redacted => "redacted",
+        /// No value: headers (reason, detail, position) only.
+        Dropped => "dropped",
+    }
+}
+
+/// A dead-letter record: the original key and value (unchanged unless the
+/// dead-letter payload setting redacts or drops the value), plus headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// Original record key.
+    /// Original record key (always kept: producers key by session id).
     pub key: Option<Vec<u8>>,
-    /// Original record value.
+    /// The record value: the original, its redaction, or none (`payload`
+    /// says which).
     pub value: Option<Vec<u8>>,
     /// `dlq.reason`.
     pub reason: DeadLetterReason,
@@ -56,6 +73,8 @@ pub struct DeadLetter {
     /// `dlq.at`: processing time (wall clock in the daemon, stream time in a
     /// replay, so replays stay deterministic).
     pub at: Millis,
+    /// `dlq.payload`: what was done to `value` (see [`DeadLetterPayload`]).
+    pub payload: DeadLetterPayload,
 }
 
 impl DeadLetter {
@@ -69,5 +88,11 @@ impl DeadLetter {
             ("dlq.offset", self.input.offset.to_string()),
             ("dlq.at", self.at.to_rfc3339()),
         ]
+    }
+
+    /// The `dlq.payload` header (`kept`, `redacted` or `dropped`). Not part
+    /// of [`DeadLetter::headers`], whose list is fixed: writers add it.
+    pub fn payload_header(&self) -> (&'static str, &'static str) {
+        ("dlq.payload", self.payload.as_str())
     }
 }
