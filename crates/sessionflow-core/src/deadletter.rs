@@ -43,14 +43,13 @@ pub struct InputPosition {
 closed_enum! {
     /// What the dead-letter payload setting (`dead_letter.payload`) did to a
     /// dead letter's value: the `dlq.payload` header, which tells the replay
-    /// tooling what it can do with the record.
+    /// tooling what it can do with the record. `kept`: the original value,
+    /// byte for byte (replayable). `redacted`: the privacy policy applied to
+    /// what could be parsed (for inspection, not replay: it is not the
+    /// record that came in). `dropped`: no value, headers only.
     DeadLetterPayload {
-        /// The original value, byte for byte: replayable.
         Kept => "kept",
-        /// The privacy policy applied to what could be parsed: for
-        /// inspection, not for replay (the record is not the one that came in).
         Redacted => "redacted",
-        /// No value: headers (reason, detail, position) only.
         Dropped => "dropped",
     }
 }
@@ -91,7 +90,9 @@ impl DeadLetter {
     }
 
     /// The `dlq.payload` header (`kept`, `redacted` or `dropped`). Not part
-    /// of [`DeadLetter::headers`], whose list is fixed: writers add it.
+    /// of [`DeadLetter::headers`], whose list is fixed: writers add it (the
+    /// replay files when it is not `kept`; a reader takes an absent header
+    /// for `kept`, as on dead letters written before the setting).
     pub fn payload_header(&self) -> (&'static str, &'static str) {
         ("dlq.payload", self.payload.as_str())
     }

@@ -186,7 +186,7 @@ pub fn privacy_corpus() -> PrivacyCorpus {
     ev(&mut b, "agent.assigned", json!({"agent": agent, "agent_id": "a-1"}));
     ev(&mut b, "agent.connected", json!({"agent": agent, "agent_id": "a-1"}));
     let attrs = json!({"destination": b.phone(Contact, "sip.headers destination"),
-        "headers": {"P-Asserted-Identity": b.text(Custom, "sip.headers P-Asserted-Identity"), "X-Caller": b.phone(Contact, "sip.headers X-Caller")}});
+        "headers": {"P-Asserted-Identity": b.text(Custom, "sip.headers P-Asserted-Identity"), "X-Caller": b.phone(Custom, "sip.headers X-Caller")}});
     ev(&mut b, "sip.headers", attrs);
     let attrs = json!({"destination": b.phone(Contact, "sip.redirected destination"), "params": {"user": b.text(Custom, "sip.redirected params.user")}});
     ev(&mut b, "sip.redirected", attrs);
@@ -229,7 +229,7 @@ pub fn privacy_corpus() -> PrivacyCorpus {
     ev(&mut b, "rating.received", attrs);
     let attrs = json!({"answers": [{"question": "why", "kind": "text", "value": b.text(Text, "survey.response text answer")}, {"question": "csat", "kind": "csat", "value": 4}]});
     ev(&mut b, "survey.response", attrs);
-    let attrs = json!({"virtual_agent": "Survey", "opted_in": true, "params": {"callback_to": b.phone(Contact, "post_session.started params.callback_to")}});
+    let attrs = json!({"virtual_agent": "Survey", "opted_in": true, "params": {"callback_to": b.phone(Custom, "post_session.started params.callback_to")}});
     ev(&mut b, "post_session.started", attrs);
     let attrs = json!({"face": b.text(Unknown, "robot.danced unknown attribute")});
     ev(&mut b, "robot.danced", attrs);
