@@ -218,10 +218,9 @@ impl Rule {
     fn holds(&self, parent: Option<&Map<String, Value>>) -> bool {
         match &self.condition {
             None => true,
-            Some(Condition::SiblingIn(key, values)) => parent
-                .and_then(|p| p.get(*key))
-                .and_then(Value::as_str)
-                .is_some_and(|v| values.iter().any(|x| x.eq_ignore_ascii_case(v))),
+            Some(Condition::SiblingIn(key, values)) => {
+                parent.and_then(|p| p.get(*key)).and_then(Value::as_str).is_some_and(|v| values.iter().any(|x| x.eq_ignore_ascii_case(v)))
+            }
         }
     }
 }
@@ -276,10 +275,7 @@ impl Compiled {
             let types = match &rule.event_types {
                 None => TypeFilter::All,
                 Some(names) if names.is_empty() => {
-                    return Err(PolicyError::InvalidRule {
-                        index,
-                        problem: "has an empty `event_types`: leave it out to match every type".to_owned(),
-                    });
+                    return Err(PolicyError::InvalidRule { index, problem: "has an empty `event_types`: leave it out to match every type".to_owned() });
                 }
                 Some(names) => {
                     if let Some(at) = names.iter().position(|n| n.trim().is_empty()) {

@@ -245,9 +245,11 @@ pub fn privacy_corpus() -> PrivacyCorpus {
     b.json(InputFormat::Canonical, erased, &late, "event after the erasure");
 
     // Malformed canonical records.
-    let broken = format!(r#"{{"event_id":"m1","session_id":"pii-bad-1","type":"email.collected","attributes":{{"email":"{}""#, b.email(DeadLetterOnly, "broken JSON"));
+    let broken =
+        format!(r#"{{"event_id":"m1","session_id":"pii-bad-1","type":"email.collected","attributes":{{"email":"{}""#, b.email(DeadLetterOnly, "broken JSON"));
     b.push(InputFormat::Canonical, "pii-bad-1", broken.into_bytes(), "malformed: broken JSON");
-    let missing = json!({"event_id": "m2", "session_id": "pii-bad-2", "type": "note.received", "attributes": {"text": b.text(DeadLetterOnly, "missing occurred_at")}});
+    let missing =
+        json!({"event_id": "m2", "session_id": "pii-bad-2", "type": "note.received", "attributes": {"text": b.text(DeadLetterOnly, "missing occurred_at")}});
     b.json(InputFormat::Canonical, "pii-bad-2", &missing, "malformed: missing occurred_at");
     let bad_time = json!({"event_id": "m3", "session_id": "pii-bad-3", "type": "transcript.segment", "occurred_at": b.text(DeadLetterOnly, "bad time value"),
         "attributes": {"text": b.text(DeadLetterOnly, "bad time transcript")}});
@@ -383,7 +385,8 @@ fn twilio(b: &mut Builder) {
         "TaskAttributes": json!([b.phone(DeadLetterOnly, "twilio malformed TaskAttributes")]).to_string()});
     b.json(f, task, &bad, "malformed: twilio TaskAttributes");
     // Malformed raw form body (no task sid): not JSON.
-    let form = format!("EventType=task.created&Sid=EV98&Timestamp=1772449200&TaskAttributes=%7B%22from%22%3A%22{}%22%7D", b.text(DeadLetterOnly, "twilio form body"));
+    let form =
+        format!("EventType=task.created&Sid=EV98&Timestamp=1772449200&TaskAttributes=%7B%22from%22%3A%22{}%22%7D", b.text(DeadLetterOnly, "twilio form body"));
     b.push(f, task, form.into_bytes(), "malformed: twilio form body");
 }
 
@@ -443,6 +446,7 @@ fn ccaip(b: &mut Builder) {
             "phone_number": b.phone(Contact, "ccaip passthrough end_user phone_number")}]});
     b.json(f, key, &snapshot("852b41ff-0000-5936-ac38-4fc5f7fd6003", 100_000, passthrough), "ccaip pass-through status");
     // Malformed: an item that is not an object.
-    let bad = json!({"event_id": "852b41ff-0000-5936-ac38-4fc5f7fd6009", "timestamp": 1_772_445_600_000_i64, "item": b.text(DeadLetterOnly, "ccaip malformed item")});
+    let bad =
+        json!({"event_id": "852b41ff-0000-5936-ac38-4fc5f7fd6009", "timestamp": 1_772_445_600_000_i64, "item": b.text(DeadLetterOnly, "ccaip malformed item")});
     b.json(f, key, &bad, "malformed: ccaip item");
 }

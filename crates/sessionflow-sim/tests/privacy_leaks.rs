@@ -8,8 +8,8 @@
 use sessionflow_adapters::{Adapter, AdapterOptions, InputFormat, adapt_for_batch, adapter};
 use sessionflow_core::memstore::MemState;
 use sessionflow_core::{
-    Batch, DeadLetterMode, DeadLetterPayload, EngineConfig, FieldAction, FieldClass, InputPosition, InputRecord, Millis, Output, PrivacyPolicy, PrivacySettings,
-    Write,
+    Batch, DeadLetterMode, DeadLetterPayload, EngineConfig, FieldAction, FieldClass, InputPosition, InputRecord, Millis, Output, PrivacyPolicy,
+    PrivacySettings, Write,
 };
 use sessionflow_sim::privacy_corpus::{PrivacyCorpus, SeedCarrier, privacy_corpus};
 use sha2::{Digest, Sha256};
@@ -145,7 +145,9 @@ fn hashed_values_are_the_keyed_hashes_of_the_seeds() {
     let run = run(&corpus, &config);
     let all: String = run.texts.iter().map(|(_, t)| t.as_str()).collect();
     // Hashing, not dropping: the keyed hashes of seeds in accepted events are there.
-    for carrier in [SeedCarrier::Contact, SeedCarrier::Text, SeedCarrier::Custom, SeedCarrier::Link, SeedCarrier::Staff, SeedCarrier::Vendor, SeedCarrier::Unknown] {
+    for carrier in
+        [SeedCarrier::Contact, SeedCarrier::Text, SeedCarrier::Custom, SeedCarrier::Link, SeedCarrier::Staff, SeedCarrier::Vendor, SeedCarrier::Unknown]
+    {
         let hashed = corpus.seeds_of(carrier).filter(|s| all.contains(&config.privacy.hash(&s.value))).count();
         assert!(hashed > 0, "no keyed hash of a {carrier:?} seed in the outputs");
     }
@@ -196,7 +198,10 @@ fn the_checker_finds_any_carrier_left_out() {
         }
         let found = leaks(&corpus, &run(&corpus, &config(settings, DeadLetterMode::Redact)));
         let of_carrier: Vec<_> = corpus.seeds_of(carrier).map(|s| s.value.clone()).collect();
-        assert!(!found.is_empty() && found.iter().all(|(value, ..)| of_carrier.contains(value) || is_dead_letter_seed(&corpus, value)), "{class:?}: {found:#?}");
+        assert!(
+            !found.is_empty() && found.iter().all(|(value, ..)| of_carrier.contains(value) || is_dead_letter_seed(&corpus, value)),
+            "{class:?}: {found:#?}"
+        );
         assert!(found.iter().any(|(value, ..)| of_carrier.contains(value)), "{class:?} kept, yet none of its seeds found: {found:#?}");
     }
     // Unknown attributes kept.

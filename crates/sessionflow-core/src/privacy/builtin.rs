@@ -139,10 +139,7 @@ pub(crate) fn builtins() -> Vec<Builtin> {
         // Connect's `TransferredToEndpoint.Address`, in its custom data.
         one(&[T::CustomDataReceived], "connect_transferred_to", Contact),
         // A participant is staff when its role says so, else an address.
-        Builtin {
-            condition: Some(Condition::SiblingIn("role", STAFF_ROLES)),
-            ..one(PARTICIPANT_TYPES, "participant", Staff)
-        },
+        Builtin { condition: Some(Condition::SiblingIn("role", STAFF_ROLES)), ..one(PARTICIPANT_TYPES, "participant", Staff) },
         one(PARTICIPANT_TYPES, "participant", Contact),
         one(PARTICIPANT_TYPES, "by", Staff),
         // Free text.

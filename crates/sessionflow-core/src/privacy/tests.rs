@@ -176,7 +176,8 @@ fn user_rules_come_first_and_the_first_match_wins() {
         ..Default::default()
     };
     let p = policy(settings);
-    let out = policed(&p, "session.started", &json!({"ani": "+15550100", "sip_headers": {"X-Keep": "k", "X-Caller": "+15550199"}, "deep": [{"ssn": "123-45"}]}));
+    let out =
+        policed(&p, "session.started", &json!({"ani": "+15550100", "sip_headers": {"X-Keep": "k", "X-Caller": "+15550199"}, "deep": [{"ssn": "123-45"}]}));
     assert_eq!(out["ani"], "+15550100");
     assert_eq!(out["sip_headers"], json!({"X-Keep": "k"}));
     assert_eq!(out["deep"], json!([{"ssn": p.hash("123-45")}]));
@@ -358,12 +359,8 @@ fn details_quote_nothing_the_redaction_removed() {
 }
 
 fn json_tree() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        "[a-zA-Z0-9 +@.]{1,12}".prop_map(Value::from),
-        Just(Value::Null),
-    ];
+    let leaf =
+        prop_oneof![any::<bool>().prop_map(Value::from), any::<i64>().prop_map(Value::from), "[a-zA-Z0-9 +@.]{1,12}".prop_map(Value::from), Just(Value::Null),];
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
