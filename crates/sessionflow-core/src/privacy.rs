@@ -358,12 +358,18 @@ impl std::fmt::Debug for PrivacyPolicy {
     }
 }
 
-/// Removed values, for the dead-letter detail scrub: the text of each
-/// string or number the policy hashed or dropped.
-type Removed<'r> = Option<&'r mut Vec<String>>;
+/// What a walk did: whether it changed anything (an event whose
+/// attributes it did not change keeps their text), and, for the dead-letter
+/// detail scrub, the text of each string or number it hashed or dropped.
+#[derive(Debug, Default)]
+struct Tally<'r> {
+    changed: bool,
+    removed: Option<&'r mut Vec<String>>,
+}
 
-fn record_leaves(value: &Value, removed: &mut Removed<'_>) {
-    let Some(out) = removed.as_deref_mut() else { return };
+fn record_leaves(value: &Value, tally: &mut Tally<'_>) {
+    tally.changed = true;
+    let Some(out) = tally.removed.as_deref_mut() else { return };
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         match v {
@@ -422,10 +428,11 @@ impl PrivacyPolicy {
     }
 
     /// Hashes every string and number of `value`, in place.
-    fn hash_leaves(&self, value: &mut Value, removed: &mut Removed<'_>) {
+    fn hash_leaves(&self, value: &mut Value, tally: &mut Tally<'_>) {
+        tally.changed = true;
         match value {
             Value::String(s) => {
-                if let Some(out) = removed.as_deref_mut() {
+                if let Some(out) = tally.removed.as_deref_mut() {
                     out.push(s.clone());
                 }
                 *s = self.hash(s);
@@ -433,13 +440,13 @@ impl PrivacyPolicy {
             Value::Number(n) => {
                 let text = n.to_string();
                 let hashed = self.hash(&text);
-                if let Some(out) = removed.as_deref_mut() {
+                if let Some(out) = tally.removed.as_deref_mut() {
                     out.push(text);
                 }
                 *value = Value::String(hashed);
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.hash_leaves(v, removed)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.hash_leaves(v, removed)),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.hash_leaves(v, tally)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.hash_leaves(v, tally)),
             Value::Bool(_) | Value::Null => {}
         }
     }
@@ -461,29 +468,31 @@ impl PrivacyPolicy {
                 return;
             }
         }
-        event.attributes.update(|value| {
+        event.attributes.update_if(|value| {
+            let mut tally = Tally::default();
             if let Value::Object(map) = value {
-                self.police_attributes(&plan, map, &mut None);
+                self.police_attributes(&plan, map, &mut tally);
             }
+            tally.changed
         });
     }
 
     /// Applies the policy to the attributes of an event of type `t`, as
     /// [`PrivacyPolicy::apply`] does (the dead-letter redaction reads
     /// attributes it has not validated).
-    fn police_attributes_of(&self, t: &EventType, map: &mut Map<String, Value>, removed: &mut Removed<'_>) {
+    fn police_attributes_of(&self, t: &EventType, map: &mut Map<String, Value>, tally: &mut Tally<'_>) {
         if self.compiled.keep_all {
             return;
         }
         let plan = self.compiled.plan_for(t);
         if plan.may_change {
-            self.police_attributes(&plan, map, removed);
+            self.police_attributes(&plan, map, tally);
         }
     }
 
-    fn police_attributes(&self, plan: &TypePlan, map: &mut Map<String, Value>, removed: &mut Removed<'_>) {
+    fn police_attributes(&self, plan: &TypePlan, map: &mut Map<String, Value>, tally: &mut Tally<'_>) {
         let active: Vec<(Priority, u64)> = plan.rules.iter().map(|&i| (i, self.compiled.rules[i as usize].pattern.start())).collect();
-        self.police_map(map, &active, None, Some(plan), removed);
+        self.police_map(map, &active, None, Some(plan), tally);
     }
 
     /// The rules still alive one level down, and the first that matches
@@ -513,7 +522,7 @@ impl PrivacyPolicy {
         }
     }
 
-    fn police_map(&self, map: &mut Map<String, Value>, active: &[(Priority, u64)], inherited: Governing, top: Option<&TypePlan>, removed: &mut Removed<'_>) {
+    fn police_map(&self, map: &mut Map<String, Value>, active: &[(Priority, u64)], inherited: Governing, top: Option<&TypePlan>, tally: &mut Tally<'_>) {
         // Decisions first (conditions read siblings), then the changes.
         let parent: &Map<String, Value> = map;
         let decisions: Vec<(Vec<(Priority, u64)>, Governing)> = parent
@@ -533,39 +542,43 @@ impl PrivacyPolicy {
         let mut decisions = decisions.into_iter();
         map.retain(|_, value| {
             let (next, governing) = decisions.next().expect("one decision per key");
-            self.police_value(value, &next, governing, removed)
+            self.police_value(value, &next, governing, tally)
         });
     }
 
     /// Applies the decisions to one value; `false`: remove it.
-    fn police_value(&self, value: &mut Value, active: &[(Priority, u64)], governing: Governing, removed: &mut Removed<'_>) -> bool {
+    fn police_value(&self, value: &mut Value, active: &[(Priority, u64)], governing: Governing, tally: &mut Tally<'_>) -> bool {
         let action = governing.map(|g| g.1);
         if active.is_empty() || !matches!(value, Value::Object(_) | Value::Array(_)) {
             return match action {
                 None | Some(FieldAction::Keep) => true,
                 Some(FieldAction::Drop) => {
-                    record_leaves(value, removed);
+                    record_leaves(value, tally);
                     false
                 }
                 Some(FieldAction::Hash) => {
-                    self.hash_leaves(value, removed);
+                    self.hash_leaves(value, tally);
                     true
                 }
             };
         }
         match value {
             Value::Object(map) => {
-                self.police_map(map, active, governing, None, removed);
-                !(action == Some(FieldAction::Drop) && map.is_empty())
+                self.police_map(map, active, governing, None, tally);
+                let removed = action == Some(FieldAction::Drop) && map.is_empty();
+                tally.changed |= removed;
+                !removed
             }
             Value::Array(items) => {
                 let decisions: Vec<_> = (0..items.len()).map(|i| self.descend(active, Step::Index(i), None)).collect();
                 let mut decisions = decisions.into_iter();
                 items.retain_mut(|item| {
                     let (next, own) = decisions.next().expect("one decision per element");
-                    self.police_value(item, &next, Self::first(governing, own), removed)
+                    self.police_value(item, &next, Self::first(governing, own), tally)
                 });
-                !(action == Some(FieldAction::Drop) && items.is_empty())
+                let removed = action == Some(FieldAction::Drop) && items.is_empty();
+                tally.changed |= removed;
+                !removed
             }
             _ => true,
         }

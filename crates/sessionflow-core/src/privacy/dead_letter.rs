@@ -2,7 +2,7 @@
 //! kept as it came, redacted, or dropped, and its detail scrubbed of what
 //! the redaction removed.
 
-use super::{PrivacyPolicy, Removed};
+use super::{PrivacyPolicy, Tally};
 use crate::deadletter::DeadLetterPayload;
 use crate::event::{Channel, Direction, EventType};
 use crate::time::Millis;
@@ -148,7 +148,7 @@ impl PrivacyPolicy {
             return TreatedDeadLetter { value: None, payload: DeadLetterPayload::Kept, detail: scrub_detail(&detail, &HashSet::new(), &[]) };
         };
         let mut removed = Vec::new();
-        let redacted = self.redact_value(bytes, &mut Some(&mut removed));
+        let redacted = self.redact_value(bytes, &mut Tally { changed: false, removed: Some(&mut removed) });
         let mut kept = HashSet::new();
         if let Some(v) = &redacted {
             strings_of(v, &mut kept);
@@ -166,7 +166,7 @@ impl PrivacyPolicy {
 
     /// The redaction of a dead letter's value, `None` when nothing of it
     /// can be kept (not JSON, Avro, not UTF-8, or nothing left).
-    fn redact_value(&self, bytes: &[u8], removed: &mut Removed<'_>) -> Option<Value> {
+    fn redact_value(&self, bytes: &[u8], tally: &mut Tally<'_>) -> Option<Value> {
         let mut value: Value = serde_json::from_slice(bytes).ok()?;
         let canonical = match &value {
             Value::Object(map) => {
@@ -179,26 +179,26 @@ impl PrivacyPolicy {
             let event_type = EventType::parse(map.get("type").and_then(Value::as_str).unwrap_or_default());
             map.retain(|key, v| match (key.as_str(), v) {
                 ("attributes", Value::Object(attributes)) => {
-                    self.police_attributes_of(&event_type, attributes, removed);
+                    self.police_attributes_of(&event_type, attributes, tally);
                     true
                 }
                 // The envelope keeps what looks like its fields' values
                 // (ids, a type, a time, a channel); the rest, and fields of
                 // no event, are treated as any JSON.
-                (key, v) => self.redact_generic(key, v, removed),
+                (key, v) => self.redact_generic(key, v, tally),
             });
             return Some(value);
         }
-        self.redact_generic("", &mut value, removed).then_some(value)
+        self.redact_generic("", &mut value, tally).then_some(value)
     }
 
     /// Any JSON: structure, numbers, booleans and allowed identifiers stay;
     /// other strings are hashed with a key, else dropped. `false`: remove.
-    fn redact_generic(&self, key: &str, value: &mut Value, removed: &mut Removed<'_>) -> bool {
+    fn redact_generic(&self, key: &str, value: &mut Value, tally: &mut Tally<'_>) -> bool {
         match value {
             Value::String(s) if allowed(key, s) => true,
             Value::String(s) => {
-                if let Some(out) = removed.as_deref_mut() {
+                if let Some(out) = tally.removed.as_deref_mut() {
                     out.push(s.clone());
                 }
                 if self.has_hmac_key() {
@@ -209,11 +209,11 @@ impl PrivacyPolicy {
                 }
             }
             Value::Array(items) => {
-                items.retain_mut(|v| self.redact_generic(key, v, removed));
+                items.retain_mut(|v| self.redact_generic(key, v, tally));
                 true
             }
             Value::Object(map) => {
-                map.retain(|k, v| self.redact_generic(k, v, removed));
+                map.retain(|k, v| self.redact_generic(k, v, tally));
                 true
             }
             Value::Number(_) | Value::Bool(_) | Value::Null => true,

@@ -70,6 +70,11 @@ fn events_without_an_anchor_key_are_not_touched() {
     let mut policed = e.clone();
     p.apply(&mut policed);
     assert_eq!(policed.attributes.text(), e.attributes.text());
+    // Walked, nothing to change: the text stays as it came.
+    let plain_vendor = event("queue.entered", &json!({"queue": "Q", "vendor": {"Queue": {"Name": "Support"}}}));
+    let mut policed = plain_vendor.clone();
+    p.apply(&mut policed);
+    assert_eq!(policed.attributes.text(), plain_vendor.attributes.text());
     let with_vendor = policed_text(&p, "queue.entered", &json!({"queue": "Q", "vendor": {"customerEndpoint": {"address": "+15550100", "type": "TELEPHONE"}}}));
     assert!(!with_vendor.contains("+15550100") && with_vendor.contains("TELEPHONE"), "{with_vendor}");
 }
