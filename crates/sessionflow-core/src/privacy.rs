@@ -257,6 +257,9 @@ struct Compiled {
     keep_all: bool,
     /// The plans of the contract's types, in the order of `EventType::KNOWN`.
     known_plans: Vec<TypePlan>,
+    /// The plan of every type the contract does not name, when no rule
+    /// names one of them (else each is planned when it comes).
+    other_plan: Option<TypePlan>,
 }
 
 impl Compiled {
@@ -295,9 +298,14 @@ impl Compiled {
         }
         let unknown = settings.unknown_attributes;
         let keep_all = unknown == FieldAction::Keep && rules.iter().all(|r| r.action == FieldAction::Keep);
-        let mut compiled = Compiled { rules, unknown, keep_all, known_plans: Vec::new() };
+        let mut compiled = Compiled { rules, unknown, keep_all, known_plans: Vec::new(), other_plan: None };
         if !keep_all {
             compiled.known_plans = EventType::KNOWN.iter().map(|t| compiled.plan(t)).collect();
+            let names_other =
+                compiled.rules.iter().any(|r| matches!(&r.types, TypeFilter::Only(types) if types.iter().any(|t| matches!(t, EventType::Other(_)))));
+            if !names_other {
+                compiled.other_plan = Some(compiled.plan(&EventType::Other(String::new())));
+            }
         }
         Ok(compiled)
     }
@@ -323,7 +331,10 @@ impl Compiled {
     fn plan_for(&self, t: &EventType) -> std::borrow::Cow<'_, TypePlan> {
         match EventType::KNOWN.iter().position(|k| k == t) {
             Some(i) => std::borrow::Cow::Borrowed(&self.known_plans[i]),
-            None => std::borrow::Cow::Owned(self.plan(t)),
+            None => match &self.other_plan {
+                Some(plan) => std::borrow::Cow::Borrowed(plan),
+                None => std::borrow::Cow::Owned(self.plan(t)),
+            },
         }
     }
 }
