@@ -232,3 +232,24 @@ fn nothing_of_an_erased_session_follows_its_erasure() {
         assert!(run.texts.iter().all(|(_, text)| !text.contains(&late)), "the erased session's late event was recorded");
     }
 }
+
+/// The adapters write only attributes of the canonical model (or their own,
+/// `vendor`, `contact_id`, `task_sid`, `synthetic`): dropping unknown
+/// attributes changes none of their events.
+#[test]
+fn adapters_write_no_attribute_outside_the_model() {
+    let corpus = privacy_corpus();
+    let vendor_attributes = |run: &Run| -> Vec<String> {
+        run.outputs
+            .iter()
+            .filter_map(|o| if let Output::Timeline(t) = o { Some(t) } else { None })
+            .filter(|t| t.source.as_deref().is_some_and(|s| s != "canonical") && t.input.topic.as_ref() != "canonical")
+            .map(|t| format!("{} {}", t.event_type.as_str(), t.attributes.text()))
+            .collect()
+    };
+    let kept = vendor_attributes(&run(&corpus, &EngineConfig::default()));
+    let settings = PrivacySettings { unknown_attributes: FieldAction::Drop, ..PrivacySettings::default() };
+    let dropped = vendor_attributes(&run(&corpus, &config(settings, DeadLetterMode::Keep)));
+    assert!(kept.len() > 30, "{} vendor events", kept.len());
+    assert_eq!(kept, dropped);
+}
