@@ -6,20 +6,26 @@
 use crate::avro::{AvroSchemas, RecordKind, json_to_avro};
 use crate::{CodecError, Encoding};
 use serde_json::{Value, json};
-use sessionflow_core::{DeadLetter, Output};
+use sessionflow_core::{DeadLetter, DeadLetterPayload, Output};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// One dead letter as a JSON line: key and value as UTF-8 text when they
-/// are, else as hex (`key_hex`, `value_hex`), plus the `dlq.*` headers.
+/// are, else as hex (`key_hex`, `value_hex`), plus the `dlq.*` headers
+/// (`dlq.payload` when the value was redacted or dropped).
 pub fn dead_letter_json(d: &DeadLetter) -> Value {
     let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
     let hex = |bytes: &Option<Vec<u8>>| match bytes {
         Some(b) if std::str::from_utf8(b).is_err() => Some(hex_encode(b)),
         _ => None,
     };
-    let headers: serde_json::Map<String, Value> = d.headers().into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
+    let mut headers: serde_json::Map<String, Value> = d.headers().into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
+    // Absent means kept, as on dead letters written before the setting.
+    if d.payload != DeadLetterPayload::Kept {
+        let (k, v) = d.payload_header();
+        headers.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
     json!({
         "key": text(&d.key),
         "key_hex": hex(&d.key),
@@ -144,4 +150,31 @@ fn write_line(w: &mut BufWriter<File>, json: &Value) -> Result<(), CodecError> {
     serde_json::to_writer(&mut *w, json).map_err(|e| CodecError::Encode(e.to_string()))?;
     w.write_all(b"\n")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessionflow_core::{DeadLetterReason, InputPosition, Millis};
+
+    #[test]
+    fn dead_letter_lines_say_when_the_value_was_redacted_or_dropped() {
+        let kept = DeadLetter {
+            key: Some(b"s1".to_vec()),
+            value: Some(b"{\"a\":1}".to_vec()),
+            reason: DeadLetterReason::MissingField,
+            detail: "d".into(),
+            input: InputPosition { topic: "t".into(), partition: 0, offset: 3 },
+            at: Millis(0),
+            payload: DeadLetterPayload::Kept,
+        };
+        let line = dead_letter_json(&kept);
+        assert_eq!(line["value"], "{\"a\":1}");
+        assert!(line["headers"].get("dlq.payload").is_none(), "absent means kept: {line}");
+        let dropped = DeadLetter { value: None, payload: DeadLetterPayload::Dropped, ..kept.clone() };
+        let line = dead_letter_json(&dropped);
+        assert_eq!((line["value"].clone(), line["headers"]["dlq.payload"].clone()), (Value::Null, json!("dropped")));
+        let redacted = DeadLetter { payload: DeadLetterPayload::Redacted, ..kept };
+        assert_eq!(dead_letter_json(&redacted)["headers"]["dlq.payload"], "redacted");
+    }
 }

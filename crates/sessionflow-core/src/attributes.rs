@@ -111,6 +111,18 @@ impl Attributes {
         change(&mut json.0);
         *self = Attributes::from(json.0);
     }
+
+    /// As [`Attributes::update`], for a change that may leave the value as
+    /// it is: `change` says whether it changed it. Unchanged, the text
+    /// stays (and the parsed value is kept for later reads).
+    pub fn update_if(&mut self, change: impl FnOnce(&mut Value) -> bool) {
+        let mut json = self.parsed.take().unwrap_or_else(|| parse(&self.text));
+        if change(&mut json.0) {
+            *self = Attributes::from(json.0);
+        } else {
+            self.parsed = OnceLock::from(json);
+        }
+    }
 }
 
 fn parse(text: &str) -> Json {
@@ -244,6 +256,16 @@ mod tests {
         // Nothing of it was parsed.
         assert!(a.parsed.get().is_none());
         assert_eq!(Attributes::from_canonical_text("{}").str("a"), None);
+    }
+
+    #[test]
+    fn update_if_keeps_the_text_of_an_unchanged_value() {
+        let mut a = Attributes::from_canonical_text(r#"{"n":1,"email":"a@b.c"}"#);
+        a.update_if(|_| false);
+        assert_eq!(a.text(), r#"{"n":1,"email":"a@b.c"}"#);
+        assert!(a.canonical);
+        a.update_if(|v| v.as_object_mut().unwrap().remove("email").is_some());
+        assert_eq!(a.text(), r#"{"n":1}"#);
     }
 
     #[test]

@@ -40,12 +40,28 @@ pub struct InputPosition {
     pub offset: i64,
 }
 
-/// A dead-letter record: the original key and value, unchanged, plus headers.
+closed_enum! {
+    /// What the dead-letter payload setting (`dead_letter.payload`) did to a
+    /// dead letter's value: the `dlq.payload` header, which tells the replay
+    /// tooling what it can do with the record. `kept`: the original value,
+    /// byte for byte (replayable). `redacted`: the privacy policy applied to
+    /// what could be parsed (for inspection, not replay: it is not the
+    /// record that came in). `dropped`: no value, headers only.
+    DeadLetterPayload {
+        Kept => "kept",
+        Redacted => "redacted",
+        Dropped => "dropped",
+    }
+}
+
+/// A dead-letter record: the original key and value (unchanged unless the
+/// dead-letter payload setting redacts or drops the value), plus headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// Original record key.
+    /// Original record key (always kept: producers key by session id).
     pub key: Option<Vec<u8>>,
-    /// Original record value.
+    /// The record value: the original, its redaction, or none (`payload`
+    /// says which).
     pub value: Option<Vec<u8>>,
     /// `dlq.reason`.
     pub reason: DeadLetterReason,
@@ -56,6 +72,8 @@ pub struct DeadLetter {
     /// `dlq.at`: processing time (wall clock in the daemon, stream time in a
     /// replay, so replays stay deterministic).
     pub at: Millis,
+    /// `dlq.payload`: what was done to `value` (see [`DeadLetterPayload`]).
+    pub payload: DeadLetterPayload,
 }
 
 impl DeadLetter {
@@ -69,5 +87,13 @@ impl DeadLetter {
             ("dlq.offset", self.input.offset.to_string()),
             ("dlq.at", self.at.to_rfc3339()),
         ]
+    }
+
+    /// The `dlq.payload` header (`kept`, `redacted` or `dropped`). Not part
+    /// of [`DeadLetter::headers`], whose list is fixed: writers add it (the
+    /// replay files when it is not `kept`; a reader takes an absent header
+    /// for `kept`, as on dead letters written before the setting).
+    pub fn payload_header(&self) -> (&'static str, &'static str) {
+        ("dlq.payload", self.payload.as_str())
     }
 }

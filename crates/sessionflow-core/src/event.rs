@@ -341,6 +341,34 @@ fn typed_attributes(t: &EventType) -> &'static [(&'static str, Kind)] {
     }
 }
 
+/// The attribute names the contract lists for `event_type` (`events.md`),
+/// for the privacy policy's unknown-attribute default. Types whose
+/// attributes are any keys ([`accepts_any_attributes`]) list none.
+pub fn known_attribute_names(event_type: &EventType) -> impl Iterator<Item = &'static str> {
+    typed_attributes(event_type).iter().map(|(name, _)| *name)
+}
+
+/// Whether every attribute of `event_type` is part of its model: the
+/// contract says "any keys" (`custom_data.received`, `api.request`,
+/// `api.response`).
+pub fn accepts_any_attributes(event_type: &EventType) -> bool {
+    matches!(event_type, EventType::CustomDataReceived | EventType::ApiRequest | EventType::ApiResponse)
+}
+
+/// What a dead-letter detail says of a value of the wrong type: numbers
+/// of the numeric kinds (a priority, a score) as they are, which names no
+/// one; strings quoted (the privacy policy scrubs quoted text from details
+/// when dead letters are redacted); anything else by its JSON type, so
+/// that an unquoted number (a phone number sent as one) or the contents of
+/// an object never reach `dlq.detail`.
+fn described(kind: Kind, v: &Value) -> String {
+    match (kind, v) {
+        (Kind::Int(..) | Kind::Num(..), Value::Number(n)) => n.to_string(),
+        (_, Value::String(_)) => v.to_string(),
+        _ => json_type(v).to_owned(),
+    }
+}
+
 /// Checks the attributes the contract names for `event_type` against their types.
 fn check_typed_attributes(event_type: &EventType, attributes: &Map<String, Value>) -> Result<(), InputError> {
     for (key, kind) in typed_attributes(event_type) {
@@ -348,7 +376,7 @@ fn check_typed_attributes(event_type: &EventType, attributes: &Map<String, Value
             && !kind.accepts(v)
         {
             let reason = if matches!(kind, Kind::Time) { DeadLetterReason::BadTimestamp } else { DeadLetterReason::BadFieldType };
-            return Err(err(reason, format!("`attributes.{key}` of `{}` must be {}, got {v}", event_type.as_str(), kind.expected())));
+            return Err(err(reason, format!("`attributes.{key}` of `{}` must be {}, got {}", event_type.as_str(), kind.expected(), described(*kind, v))));
         }
     }
     Ok(())

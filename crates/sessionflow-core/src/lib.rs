@@ -22,10 +22,11 @@ pub mod time;
 
 pub use attributes::Attributes;
 pub use cache::SessionCache;
-pub use deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition};
+pub use deadletter::{DeadLetter, DeadLetterPayload, DeadLetterReason, InputError, InputPosition};
 pub use event::{Channel, Direction, Event, EventFields, EventType};
 pub use fold::{Fold, FoldRules};
 pub use lifecycle::{Anomaly, AnswerType, Outcome, RevisionReason, State};
+pub use privacy::{DeadLetterMode, FieldAction, FieldClass, PolicyError, PrivacyPolicy, PrivacyRule, PrivacySettings};
 pub use processor::{Batch, BatchResult, BatchStats, EngineConfig, InputRecord, Output};
 pub use records::{MetadataRecord, TimelineRecord};
 pub use state::{EventsKey, Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};

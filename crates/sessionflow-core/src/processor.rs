@@ -12,7 +12,7 @@ use crate::deadletter::{DeadLetter, DeadLetterReason, InputError, InputPosition}
 use crate::event::{Channel, Event, EventType};
 use crate::fold::{Fold, FoldRules, LIST_NAMES, MERGED_NAMES};
 use crate::lifecycle::{Anomaly, Outcome, RevisionReason, State};
-use crate::privacy::PrivacyPolicy;
+use crate::privacy::{DeadLetterMode, PrivacyPolicy};
 use crate::records::{MetadataRecord, RecordInfo, TimelineRecord};
 use crate::state::{EventsKey, Marker, PartitionMeta, SessionEntry, StateRead, Timer, TimerKind, Write};
 use crate::time::Millis;
@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub rules: FoldRules,
     /// Personal-data policy.
     pub privacy: PrivacyPolicy,
+    /// What dead letters carry of their record (`dead_letter.payload`):
+    /// its value as it came (the default), redacted by `privacy`, or none.
+    pub dead_letter_payload: DeadLetterMode,
     /// Watermark lag behind the largest event time. Default 0.
     pub allowed_lateness_ms: i64,
     /// Terminal time to final record. Default 15 min.
@@ -80,6 +83,7 @@ impl Default for EngineConfig {
         EngineConfig {
             rules: FoldRules::default(),
             privacy: PrivacyPolicy::default(),
+            dead_letter_payload: DeadLetterMode::Keep,
             allowed_lateness_ms: 0,
             finalize_after_ms: 15 * MINUTE,
             session_timeout_ms: 24 * HOUR,
@@ -486,15 +490,19 @@ impl<'a, S: StateRead> Batch<'a, S> {
         BatchResult { outputs: self.outputs, writes, meta: self.meta, stats: self.stats }
     }
 
+    /// Every dead letter is made here: its value and detail as
+    /// `dead_letter_payload` wants them (kept, redacted, dropped).
     fn dead_letter(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, position: InputPosition, error: InputError) {
         *self.stats.dead_lettered.entry(error.reason).or_default() += 1;
+        let treated = self.config.privacy.treat_dead_letter(self.config.dead_letter_payload, value, error.detail);
         self.outputs.push(Output::DeadLetter(Box::new(DeadLetter {
             key: key.map(<[u8]>::to_vec),
-            value: value.map(<[u8]>::to_vec),
+            value: treated.value,
             reason: error.reason,
-            detail: error.detail,
+            detail: treated.detail,
             input: position,
             at: self.now,
+            payload: treated.payload,
         })));
     }
 

@@ -11,11 +11,15 @@
 //!
 //! The same seed always yields the same records.
 //!
+//! [`privacy_corpus`] is a fixed set of records with seeded personal values
+//! in every carrier, for the privacy leak tests.
+//!
 //! [`vendors`] writes vendors' native records instead (Amazon Connect,
 //! Genesys Cloud, Twilio TaskRouter, Zoom Contact Center, CCAI Platform),
 //! for the adapters of `sessionflow-adapters`: see
 //! [`vendors::VendorSimulator`].
 
+pub mod privacy_corpus;
 mod scripts;
 pub mod vendors;
 
