@@ -26,7 +26,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
-use sessionflow_core::{Batch, BatchStats, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
+use sessionflow_core::{Batch, BatchStats, DeadLetterPayload, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
 use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, PartitionRestore, RecordHeaders, at_least_once_records};
 use sessionflow_store::{RawRecord, RawRecordBuf, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -1377,16 +1377,22 @@ fn process_task<'a>(
             Output::Tombstone(_) => OutRecord { topic: &topics.metadata, key, value: None, headers: None, timestamp: None },
             Output::DeadLetter(d) => {
                 let mut headers = OwnedHeaders::new();
-                // The input record's own headers first (trace ids, provenance), then ours.
-                let input = by_position.get_or_insert_with(|| records.iter().map(|r| ((r.message.topic(), r.message.offset()), *r)).collect());
-                if let Some(original) = input.get(&(&*d.input.topic, d.input.offset)).and_then(|r| r.message.headers()) {
-                    for h in original.iter().filter(|h| !h.key.starts_with("dlq.")) {
-                        headers = headers.insert(Header { key: h.key, value: h.value });
+                // The input record's own headers first (trace ids, provenance),
+                // then ours. A redacted or dropped payload takes none of
+                // them: headers can carry personal data as well.
+                if d.payload == DeadLetterPayload::Kept {
+                    let input = by_position.get_or_insert_with(|| records.iter().map(|r| ((r.message.topic(), r.message.offset()), *r)).collect());
+                    if let Some(original) = input.get(&(&*d.input.topic, d.input.offset)).and_then(|r| r.message.headers()) {
+                        for h in original.iter().filter(|h| !h.key.starts_with("dlq.")) {
+                            headers = headers.insert(Header { key: h.key, value: h.value });
+                        }
                     }
                 }
                 for (k, v) in d.headers() {
                     headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
                 }
+                let (k, v) = d.payload_header();
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
                 OutRecord { topic: &topics.dead_letter, key: d.key.clone(), value: d.value.clone(), headers: Some(headers), timestamp: None }
             }
         });

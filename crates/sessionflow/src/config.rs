@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sessionflow_codec::Encoding;
 use sessionflow_codec::avro::SchemaIds;
-use sessionflow_core::privacy::{FieldAction, PrivacyPolicy};
+use sessionflow_core::privacy::{DeadLetterMode, FieldAction, PolicyError, PrivacyPolicy, PrivacyRule, PrivacySettings};
 use sessionflow_core::{EngineConfig, FoldRules, Millis, SessionCache};
 use sessionflow_store::StoreConfig;
 use std::path::Path;
@@ -177,21 +177,81 @@ impl Default for EngineSection {
     }
 }
 
-/// `[privacy]`: per class of personal data, `keep`, `hash` or `drop`.
+/// `[privacy]`: per class of personal data, `keep`, `hash` or `drop`,
+/// applied once when an event is accepted (docs/privacy.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacySection {
-    /// `pii.contact`: email, phone numbers, ANI. `keep`, `hash` or `drop`.
+    /// `pii.contact`: emails, phone numbers, ANI, participant addresses,
+    /// SIP destinations. `keep`, `hash` or `drop`.
     #[schemars(with = "String")]
     pub contact: FieldAction,
     /// `pii.text`: transcripts, comments, notes, summaries, free-text
     /// answers. `keep`, `hash` or `drop`.
     #[schemars(with = "String")]
     pub text: FieldAction,
+    /// Customer data: `custom_data`, virtual-agent variables and
+    /// parameters, API bodies, SIP headers, vendor task and contact
+    /// attributes. `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
+    pub custom: FieldAction,
+    /// Links: CRM tickets, recordings, uploaded media. `keep`, `hash` or
+    /// `drop`.
+    #[schemars(with = "String")]
+    pub link: FieldAction,
+    /// Staff: agent names and ids, who added a participant, who verified.
+    /// `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
+    pub staff: FieldAction,
+    /// Unmapped vendor fields (`attributes.vendor`) no other class claims.
+    /// `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
+    pub vendor: FieldAction,
+    /// Attributes the canonical model does not list for the event's type
+    /// and no rule names: `keep`, `hash` or `drop`.
+    #[schemars(with = "String")]
+    pub unknown_attributes: FieldAction,
+    /// Rules before the built-in classes, first match wins
+    /// (`[[privacy.rules]]`: `path = "attributes.sip_headers.*"`, then
+    /// `action = "drop"` or `class = "contact"`, optionally
+    /// `event_types = [...]`).
+    #[schemars(with = "Vec<std::collections::BTreeMap<String, String>>")]
+    pub rules: Vec<PrivacyRule>,
     /// HMAC key for `hash`: a secret (redacted by `check-config`); set it
     /// from the environment or a file (`hmac_key_file`), not in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hmac_key: Option<Secret>,
+}
+
+impl PrivacySection {
+    fn settings(&self) -> PrivacySettings {
+        PrivacySettings {
+            contact: self.contact,
+            text: self.text,
+            custom: self.custom,
+            link: self.link,
+            staff: self.staff,
+            vendor: self.vendor,
+            unknown_attributes: self.unknown_attributes,
+            rules: self.rules.clone(),
+        }
+    }
+
+    /// The policy, or what is wrong with the section.
+    pub fn policy(&self) -> Result<PrivacyPolicy, PolicyError> {
+        PrivacyPolicy::new(self.settings(), self.hmac_key.as_deref().unwrap_or_default().as_bytes())
+    }
+}
+
+/// `[dead_letter]`: what the dead-letter topic keeps of a record it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterSection {
+    /// The record's value: `keep` (as received, so a fixed record can be
+    /// replayed), `redact` (the privacy policy applied to what parses,
+    /// the rest dropped; inspect only) or `drop` (headers only).
+    #[schemars(with = "String")]
+    pub payload: DeadLetterMode,
 }
 
 /// A secret config value: serialized as it is (for `check-config` to
@@ -341,6 +401,7 @@ impl MetricsSection {
 pub struct Config {
     pub engine: EngineSection,
     pub privacy: PrivacySection,
+    pub dead_letter: DeadLetterSection,
     pub store: StoreSection,
     pub encoding: EncodingSection,
     pub kafka: sessionflow_kafka::KafkaSection,
@@ -418,13 +479,29 @@ impl Config {
                 return Err(ConfigError::new(key, "is 0: every session would be turned away", format!("use a positive bound, e.g. {example}")));
             }
         }
-        let hashing = self.privacy.contact == FieldAction::Hash || self.privacy.text == FieldAction::Hash;
-        if hashing && self.privacy.hmac_key.as_deref().is_none_or(str::is_empty) {
-            return Err(ConfigError::new(
-                "privacy.hmac_key",
-                "is empty while a class is set to hash",
-                "set SESSIONFLOW_PRIVACY_HMAC_KEY (or privacy.hmac_key) to a secret of 32 or more random bytes",
-            ));
+        match self.privacy.policy() {
+            Ok(_) => {}
+            Err(PolicyError::MissingHmacKey { what }) => {
+                return Err(ConfigError::new(
+                    "privacy.hmac_key",
+                    format!("is empty while {what} is set to hash"),
+                    "set SESSIONFLOW_PRIVACY_HMAC_KEY (or privacy.hmac_key) to a secret of 32 or more random bytes",
+                ));
+            }
+            Err(PolicyError::InvalidPath { index, path, problem }) => {
+                return Err(ConfigError::new(
+                    format!("privacy.rules[{index}].path"),
+                    format!("{path:?} {problem}"),
+                    "write a dot-separated path from `attributes`, e.g. \"attributes.sip_headers.*\" (`*` one key, `**` any depth)",
+                ));
+            }
+            Err(PolicyError::InvalidRule { index, problem }) => {
+                return Err(ConfigError::new(
+                    format!("privacy.rules[{index}]"),
+                    problem,
+                    "give a path and exactly one of `action` (keep, hash, drop) and `class` (contact, text, custom, link, staff, vendor)",
+                ));
+            }
         }
         if self.store.memory_budget_mib < 16 {
             return Err(ConfigError::new("store.memory_budget_mib", format!("{} MiB is too small", self.store.memory_budget_mib), "give at least 16 (MiB)"));
@@ -524,11 +601,13 @@ impl Config {
         let e = &self.engine;
         EngineConfig {
             rules: FoldRules { short_abandon_threshold_ms: e.short_abandon_threshold.millis() },
-            privacy: PrivacyPolicy {
-                contact: self.privacy.contact,
-                text: self.privacy.text,
-                hmac_key: self.privacy.hmac_key.as_deref().unwrap_or_default().as_bytes().to_vec(),
-            },
+            // `load` has validated the section; an invalid one that got
+            // here anyway fails closed: everything personal dropped.
+            privacy: self.privacy.policy().unwrap_or_else(|_| {
+                let drop_all = PrivacySettings { unknown_attributes: FieldAction::Drop, ..PrivacySettings::all_classes(FieldAction::Drop) };
+                PrivacyPolicy::new(drop_all, &[]).expect("dropping needs no key")
+            }),
+            dead_letter_payload: self.dead_letter.payload,
             allowed_lateness_ms: e.allowed_lateness.millis(),
             finalize_after_ms: e.finalize_after.millis(),
             session_timeout_ms: e.session_timeout.millis(),

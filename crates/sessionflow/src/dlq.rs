@@ -29,6 +29,10 @@ pub struct Selection {
     pub positions: Vec<(i32, i64)>,
     /// At most this many.
     pub limit: Option<usize>,
+    /// Replay dead letters whose value was redacted
+    /// (`dead_letter.payload = "redact"`): what reaches the input is the
+    /// redacted record, not what the source sent.
+    pub force_redacted: bool,
 }
 
 /// A dead letter as read back.
@@ -81,6 +85,13 @@ fn read_dead_letters(config: &DaemonConfig) -> anyhow::Result<Vec<DeadLetter>> {
     Ok(out)
 }
 
+/// What the dead-letter topic kept of the value (`dlq.payload`): `kept`,
+/// `redacted` or `dropped`; dead letters written before the setting have
+/// no header and kept it.
+fn payload(d: &DeadLetter) -> &str {
+    d.headers.get("dlq.payload").map_or("kept", String::as_str)
+}
+
 /// `dlq inspect`: counts by reason; then, for `reason` (or every reason),
 /// the `newest` dead letters with their details (values with `show_values`).
 pub fn inspect(config: &DaemonConfig, reason: Option<&str>, newest: usize, show_values: bool) -> anyhow::Result<String> {
@@ -113,7 +124,12 @@ pub fn inspect(config: &DaemonConfig, reason: Option<&str>, newest: usize, show_
         );
         if d.headers.contains_key("dlq.payload_omitted") {
             let _ = writeln!(out, "  value: omitted ({})", d.header("dlq.payload_omitted"));
+        } else if payload(d) == "dropped" {
+            let _ = writeln!(out, "  value: dropped (dead_letter.payload = \"drop\")");
         } else if show_values {
+            if payload(d) == "redacted" {
+                let _ = writeln!(out, "  value (redacted: dead_letter.payload = \"redact\"):");
+            }
             let value = String::from_utf8_lossy(m.payload().unwrap_or_default());
             let shown: String = value.chars().take(2_000).collect();
             let _ = writeln!(out, "  value: {shown}{}", if shown.len() < value.len() { " …" } else { "" });
@@ -150,6 +166,19 @@ pub fn replay(config: &DaemonConfig, selection: &Selection, to: Option<&str>, dr
             let _ = writeln!(out, "skip {from}: its value was not kept (over message.max.bytes) or it names no input topic");
             skipped += 1;
             continue;
+        }
+        match payload(d) {
+            "dropped" => {
+                let _ = writeln!(out, "skip {from}: its value was dropped (dead_letter.payload = \"drop\"); replay it from the source");
+                skipped += 1;
+                continue;
+            }
+            "redacted" if !selection.force_redacted => {
+                let _ = writeln!(out, "skip {from}: its value is redacted (dead_letter.payload = \"redact\"); --force-redacted replays it as it is");
+                skipped += 1;
+                continue;
+            }
+            _ => {}
         }
         let _ = writeln!(out, "{} {from} ({}) -> {target}", if dry_run { "would replay" } else { "replay" }, d.header("dlq.reason"));
         let Some(producer) = &producer else {

@@ -69,6 +69,10 @@ enum DlqCommand {
         /// Say what would be replayed; produce nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also replay dead letters whose value was redacted
+        /// (`dead_letter.payload = "redact"`), as they are.
+        #[arg(long)]
+        force_redacted: bool,
     },
 }
 
@@ -445,8 +449,8 @@ fn main() -> ExitCode {
             }
             let report = match command {
                 DlqCommand::Inspect { reason, newest, show_values } => dlq::inspect(&daemon, reason.as_deref(), newest, show_values),
-                DlqCommand::Replay { reason, offsets, limit, to, dry_run } => {
-                    dlq::replay(&daemon, &dlq::Selection { reason, positions: offsets, limit }, to.as_deref(), dry_run)
+                DlqCommand::Replay { reason, offsets, limit, to, dry_run, force_redacted } => {
+                    dlq::replay(&daemon, &dlq::Selection { reason, positions: offsets, limit, force_redacted }, to.as_deref(), dry_run)
                 }
             };
             report.map(|text| print!("{text}"))
