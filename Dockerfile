@@ -14,7 +14,8 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 # The build half of scripts/system-packages.txt (scripts/check-deploy keeps
 # the two in step): libclang for RocksDB's bindings, cmake and the headers
-# for librdkafka with TLS and compression. The test and lint tools are not
+# for librdkafka with TLS, SASL (Cyrus, for Kerberos), libcurl (OAUTHBEARER
+# OIDC) and compression. The test and lint tools are not
 # needed here. Versions are not pinned: bookworm's point releases replace
 # them (a pinned version disappears from the mirrors) with security fixes.
 # hadolint ignore=DL3008
@@ -23,6 +24,8 @@ RUN apt-get update \
       build-essential \
       cmake \
       libclang-dev \
+      libcurl4-openssl-dev \
+      libsasl2-dev \
       libssl-dev \
       pkg-config \
       zlib1g-dev \
@@ -39,13 +42,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && strip --strip-debug -o /usr/local/bin/sessionflow target/release/sessionflow
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# What the binary links dynamically (ldd: libssl3/libcrypto, zlib,
-# libstdc++; libc and libgcc are in the base), and CA certificates for
-# SASL_SSL/SSL brokers. Unpinned, as above.
+# What the binary links dynamically (ldd: libssl3/libcrypto, libsasl2,
+# libcurl, zlib, libstdc++; libc and libgcc are in the base), Cyrus SASL's
+# GSSAPI plugin for Kerberos, and CA certificates for SASL_SSL/SSL brokers.
+# Unpinned, as above.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
+      libcurl4 \
+      libsasl2-2 \
+      libsasl2-modules-gssapi-mit \
       libssl3 \
       libstdc++6 \
       zlib1g \
