@@ -73,14 +73,22 @@ pub fn produce_paced(
 /// Every committed record of `topic` (partitions 0..partitions), read with
 /// `read_committed` up to the end of each partition.
 pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    read_all_with(brokers, topic, partitions, &[])
+}
+
+/// `read_all` with extra client properties (TLS, SASL).
+pub fn read_all_with(brokers: &str, topic: &str, partitions: i32, properties: &[(&str, &str)]) -> Vec<OwnedMessage> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+        .set("enable.auto.commit", "false");
+    for (k, v) in properties {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer");
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition_offset(topic, p, Offset::Beginning).expect("partition");

@@ -397,7 +397,8 @@ fn broker_phases(target: &Target, records: &[engine::Raw], exactly_once: bool) -
 fn tansu() -> Option<(std::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new("tansu")
+    // `$TANSU` names the binary where it is not on PATH (.ci/run sets it).
+    let child = Command::new(std::env::var("TANSU").unwrap_or_else(|_| "tansu".into()))
         .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -55,6 +55,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// A child whose output goes to `log`.
+    pub fn new(child: Child, log: PathBuf) -> Proc {
+        Proc { child, _stdout: None, log }
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
