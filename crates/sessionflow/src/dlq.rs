@@ -92,6 +92,24 @@ fn payload(d: &DeadLetter) -> &str {
     d.headers.get("dlq.payload").map_or("kept", String::as_str)
 }
 
+/// Whether a dead letter can be replayed to `target`, or why not: its
+/// value must be there as the source sent it (`dlq.payload` kept), or
+/// redacted with `force_redacted`.
+fn replayable(headers: &BTreeMap<String, String>, has_value: bool, target: &str, force_redacted: bool) -> Result<(), &'static str> {
+    match headers.get("dlq.payload").map_or("kept", String::as_str) {
+        "dropped" => return Err("its value was dropped (dead_letter.payload = \"drop\"): replay it from the source"),
+        "redacted" if !force_redacted => return Err("its value is redacted (dead_letter.payload = \"redact\"): --force-redacted replays it as it is"),
+        _ => {}
+    }
+    if headers.contains_key("dlq.payload_omitted") || !has_value {
+        return Err("its value was not kept (over message.max.bytes)");
+    }
+    if target.is_empty() {
+        return Err("it names no input topic (use --to)");
+    }
+    Ok(())
+}
+
 /// `dlq inspect`: counts by reason; then, for `reason` (or every reason),
 /// the `newest` dead letters with their details (values with `show_values`).
 pub fn inspect(config: &DaemonConfig, reason: Option<&str>, newest: usize, show_values: bool) -> anyhow::Result<String> {
@@ -162,23 +180,10 @@ pub fn replay(config: &DaemonConfig, selection: &Selection, to: Option<&str>, dr
         let m = &d.message;
         let from = format!("{}/{}/{}", m.topic(), m.partition(), m.offset());
         let target = to.unwrap_or(d.header("dlq.topic"));
-        if d.headers.contains_key("dlq.payload_omitted") || m.payload().is_none() || target.is_empty() {
-            let _ = writeln!(out, "skip {from}: its value was not kept (over message.max.bytes) or it names no input topic");
+        if let Err(why) = replayable(&d.headers, m.payload().is_some(), target, selection.force_redacted) {
+            let _ = writeln!(out, "skip {from}: {why}");
             skipped += 1;
             continue;
-        }
-        match payload(d) {
-            "dropped" => {
-                let _ = writeln!(out, "skip {from}: its value was dropped (dead_letter.payload = \"drop\"); replay it from the source");
-                skipped += 1;
-                continue;
-            }
-            "redacted" if !selection.force_redacted => {
-                let _ = writeln!(out, "skip {from}: its value is redacted (dead_letter.payload = \"redact\"); --force-redacted replays it as it is");
-                skipped += 1;
-                continue;
-            }
-            _ => {}
         }
         let _ = writeln!(out, "{} {from} ({}) -> {target}", if dry_run { "would replay" } else { "replay" }, d.header("dlq.reason"));
         let Some(producer) = &producer else {
@@ -203,4 +208,27 @@ pub fn replay(config: &DaemonConfig, selection: &Selection, to: Option<&str>, dr
     }
     let _ = writeln!(out, "{} {sent} dead letter(s), skipped {skipped}", if dry_run { "would replay" } else { "replayed" });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(payload: Option<&str>) -> BTreeMap<String, String> {
+        payload.map(|p| ("dlq.payload".to_owned(), p.to_owned())).into_iter().collect()
+    }
+
+    #[test]
+    fn replay_takes_kept_values_and_redacted_ones_only_when_forced() {
+        // Dead letters from before the setting carry no header: kept.
+        assert_eq!(replayable(&headers(None), true, "in", false), Ok(()));
+        assert_eq!(replayable(&headers(Some("kept")), true, "in", false), Ok(()));
+        assert!(replayable(&headers(Some("redacted")), true, "in", false).unwrap_err().contains("--force-redacted"));
+        assert_eq!(replayable(&headers(Some("redacted")), true, "in", true), Ok(()));
+        assert!(replayable(&headers(Some("dropped")), false, "in", true).unwrap_err().contains("dropped"));
+        assert!(replayable(&headers(Some("dropped")), true, "in", true).unwrap_err().contains("dropped"));
+        assert!(replayable(&headers(None), true, "", false).unwrap_err().contains("--to"));
+        let omitted: BTreeMap<String, String> = [("dlq.payload_omitted".to_owned(), "1200000 bytes".to_owned())].into();
+        assert!(replayable(&omitted, false, "in", true).is_err());
+    }
 }
