@@ -88,15 +88,15 @@ fn read_dead_letters(config: &DaemonConfig) -> anyhow::Result<Vec<DeadLetter>> {
 /// What the dead-letter topic kept of the value (`dlq.payload`): `kept`,
 /// `redacted` or `dropped`; dead letters written before the setting have
 /// no header and kept it.
-fn payload(d: &DeadLetter) -> &str {
-    d.headers.get("dlq.payload").map_or("kept", String::as_str)
+fn payload(headers: &BTreeMap<String, String>) -> &str {
+    headers.get("dlq.payload").map_or("kept", String::as_str)
 }
 
 /// Whether a dead letter can be replayed to `target`, or why not: its
 /// value must be there as the source sent it (`dlq.payload` kept), or
 /// redacted with `force_redacted`.
 fn replayable(headers: &BTreeMap<String, String>, has_value: bool, target: &str, force_redacted: bool) -> Result<(), &'static str> {
-    match headers.get("dlq.payload").map_or("kept", String::as_str) {
+    match payload(headers) {
         "dropped" => return Err("its value was dropped (dead_letter.payload = \"drop\"): replay it from the source"),
         "redacted" if !force_redacted => return Err("its value is redacted (dead_letter.payload = \"redact\"): --force-redacted replays it as it is"),
         _ => {}
@@ -142,10 +142,10 @@ pub fn inspect(config: &DaemonConfig, reason: Option<&str>, newest: usize, show_
         );
         if d.headers.contains_key("dlq.payload_omitted") {
             let _ = writeln!(out, "  value: omitted ({})", d.header("dlq.payload_omitted"));
-        } else if payload(d) == "dropped" {
+        } else if payload(&d.headers) == "dropped" {
             let _ = writeln!(out, "  value: dropped (dead_letter.payload = \"drop\")");
         } else if show_values {
-            if payload(d) == "redacted" {
+            if payload(&d.headers) == "redacted" {
                 let _ = writeln!(out, "  value (redacted: dead_letter.payload = \"redact\"):");
             }
             let value = String::from_utf8_lossy(m.payload().unwrap_or_default());

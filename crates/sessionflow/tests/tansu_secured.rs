@@ -77,13 +77,12 @@ fn tansu(dir: &Path, port: u16, advertised: u16, storage: &str, extra: &[&str]) 
     let binary = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
     let listener = format!("tcp://127.0.0.1:{port}");
     let advertised = format!("tcp://127.0.0.1:{advertised}");
-    let file = || std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
     let child = Command::new(&binary)
         .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised, "--storage-engine", storage])
         .args(extra)
         .current_dir(dir)
-        .stdout(file())
-        .stderr(file())
+        .stdout(common::append(&log))
+        .stderr(common::append(&log))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start `{binary}` ({e}): .ci/run installs it"));
     let mut proc = Proc::new(child, log);
@@ -106,8 +105,13 @@ fn stunnel(dir: &Path, accept: u16, connect: u16, mutual: bool) -> Proc {
     )
     .unwrap();
     let log = dir.join("stunnel.log");
-    let file = || std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-    let child = Command::new("stunnel").arg(&config).stdout(file()).stderr(file()).stdin(Stdio::null()).spawn().expect("stunnel (scripts/system-packages.txt)");
+    let child = Command::new("stunnel")
+        .arg(&config)
+        .stdout(common::append(&log))
+        .stderr(common::append(&log))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("stunnel (scripts/system-packages.txt)");
     let mut proc = Proc::new(child, log);
     wait_listening(&format!("127.0.0.1:{accept}"), &mut proc);
     proc

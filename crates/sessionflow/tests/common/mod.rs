@@ -90,7 +90,8 @@ impl Drop for Proc {
     }
 }
 
-fn append(path: &Path) -> std::fs::File {
+/// `path` opened for appending (created if missing): a child's log.
+pub fn append(path: &Path) -> std::fs::File {
     std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()
 }
 
