@@ -303,6 +303,9 @@ impl PipelineContext {
     }
 }
 
+/// The consumer group's assignor: the one that keeps tasks whole.
+pub const ASSIGNOR: &str = "range";
+
 /// The client settings of the pipeline's consumer (user properties last).
 pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
     let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
@@ -312,7 +315,12 @@ pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("partition.assignment.strategy", "cooperative-sticky")
+        // A task is partition p of every input topic and of the repartition
+        // topic, and must have one owner. The range assignor gives each
+        // member the same partition numbers of every topic (they all have
+        // the same count); sticky assignors balance topics independently
+        // and split tasks between instances.
+        .set("partition.assignment.strategy", ASSIGNOR)
         .set("statistics.interval.ms", "5000")
         // librdkafka postpones a partition's next fetch by 1 s when its
         // queue is full; a fast consumer drains it long before that and
@@ -1585,9 +1593,6 @@ fn send_changelog<'r>(
 #[error("{0}")]
 pub struct FatalError(pub String);
 
-/// Whether an error ends the daemon rather than the batch: the store
-/// failed (a batch already committed must not be produced again, and a
-/// store that does not read will not read on retry), or the error says so.
 /// What a fatal client error means for the operator. Fencing has one cause
 /// worth naming: a second live process with this instance's id.
 fn fatal_client_error(client: &str, code: RDKafkaErrorCode, reason: &str, instance: &str) -> String {
@@ -1600,6 +1605,9 @@ fn fatal_client_error(client: &str, code: RDKafkaErrorCode, reason: &str, instan
     }
 }
 
+/// Whether an error ends the daemon rather than the batch: the store
+/// failed (a batch already committed must not be produced again, and a
+/// store that does not read will not read on retry), or the error says so.
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.is::<StoreError>() || cause.is::<FatalError>() || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())

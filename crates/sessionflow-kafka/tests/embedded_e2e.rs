@@ -151,3 +151,94 @@ fn exactly_once_outputs_equal_the_engine_run_per_partition() {
     let m = &shared.metrics;
     assert!(m.render().contains("sessionflow_sessions{state=\""));
 }
+
+/// Two instances share the input while a third of its records are keyed by
+/// something other than their session and come back through the
+/// repartition topic. Each task (partition *p* of the input and of the
+/// repartition topic) must be owned by one instance: split between two,
+/// each would fold the session's events it sees into its own copy of the
+/// state, and the timeline would hold two records with the same `seq`.
+/// Before the fix, the cooperative-sticky assignor split tasks this way.
+#[test]
+fn two_instances_keep_each_task_whole() {
+    // RUST_LOG=sessionflow_kafka=info shows the rebalances.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let config = |brokers: &str, instance: &str| {
+        let mut config = daemon_config(brokers, Delivery::ExactlyOnce);
+        config.kafka.instance_id = Some(instance.into());
+        // This broker completes a rebalance within the session timeout.
+        config.kafka.consumer_properties.insert("session.timeout.ms".into(), "6000".into());
+        config.kafka.consumer_properties.insert("heartbeat.interval.ms".into(), "500".into());
+        config
+    };
+    let broker = EmbeddedBroker::start(1, &pipeline_topics(&config("", "a"), PARTITIONS)).unwrap();
+    let brokers = broker.bootstrap_servers().to_owned();
+    let engine = engine();
+    let mut sent = produce(&brokers, 1_000, 3);
+    let start = |instance: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).unwrap());
+        let shared = Arc::new(Shared::default());
+        let (config, engine, shared2) = (config(&brokers, instance), engine.clone(), shared.clone());
+        let thread = std::thread::spawn(move || sessionflow_kafka::run(&config, &engine, &Codec::json(), &store, &shared2));
+        (shared, thread, dir)
+    };
+    let a = start("a");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.0.metrics.value("sessionflow_records_in_total", &[("topic", "cc.events.raw")]) < 200.0 {
+        assert!(Instant::now() < deadline, "A did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = start("b");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(b.0.ready.load(Ordering::SeqCst) && b.0.assigned.load(Ordering::Relaxed) > 0) {
+        assert!(Instant::now() < deadline, "B got no partition");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sent += testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 78, ..SimConfig::default() }, 1_500, 3);
+
+    let total = |name: &str, labels: &[(&str, &str)]| a.0.metrics.value(name, labels) + b.0.metrics.value(name, labels);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let consumed = total("sessionflow_records_in_total", &[("topic", "cc.events.raw")]);
+        let rekeyed_in = total("sessionflow_records_in_total", &[("topic", "e2e-sessionflow-repartition")]);
+        let rekeyed_out = total("sessionflow_repartitioned_total", &[]);
+        if consumed as usize >= sent && rekeyed_in >= rekeyed_out && rekeyed_out > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the instances did not catch up: {consumed}/{sent} consumed, {rekeyed_in}/{rekeyed_out} re-keyed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for (shared, thread, _) in [a, b] {
+        shared.shutdown.store(true, Ordering::SeqCst);
+        thread.join().unwrap().unwrap();
+        assert!(shared.metrics.value("sessionflow_records_in_total", &[("topic", "cc.events.raw")]) > 0.0, "an instance consumed nothing");
+    }
+
+    // Per session: one task, and seq 1, 2, 3, ... each for one event (an
+    // exact repeat is an aborted transaction this broker shows, see
+    // docs/daemon.md).
+    let codec = Codec::json();
+    let mut by_session: BTreeMap<String, BTreeMap<i64, Value>> = BTreeMap::new();
+    let mut via_repartition = 0;
+    for m in read_all(&brokers, "cc.sessions.timeline") {
+        let t = codec.decode_record(RecordKind::Timeline, m.payload().unwrap()).unwrap();
+        via_repartition += usize::from(t["input"]["topic"] == "e2e-sessionflow-repartition");
+        let id = t["session_id"].as_str().unwrap().to_owned();
+        let seq = t["seq"].as_i64().unwrap();
+        let session = by_session.entry(id.clone()).or_default();
+        if let Some(before) = session.get(&seq) {
+            assert_eq!(before["event_id"], t["event_id"], "{id}: two events with seq {seq}: the session was folded by two owners");
+            assert_eq!(before["input"]["partition"], t["input"]["partition"], "{id}: seq {seq} from two tasks");
+        }
+        session.insert(seq, t);
+    }
+    assert!(via_repartition > 50, "{via_repartition} re-keyed events on the timeline");
+    for (id, records) in &by_session {
+        let seqs: Vec<i64> = records.keys().copied().collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "{id}: seq not 1..n");
+        let tasks: std::collections::BTreeSet<i64> = records.values().map(|t| t["input"]["partition"].as_i64().unwrap()).collect();
+        assert_eq!(tasks.len(), 1, "{id}: events in {tasks:?}");
+    }
+}

@@ -9,7 +9,8 @@
 //! - a batch that fails over and over turns `/healthz` unhealthy, and
 //!   healthy again once the fault is gone;
 //! - fatal producer errors stop the daemon with the cause, in both
-//!   delivery modes;
+//!   delivery modes, and so does a fatal consumer error (fenced by another
+//!   member with the same `group.instance.id`);
 //! - the broker down for a few seconds mid-run loses nothing.
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -141,7 +142,7 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
 /// Starts the daemon, shows it `fault` (`before_start`: before the daemon
 /// exists, else once it caught up with a first input), and expects it to
 /// stop with an error that says what happened (`says`: words it must hold).
-fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool, says: &[&str]) {
+fn a_fatal_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start: bool, says: &[&str]) {
     let group = format!("fatal-{delivery:?}").to_lowercase();
     let (broker, brokers, config) = setup(&group, delivery, 25, 300);
     if before_start {
@@ -163,7 +164,7 @@ fn a_fatal_producer_error_stops_the_daemon(delivery: Delivery, fault: Fault, bef
 #[test]
 fn a_fenced_transactional_producer_stops_the_daemon() {
     let fenced = Fault::RequestErrors(RDKafkaApiKey::AddPartitionsToTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED; 5]);
-    a_fatal_producer_error_stops_the_daemon(Delivery::ExactlyOnce, fenced, false, &["fenced", "kafka.instance_id"]);
+    a_fatal_error_stops_the_daemon(Delivery::ExactlyOnce, fenced, false, &["fenced", "kafka.instance_id"]);
 }
 
 /// At least once, before the fix a fatal error of the idempotent producer
@@ -172,7 +173,27 @@ fn a_fenced_transactional_producer_stops_the_daemon() {
 fn a_fatal_idempotent_producer_stops_the_daemon_at_least_once() {
     // librdkafka makes this answer to the producer's id request fatal.
     let refused = Fault::RequestErrors(RDKafkaApiKey::InitProducerId, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED; 5]);
-    a_fatal_producer_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true, &["fatal"]);
+    a_fatal_error_stops_the_daemon(Delivery::AtLeastOnce, refused, true, &["fatal"]);
+}
+
+/// A consumer fenced by another member with its `group.instance.id`
+/// (static membership) gets a fatal error from librdkafka: the daemon
+/// stops, naming the cause and the key to check, in both delivery modes.
+/// The embedded broker's classic groups never fence a member by
+/// themselves, so the group coordinator's heartbeat answer is injected.
+fn a_fenced_consumer_stops_the_daemon(delivery: Delivery) {
+    let fenced = Fault::RequestErrors(RDKafkaApiKey::Heartbeat, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID; 5]);
+    a_fatal_error_stops_the_daemon(delivery, fenced, false, &["consumer", "fenced", "kafka.instance_id"]);
+}
+
+#[test]
+fn a_fenced_consumer_stops_the_daemon_exactly_once() {
+    a_fenced_consumer_stops_the_daemon(Delivery::ExactlyOnce);
+}
+
+#[test]
+fn a_fenced_consumer_stops_the_daemon_at_least_once() {
+    a_fenced_consumer_stops_the_daemon(Delivery::AtLeastOnce);
 }
 
 /// The only broker down for a few seconds while the daemon works: batches

@@ -544,12 +544,32 @@ impl Config {
                 ));
             }
         }
+        self.validate_assignment()?;
         if self.metrics.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new("metrics.addr", format!("{:?} is not an address", self.metrics.addr), "use host:port, e.g. 127.0.0.1:9898"));
         }
         self.validate_metrics()?;
         if self.encoding.max_event_bytes < 1024 {
             return Err(ConfigError::new("encoding.max_event_bytes", "is below 1024", "give the largest event value to accept, e.g. 524288"));
+        }
+        Ok(())
+    }
+
+    /// Only the range assignor of the classic group protocol keeps each
+    /// task (partition p of every input topic and of the repartition topic)
+    /// on one instance; any other would split a session's state.
+    fn validate_assignment(&self) -> Result<(), ConfigError> {
+        let assignor = sessionflow_kafka::pipeline::ASSIGNOR;
+        for (section, props) in [("properties", &self.kafka.properties), ("consumer_properties", &self.kafka.consumer_properties)] {
+            for (key, allowed) in [("partition.assignment.strategy", assignor), ("group.protocol", "classic")] {
+                if let Some(value) = props.get(key).filter(|v| v.trim() != allowed) {
+                    return Err(ConfigError::new(
+                        format!("kafka.{section}.{key}"),
+                        format!("is {value:?}, which may give partition p of one topic and of another to two instances and split a task's state"),
+                        format!("remove it: sessionflow uses {key} = {allowed:?}, the one that keeps each task on one instance"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -696,6 +716,12 @@ mod tests {
         let config = Config::from_toml("[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n").unwrap();
         config.validate().unwrap();
         assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
+        let err = Config::from_toml("[kafka.consumer_properties]\n\"partition.assignment.strategy\" = \"cooperative-sticky\"\n").unwrap().validate().unwrap_err();
+        assert_eq!(err.key, "kafka.consumer_properties.partition.assignment.strategy");
+        assert!(err.fix.contains("\"range\""), "{err}");
+        let err = Config::from_toml("[kafka.properties]\n\"group.protocol\" = \"consumer\"\n").unwrap().validate().unwrap_err();
+        assert_eq!(err.key, "kafka.properties.group.protocol");
+        Config::from_toml("[kafka.consumer_properties]\n\"partition.assignment.strategy\" = \"range\"\n").unwrap().validate().unwrap();
         let err = Config::from_toml("[kafka]\nprocessing_threads = 0\n").unwrap().validate().unwrap_err();
         assert_eq!(err.key, "kafka.processing_threads");
         let config = Config::from_toml("[kafka]\nprocessing_threads = 3\n").unwrap();
