@@ -716,7 +716,8 @@ mod tests {
         let config = Config::from_toml("[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n").unwrap();
         config.validate().unwrap();
         assert_eq!(config.kafka.properties["security.protocol"], "SASL_SSL");
-        let err = Config::from_toml("[kafka.consumer_properties]\n\"partition.assignment.strategy\" = \"cooperative-sticky\"\n").unwrap().validate().unwrap_err();
+        let err =
+            Config::from_toml("[kafka.consumer_properties]\n\"partition.assignment.strategy\" = \"cooperative-sticky\"\n").unwrap().validate().unwrap_err();
         assert_eq!(err.key, "kafka.consumer_properties.partition.assignment.strategy");
         assert!(err.fix.contains("\"range\""), "{err}");
         let err = Config::from_toml("[kafka.properties]\n\"group.protocol\" = \"consumer\"\n").unwrap().validate().unwrap_err();
