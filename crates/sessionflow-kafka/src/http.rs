@@ -3,7 +3,7 @@
 //! listen beyond the host; always bounded, so that no client can exhaust
 //! the daemon through it.
 
-use crate::pipeline::Shared;
+use crate::health::Shared;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};

@@ -7,8 +7,9 @@
 //! member; the claim makes the same happen at least once, on brokers
 //! without transactions, and names the other process in the message.
 
+use crate::clients::client_config;
 use crate::config::{DaemonConfig, TopicsSection};
-use crate::pipeline::{Shared, client_config};
+use crate::health::Shared;
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -42,7 +43,7 @@ impl Claim {
         use std::hash::{BuildHasher, Hasher};
         // The standard library's per-process random hash keys: no RNG crate needed.
         let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        Claim { host, pid: std::process::id(), started_at: crate::pipeline::wall_millis().to_rfc3339(), nonce }
+        Claim { host, pid: std::process::id(), started_at: crate::health::wall_millis().to_rfc3339(), nonce }
     }
 }
 

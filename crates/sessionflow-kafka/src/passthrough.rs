@@ -2,8 +2,8 @@
 //! producer settings and the same batch and commit loop as the pipeline,
 //! with no processing — each input record is copied to an output topic.
 
+use crate::clients::{consumer_client_config, producer_client_config, send};
 use crate::config::{DaemonConfig, Delivery};
-use crate::pipeline::{consumer_client_config, producer_client_config, send};
 use anyhow::{Context as _, bail};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;

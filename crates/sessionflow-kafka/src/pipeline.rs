@@ -13,24 +13,31 @@
 //!
 //! Every rdkafka transaction call blocks; this thread is not an async
 //! executor's worker.
+//!
+//! Beside it: `rebalance` (assignment and revocation), `restore` (state
+//! from the changelog), `delivery` (transactions and fatal errors),
+//! `oversize` (records over the brokers' limit), `clients` (settings and
+//! topics), `health` (what `/healthz` and the command line see).
 
+use crate::clients::{consumer_client_config, producer_client_config, restore_client_config, send};
 use crate::config::{DaemonConfig, Delivery, TopicsSection};
+use crate::delivery::{DeliveryTracker, FatalError, abort_transaction_retrying, commit_transaction_retrying, fatal_client_error, flush_delivered, is_fatal};
+use crate::health::{Shared, wall_millis};
 use crate::input::{INPUT_TOPIC_HEADER, InputAdapters};
-use crate::metrics::Metrics;
+use crate::oversize::{RecordLimits, fit_output, record_size};
+use crate::rebalance::{PipelineContext, Received};
 use anyhow::{Context as _, bail};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
-use sessionflow_core::{Batch, BatchStats, DeadLetterPayload, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, State, StateRead, Write};
-use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, PartitionRestore, RecordHeaders, at_least_once_records};
-use sessionflow_store::{RawRecord, RawRecordBuf, Store, StoreError};
+use sessionflow_core::{Batch, BatchStats, DeadLetterPayload, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, StateRead, Write};
+use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, at_least_once_records};
+use sessionflow_store::{RawRecord, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,96 +51,6 @@ struct Summary {
     totals: crate::metrics::IntervalTotals,
 }
 
-/// How often the local store's memtables are flushed to disk.
-const STATE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The largest record the brokers take on the output topics when the
-/// producer's `message.max.bytes` is not set: librdkafka's default.
-const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
-
-/// State shared with the HTTP server and the command line.
-#[derive(Debug, Default)]
-pub struct Shared {
-    pub metrics: Metrics,
-    /// Assigned partitions are restored and being processed.
-    pub ready: AtomicBool,
-    /// Set to stop after the current batch.
-    pub shutdown: AtomicBool,
-    /// Batches committed.
-    pub batches: AtomicU64,
-    /// Wall-clock milliseconds of the loop's last progress: a batch
-    /// committed, or a poll that found nothing to do.
-    pub last_progress_ms: AtomicI64,
-    /// Partitions assigned to this instance.
-    pub assigned: AtomicUsize,
-    /// `/healthz` fails once the loop made no progress this long while it
-    /// holds partitions (`kafka.stall_timeout_ms`; 0 = never).
-    pub stall_timeout_ms: AtomicU64,
-    /// Set when another process claimed this instance id (instance.rs).
-    fenced_by: Mutex<Option<String>>,
-    /// Wall-clock milliseconds of the loop's last turn (0: not started),
-    /// and what it is doing since: a call that never returns shows here
-    /// (see [`Shared::stuck`]).
-    loop_turned_ms: AtomicI64,
-    doing: Mutex<&'static str>,
-}
-
-impl Shared {
-    /// Another process took over this instance id: the loop stops before
-    /// its next commit.
-    pub fn fence(&self, why: String) {
-        tracing::error!(%why, "fenced");
-        *self.fenced_by.lock().expect("lock") = Some(why);
-    }
-
-    /// Stops with [`FatalError`] if another process took over.
-    fn check_fence(&self) -> Result<(), FatalError> {
-        match &*self.fenced_by.lock().expect("lock") {
-            Some(why) => {
-                Err(FatalError(format!("this daemon was fenced: {why}; it stops so that only one writes. Give every daemon its own kafka.instance_id")))
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Notes that the processing loop moved on.
-    pub fn progressed(&self) {
-        self.last_progress_ms.store(wall_millis().0, Ordering::Relaxed);
-    }
-
-    /// Notes that the loop (or a restore) went around, and what it does next.
-    fn doing(&self, what: &'static str) {
-        *self.doing.lock().expect("lock") = what;
-        self.loop_turned_ms.store(wall_millis().0, Ordering::Relaxed);
-    }
-
-    /// Why the daemon is unhealthy, if it is: partitions held and no
-    /// progress for longer than the stall timeout, or the loop stuck.
-    pub fn stalled(&self) -> Option<String> {
-        if let Some(why) = self.stuck() {
-            return Some(why);
-        }
-        let timeout = self.stall_timeout_ms.load(Ordering::Relaxed) as i64;
-        let since = wall_millis().0 - self.last_progress_ms.load(Ordering::Relaxed);
-        (timeout > 0 && self.assigned.load(Ordering::Relaxed) > 0 && since > timeout)
-            .then(|| format!("no batch committed and no idle poll for {} s while holding partitions", since / 1000))
-    }
-
-    /// The loop has not gone around for longer than the stall timeout: one
-    /// call has not returned (librdkafka's `send_offsets_to_transaction`
-    /// can wait forever for a group coordinator that went away, ignoring
-    /// its timeout). No retry gets out of that; `sessionflow run` exits.
-    pub fn stuck(&self) -> Option<String> {
-        let timeout = self.stall_timeout_ms.load(Ordering::Relaxed) as i64;
-        let turned = self.loop_turned_ms.load(Ordering::Relaxed);
-        let since = wall_millis().0 - turned;
-        (timeout > 0 && turned > 0 && since > timeout).then(|| {
-            let doing = *self.doing.lock().expect("lock");
-            format!("the processing loop has been {doing} for {} s (kafka.stall_timeout_ms = {timeout}) without the call returning", since / 1000)
-        })
-    }
-}
-
 /// Outcome of the loop, for the summary.
 #[derive(Debug, Default, Clone)]
 pub struct RunTotals {
@@ -142,626 +59,9 @@ pub struct RunTotals {
     pub aborted: u64,
 }
 
-pub(crate) fn wall_millis() -> Millis {
-    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
-}
+/// How often the local store's memtables are flushed to disk.
+const STATE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Consumer context: restores assigned partitions inside the rebalance
-/// callback (no record of a partition is returned before it is restored) and
-/// notes revoked ones so the loop drops their uncommitted records.
-struct PipelineContext {
-    store: Arc<Store>,
-    shared: Arc<Shared>,
-    /// Reads changelog partitions on assignment.
-    restore_consumer: BaseConsumer,
-    changelog_topic: String,
-    revoked: Mutex<BTreeSet<(String, i32)>>,
-    /// Per task, sessions by state (for the gauges on revoke).
-    sessions_by_task: Mutex<HashMap<i32, BTreeMap<State, i64>>>,
-    restore_error: Mutex<Option<String>>,
-    /// Per task, a batch cut short to supersede in the changelog first
-    /// (see `sessionflow_store::changelog`).
-    repairs: Mutex<BTreeMap<i32, Vec<RawRecord>>>,
-    /// Records the restore's polls returned, for the loop to process.
-    polled_while_restoring: Mutex<Vec<Received>>,
-}
-
-impl ClientContext for PipelineContext {
-    /// Consumer lag per assigned partition, from librdkafka's statistics
-    /// (`statistics.interval.ms`): no broker round trip on the pipeline thread.
-    fn stats(&self, statistics: rdkafka::Statistics) {
-        // Real brokers only (bootstrap and coordinator entries have node id -1).
-        for b in statistics.brokers.values().filter(|b| b.nodeid >= 0) {
-            self.shared.metrics.broker(b.nodeid, b.state == "UP", b.rtt.as_ref().map_or(0, |w| w.avg));
-        }
-        for (topic, t) in &statistics.topics {
-            for p in t.partitions.values() {
-                if p.partition >= 0 && p.app_offset >= 0 && p.ls_offset >= 0 && p.fetch_state == "active" {
-                    self.shared.metrics.lag(topic, p.partition, (p.ls_offset - p.app_offset).max(0));
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for PipelineContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(list) => {
-                fail::fail_point!(crate::failpoints::REVOKE, |_| crate::failpoints::park(crate::failpoints::REVOKE));
-                let mut revoked = self.revoked.lock().expect("lock");
-                for e in list.elements() {
-                    let _ = self.shared.assigned.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
-                    revoked.insert((e.topic().to_owned(), e.partition()));
-                    self.shared.metrics.forget_partition(e.topic(), e.partition());
-                }
-                self.shared.metrics.rebalance("revoke", list.count());
-                let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
-                let mut by_task = self.sessions_by_task.lock().expect("lock");
-                for task in tasks {
-                    self.repairs.lock().expect("lock").remove(&task);
-                    if let Some(counts) = by_task.remove(&task) {
-                        self.shared.metrics.add_sessions(&counts.iter().map(|(s, n)| (*s, -n)).collect());
-                    }
-                }
-                tracing::info!(partitions = list.count(), "partitions revoked; their state stays on disk for a later assignment");
-            }
-            Rebalance::Assign(list) => {
-                // Restored before the assignment takes effect, so no record of
-                // a partition arrives before its state.
-                self.shared.metrics.rebalance("assign", list.count());
-                self.shared.assigned.fetch_add(list.count(), Ordering::Relaxed);
-                // A long restore is progress, not a stall.
-                self.shared.progressed();
-                self.shared.ready.store(false, Ordering::SeqCst);
-                self.shared.metrics.ready(false);
-                let tasks: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
-                let owned = self.sessions_by_task.lock().expect("lock").keys().copied().collect::<BTreeSet<i32>>();
-                let new_tasks: Vec<i32> = tasks.difference(&owned).copied().collect();
-                if let Err(e) = self.restore(consumer, &new_tasks) {
-                    tracing::error!(partitions = ?new_tasks, error = %e, "restoring state from the changelog failed");
-                    *self.restore_error.lock().expect("lock") = Some(format!("partitions {new_tasks:?}: {e:#}"));
-                }
-                self.resume_from_state(list);
-            }
-            Rebalance::Error(_) => {}
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
-            self.shared.ready.store(true, Ordering::SeqCst);
-            self.shared.metrics.ready(true);
-            self.shared.progressed();
-        }
-    }
-}
-
-impl PipelineContext {
-    /// Starts each assigned partition at the offset its restored state was
-    /// committed with. That state and the group's offsets were committed in
-    /// one transaction, so on Kafka both agree; the state is the one source
-    /// that exists on every broker (the embedded one does not keep
-    /// transactional offset commits) and, in at-least-once mode, it may be
-    /// ahead of the group's offsets, which saves re-processing.
-    fn resume_from_state(&self, list: &TopicPartitionList) {
-        for mut element in list.elements() {
-            let meta = match self.store.partition(element.partition() as u32).meta() {
-                Ok(meta) => meta,
-                Err(e) => {
-                    *self.restore_error.lock().expect("lock") = Some(format!("partition {}: {e:#}", element.partition()));
-                    continue;
-                }
-            };
-            if let Some(next) = meta.next_offsets.get(element.topic()) {
-                self.shared.metrics.committed(element.topic(), element.partition(), *next);
-                if let Err(e) = element.set_offset(Offset::Offset(*next)) {
-                    tracing::warn!(topic = element.topic(), partition = element.partition(), error = %e, "cannot set the start offset");
-                }
-                tracing::debug!(topic = element.topic(), partition = element.partition(), offset = next, "resuming from the state's offset");
-            }
-        }
-    }
-
-    /// Brings newly assigned tasks' local state up to date from their changelog partitions.
-    ///
-    /// rdkafka calls this callback after librdkafka's poll returned, so the
-    /// restore's time would count against `max.poll.interval.ms` and a long
-    /// one would take the instance out of the group. The restore therefore
-    /// polls the group's consumer as it goes; records of the partitions
-    /// already held that such a poll returns are kept for the loop.
-    fn restore(&self, consumer: &BaseConsumer<Self>, tasks: &[i32]) -> anyhow::Result<()> {
-        if tasks.is_empty() {
-            return Ok(());
-        }
-        let mut keep_polling = || {
-            // A restore goes on as long as it moves.
-            self.shared.doing("restoring state from the changelog");
-            while let Some(result) = consumer.poll(Duration::ZERO) {
-                match result {
-                    Ok(m) => self.polled_while_restoring.lock().expect("lock").push(Received { message: m.detach() }),
-                    Err(KafkaError::PartitionEOF(_)) => {}
-                    Err(e) => tracing::warn!(error = %e, "consumer error while restoring"),
-                }
-            }
-        };
-        let restored = restore_partitions_polling(&self.restore_consumer, &self.changelog_topic, &self.store, tasks, &self.shared.metrics, &mut keep_polling)?;
-        self.repairs.lock().expect("lock").extend(restored.repairs);
-        let metrics = &self.shared.metrics;
-        for &task in tasks {
-            // Sessions by state, for the gauges.
-            let mut counts: BTreeMap<State, i64> = BTreeMap::new();
-            for (_, entry) in self.store.partition(task as u32).sessions()? {
-                if let Some(state) = entry.public_state() {
-                    *counts.entry(state).or_default() += 1;
-                }
-            }
-            metrics.add_sessions(&counts);
-            self.sessions_by_task.lock().expect("lock").insert(task, counts);
-        }
-        Ok(())
-    }
-}
-
-/// The consumer group's assignor: the one that keeps tasks whole.
-pub const ASSIGNOR: &str = "range";
-
-/// The client settings of the pipeline's consumer (user properties last).
-pub fn consumer_client_config(config: &DaemonConfig) -> ClientConfig {
-    let mut consumer_config = client_config(config, &config.kafka.consumer_properties);
-    consumer_config
-        .set("group.id", &config.kafka.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        // A task is partition p of every input topic and of the repartition
-        // topic, and must have one owner. The range assignor gives each
-        // member the same partition numbers of every topic (they all have
-        // the same count); sticky assignors balance topics independently
-        // and split tasks between instances.
-        .set("partition.assignment.strategy", ASSIGNOR)
-        .set("statistics.interval.ms", "5000")
-        // librdkafka postpones a partition's next fetch by 1 s when its
-        // queue is full; a fast consumer drains it long before that and
-        // then waits idle (seen as 1 s gaps in catch-up and restore).
-        .set("fetch.queue.backoff.ms", "10");
-    if config.kafka.static_membership {
-        // A restart within `session.timeout.ms` gets its partitions back
-        // without a rebalance, and a second live process with the same id
-        // fences the first (Kafka's FENCED_INSTANCE_ID).
-        consumer_config.set("group.instance.id", config.instance_id());
-    }
-    for (k, v) in &config.kafka.consumer_properties {
-        consumer_config.set(k, v);
-    }
-    consumer_config
-}
-
-/// The client settings of the pipeline's producer: idempotent, and
-/// transactional in exactly-once mode (user properties last).
-pub fn producer_client_config(config: &DaemonConfig) -> ClientConfig {
-    let mut producer_config = client_config(config, &config.kafka.producer_properties);
-    producer_config
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("partitioner", &config.kafka.partitioner)
-        // Changelog records may be larger than outputs (RecordLimits); outputs
-        // are checked against the broker's default before they are sent.
-        .set("message.max.bytes", CHANGELOG_MAX_BYTES.to_string());
-    if config.kafka.delivery == Delivery::ExactlyOnce {
-        producer_config.set("transactional.id", format!("{}-{}", config.kafka.group_id, config.instance_id())).set("transaction.timeout.ms", "60000");
-    }
-    for (k, v) in &config.kafka.producer_properties {
-        producer_config.set(k, v);
-    }
-    producer_config
-}
-
-/// The client settings of the consumer that reads changelogs.
-pub fn restore_client_config(config: &DaemonConfig) -> ClientConfig {
-    let mut restore_config = client_config(config, &config.kafka.consumer_properties);
-    restore_config
-        .set("group.id", format!("{}-restore", config.kafka.group_id))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        // A restore reads whole partitions: larger fetches, fewer round trips.
-        .set("max.partition.fetch.bytes", "8388608")
-        // As for the pipeline's consumer: no 1 s pause when the queue fills.
-        .set("fetch.queue.backoff.ms", "10");
-    restore_config
-}
-
-/// One changelog partition being read by [`restore_partitions`].
-struct Restoring {
-    /// The changelog's rules: what is committed, what was cut short.
-    records: PartitionRestore,
-    /// Next offset to read.
-    read: i64,
-    /// End of the changelog when the restore began.
-    high: i64,
-    applied: u64,
-}
-
-/// Records buffered per partition before one store write. The partitions
-/// are read interleaved, so a chunk fills at about the pace of the whole
-/// restore divided by the partition count: a large one (5,000 records was
-/// tried) fills only near the end, and the writer then starts when the
-/// reader is done instead of working beside it.
-const RESTORE_CHUNK: usize = 500;
-
-/// How long a restore may go without reading a record while its partitions
-/// are behind: there is no cap on a restore that makes progress.
-const RESTORE_STALL: Duration = Duration::from_secs(120);
-
-/// How often a restore in the rebalance callback polls the group's consumer.
-const KEEP_POLLING: Duration = Duration::from_millis(500);
-
-/// Polls the group's consumer every [`KEEP_POLLING`] while a restore runs,
-/// also while it waits for the store writer.
-struct KeepPolling<'f> {
-    poll: &'f mut dyn FnMut(),
-    last: Instant,
-}
-
-impl KeepPolling<'_> {
-    fn tick(&mut self) {
-        if self.last.elapsed() >= KEEP_POLLING {
-            (self.poll)();
-            self.last = Instant::now();
-        }
-    }
-
-    /// Hands a chunk to the writer, polling while its queue is full; false
-    /// once the writer has stopped (on an error, which the caller reports).
-    fn send(&mut self, writes: &std::sync::mpsc::SyncSender<RestoreChunk>, chunk: RestoreChunk) -> bool {
-        let mut chunk = chunk;
-        loop {
-            match writes.try_send(chunk) {
-                Ok(()) => return true,
-                Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                    chunk = back;
-                    self.tick();
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
-            }
-        }
-    }
-}
-
-/// What a restore did.
-#[derive(Debug, Default)]
-pub struct Restored {
-    /// Records applied to the store (the undo of batches cut short included).
-    pub records: u64,
-    /// Per partition, the keys of a batch cut short with their committed
-    /// values: written to the changelog again ahead of the partition's next
-    /// batch, so the cut batch is superseded in the log.
-    pub repairs: BTreeMap<i32, Vec<RawRecord>>,
-}
-
-/// Brings partitions of the local store up to date from their changelog
-/// partitions, each from the position the store recorded. All are read
-/// at once, so the client fetches them in parallel.
-pub fn restore_partitions(consumer: &BaseConsumer, changelog_topic: &str, store: &Store, tasks: &[i32], metrics: &Metrics) -> anyhow::Result<Restored> {
-    restore_partitions_polling(consumer, changelog_topic, store, tasks, metrics, &mut || {})
-}
-
-/// [`restore_partitions`], calling `keep_polling` at least every
-/// [`KEEP_POLLING`] (the group consumer's poll, see `PipelineContext::restore`).
-fn restore_partitions_polling(
-    consumer: &BaseConsumer,
-    changelog_topic: &str,
-    store: &Store,
-    tasks: &[i32],
-    metrics: &Metrics,
-    keep_polling: &mut dyn FnMut(),
-) -> anyhow::Result<Restored> {
-    let mut keep_polling = KeepPolling { poll: keep_polling, last: Instant::now() };
-    // The store is written on its own thread, so reading the changelog never
-    // waits for RocksDB; a few chunks in flight bound the memory. Written
-    // chunks' buffers go back to the reader to be filled again.
-    let (writes, chunks) = std::sync::mpsc::sync_channel::<RestoreChunk>(4);
-    let (recycle, recycled) = std::sync::mpsc::channel::<RawRecordBuf>();
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> anyhow::Result<()> {
-            for mut chunk in chunks {
-                let n = chunk.records.len() as u64;
-                if n > 0 {
-                    let position = chunk.position.max(store.changelog_position(chunk.task as u32)?);
-                    store.commit_raw_buf(chunk.task as u32, &chunk.records, Some(position))?;
-                    metrics.restore_progress(chunk.task, n, chunk.behind);
-                }
-                if chunk.last {
-                    metrics.restore_finished(chunk.task);
-                }
-                chunk.records.clear();
-                // The reader may be done and gone: the buffer is then dropped.
-                let _ = recycle.send(chunk.records);
-            }
-            Ok(())
-        });
-        let read = read_changelog(consumer, changelog_topic, store, tasks, metrics, &writes, &recycled, &mut keep_polling);
-        drop(writes);
-        // The writer may still have chunks to write.
-        while !writer.is_finished() {
-            keep_polling.tick();
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let written = writer.join().map_err(|_| anyhow::anyhow!("the restore writer panicked"))?;
-        written.context("writing restored state")?;
-        read
-    })
-}
-
-/// Changelog records of one partition, read and not yet written.
-struct RestoreChunk {
-    task: i32,
-    records: RawRecordBuf,
-    /// The changelog position the partition is at once these are written.
-    position: i64,
-    /// Records still to read when the chunk was cut (for the progress gauge).
-    behind: i64,
-    /// The partition's last chunk: its restore is complete once written.
-    last: bool,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn read_changelog(
-    consumer: &BaseConsumer,
-    changelog_topic: &str,
-    store: &Store,
-    tasks: &[i32],
-    metrics: &Metrics,
-    writes: &std::sync::mpsc::SyncSender<RestoreChunk>,
-    recycled: &std::sync::mpsc::Receiver<RawRecordBuf>,
-    keep_polling: &mut KeepPolling<'_>,
-) -> anyhow::Result<Restored> {
-    let started = Instant::now();
-    let mut restoring: BTreeMap<i32, Restoring> = BTreeMap::new();
-    let mut list = TopicPartitionList::new();
-    let mut restored = Restored::default();
-    for &task in tasks {
-        let (low, high) = consumer.fetch_watermarks(changelog_topic, task, Duration::from_secs(10))?;
-        let mut position = store.changelog_position(task as u32)?;
-        if position < low {
-            tracing::warn!(partition = task, position, low, "local state is older than the changelog keeps: rebuilding the partition");
-            store.drop_partition(task as u32)?;
-            position = low;
-        }
-        if position < high {
-            metrics.restore_started();
-            tracing::info!(partition = task, from = position, to = high, "restoring state from the changelog");
-            list.add_partition_offset(changelog_topic, task, Offset::Offset(position))?;
-            restoring.insert(task, Restoring { records: PartitionRestore::new(position), read: position, high, applied: 0 });
-        }
-    }
-    if restoring.is_empty() {
-        return Ok(restored);
-    }
-    consumer.assign(&list)?;
-    let mut last_read = Instant::now();
-    while !restoring.is_empty() {
-        keep_polling.tick();
-        let mut touched: Option<i32> = None;
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                last_read = Instant::now();
-                let task = m.partition();
-                if let Some(r) = restoring.get_mut(&task) {
-                    touched = Some(task);
-                    r.read = m.offset() + 1;
-                    if let Some(key) = m.key() {
-                        let headers = RecordHeaders::from_pairs(m.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value)));
-                        r.records.push(m.offset(), key, m.payload(), &headers).with_context(|| format!("changelog partition {task}"))?;
-                        fail::fail_point!(crate::failpoints::RESTORE_READ, |_| crate::failpoints::park(crate::failpoints::RESTORE_READ));
-                    }
-                }
-            }
-            // The end: on Kafka the last offsets may be transaction markers, never returned.
-            Some(Err(KafkaError::PartitionEOF(task))) => {
-                if let Some(r) = restoring.get_mut(&task) {
-                    r.read = r.read.max(r.high);
-                    touched = Some(task);
-                }
-            }
-            Some(Err(e)) => {
-                if let Some((code, reason)) = consumer.client().fatal_error() {
-                    bail!("reading the changelog: fatal error {code:?}: {reason}");
-                }
-                // A broker connection lost is reported and then mended by
-                // librdkafka itself; RESTORE_STALL bounds the wait.
-                tracing::warn!(error = %e, "reading the changelog: retrying");
-            }
-            None => {
-                for e in consumer.position()?.elements() {
-                    if let (Some(r), Offset::Offset(o)) = (restoring.get_mut(&e.partition()), e.offset())
-                        && o >= r.high
-                    {
-                        r.read = r.read.max(r.high);
-                    }
-                }
-            }
-        }
-        // The partition a record came from, or all of them after a timeout.
-        let (one, all): ([i32; 1], Vec<i32>);
-        let candidates: &[i32] = match touched {
-            Some(task) => {
-                one = [task];
-                &one
-            }
-            None => {
-                all = restoring.keys().copied().collect();
-                &all
-            }
-        };
-        for &task in candidates {
-            let Some(r) = restoring.get_mut(&task) else { continue };
-            let done = r.read >= r.high;
-            if done {
-                let r = restoring.remove(&task).expect("present");
-                let end = r.records.finish();
-                let n = end.records.len() as u64;
-                restored.records += n;
-                let chunk = RestoreChunk { task, records: end.records, position: end.position, behind: 0, last: true };
-                if !keep_polling.send(writes, chunk) {
-                    // The writer stopped on an error, which the caller reports.
-                    return Ok(restored);
-                }
-                let mut finished = TopicPartitionList::new();
-                finished.add_partition(changelog_topic, task);
-                consumer.pause(&finished)?;
-                if end.cut_short > 0 || end.superseded > 0 {
-                    tracing::warn!(
-                        partition = task,
-                        cut_short = end.cut_short,
-                        superseded = end.superseded,
-                        "changelog records of a batch cut short were not applied; its input is processed again from the last committed offsets"
-                    );
-                }
-                if !end.repair.is_empty() {
-                    restored.repairs.insert(task, end.repair);
-                }
-                let secs = started.elapsed().as_secs_f64();
-                tracing::info!(
-                    partition = task,
-                    records = r.applied + n,
-                    seconds = secs,
-                    records_per_second = (r.applied + n) as f64 / secs.max(1e-9),
-                    "restore finished"
-                );
-            } else if r.records.pending_len() == 0 && r.records.committed_len() >= RESTORE_CHUNK {
-                // Only committed records are written: whole batches.
-                let next = recycled.try_recv().unwrap_or_default();
-                let records = r.records.take_committed(next);
-                let n = records.len() as u64;
-                r.applied += n;
-                restored.records += n;
-                let chunk = RestoreChunk { task, records, position: r.records.position(), behind: r.high - r.read, last: false };
-                if !keep_polling.send(writes, chunk) {
-                    return Ok(restored);
-                }
-            }
-        }
-        if !restoring.is_empty() && last_read.elapsed() > RESTORE_STALL {
-            bail!(
-                "restore of changelog partitions {:?} read nothing for {} s while behind: is the changelog topic readable?",
-                restoring.keys().collect::<Vec<_>>(),
-                RESTORE_STALL.as_secs()
-            );
-        }
-    }
-    consumer.unassign()?;
-    Ok(restored)
-}
-
-/// Producer context: remembers the last changelog offset delivered per partition.
-struct DeliveryTracker {
-    changelog_topic: String,
-    changelog_next: Mutex<HashMap<i32, i64>>,
-    failures: AtomicU64,
-}
-
-impl ClientContext for DeliveryTracker {}
-
-impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(m) if m.topic() == self.changelog_topic => {
-                let mut next = self.changelog_next.lock().expect("lock");
-                let slot = next.entry(m.partition()).or_insert(0);
-                *slot = (*slot).max(m.offset() + 1);
-            }
-            Ok(_) => {}
-            // Purged by an abort: the batch is retried.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight), _)) => {}
-            Err((e, _)) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "a record was not delivered");
-            }
-        }
-    }
-}
-
-/// A client of the configured brokers with `kafka.properties` (security
-/// settings) and `extra`, for tools beside the pipeline.
-pub fn client_config(config: &DaemonConfig, extra: &BTreeMap<String, String>) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.kafka.brokers);
-    for (k, v) in config.kafka.properties.iter().chain(extra) {
-        c.set(k, v);
-    }
-    c
-}
-
-/// Creates missing topics with an admin client (real Kafka, tansu).
-pub fn create_topics(config: &DaemonConfig) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<_> = client_config(config, &BTreeMap::new()).create()?;
-    let metadata = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
-    let inputs = config.topics.input_names();
-    let input = inputs.first().context("no input topic (topics.input, topics.inputs)")?;
-    let partitions = match config.kafka.partitions {
-        Some(p) => p,
-        None => metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == input)
-            .map(|t| t.partitions().len() as i32)
-            .filter(|n| *n > 0)
-            .context("the input topic does not exist: create it, or set kafka.partitions so the daemon can")?,
-    };
-    let existing: BTreeSet<&str> = metadata.topics().iter().filter(|t| !t.partitions().is_empty()).map(|t| t.name()).collect();
-    let group = &config.kafka.group_id;
-    let changelog = TopicsSection::changelog(group);
-    let repartition = TopicsSection::repartition(group);
-    let instances = TopicsSection::instances(group);
-    let mut wanted: Vec<(String, Vec<(&str, &str)>)> = inputs.iter().map(|t| (t.clone(), vec![])).collect();
-    wanted.push((config.topics.timeline.clone(), vec![]));
-    wanted.push((config.topics.metadata.clone(), vec![("cleanup.policy", "compact")]));
-    wanted.push((config.topics.dead_letter.clone(), vec![]));
-    let changelog_max = CHANGELOG_MAX_BYTES.to_string();
-    wanted.push((changelog, vec![("cleanup.policy", "compact"), ("max.message.bytes", changelog_max.as_str())]));
-    wanted.push((repartition, vec![]));
-    wanted.push((instances, vec![("cleanup.policy", "compact")]));
-    let missing: Vec<&(String, Vec<(&str, &str)>)> = wanted.iter().filter(|(name, _)| !existing.contains(name.as_str())).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let topics: Vec<NewTopic<'_>> = missing
-        .iter()
-        .map(|(name, cfg)| {
-            let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(config.kafka.replication_factor));
-            for (k, v) in cfg {
-                t = t.set(k, v);
-            }
-            t
-        })
-        .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let results = runtime.block_on(admin.create_topics(&topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))?;
-    for result in results {
-        match result {
-            Ok(name) => tracing::info!(topic = %name, partitions, "created topic"),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                tracing::debug!(topic = %name, "topic exists")
-            }
-            Err((name, code)) => bail!("creating topic {name}: {code}"),
-        }
-    }
-    Ok(())
-}
-
-/// A consumed record, owned.
-struct Received {
-    message: OwnedMessage,
-}
-
-/// Runs the pipeline until `shared.shutdown` is set. Blocking.
 /// How input records are read and outputs written: the codec, and the
 /// adapters of vendor-format input topics.
 struct Formats<'a> {
@@ -769,6 +69,7 @@ struct Formats<'a> {
     adapters: InputAdapters,
 }
 
+/// Runs the pipeline until `shared.shutdown` is set. Blocking.
 pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &Arc<Store>, shared: &Arc<Shared>) -> anyhow::Result<RunTotals> {
     let formats = Formats { codec, adapters: InputAdapters::new(&config.topics) };
     let group = config.kafka.group_id.clone();
@@ -962,7 +263,7 @@ pub fn run(config: &DaemonConfig, engine: &EngineConfig, codec: &Codec, store: &
                     // start fence and abort it (init_transactions).
                     if exactly_once {
                         shared.doing("aborting the transaction");
-                        abort_transaction(&producer, config.kafka.call_timeout(), shared)
+                        abort_transaction_retrying(&producer, config.kafka.call_timeout(), shared)
                             .context("aborting the transaction failed; stopping (a restart aborts it for certain)")?;
                     }
                     rewind(&consumer, &records)?;
@@ -1001,22 +302,6 @@ fn rewind(consumer: &BaseConsumer<PipelineContext>, records: &[Received]) -> any
         consumer.seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(10))?;
     }
     Ok(())
-}
-
-/// Sends a record, waiting (polling delivery reports) while the producer's
-/// queue is full.
-pub fn send<C: ProducerContext>(producer: &BaseProducer<C>, record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>) -> anyhow::Result<()> {
-    let mut record = record;
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                producer.poll(Duration::from_millis(50));
-                record = r;
-            }
-            Err((e, _)) => return Err(e.into()),
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1143,7 +428,7 @@ fn process_batch(
         fail::fail_point!(crate::failpoints::COMMIT, |_| crate::failpoints::park(crate::failpoints::COMMIT));
         shared.check_fence()?;
         shared.doing("committing the transaction");
-        commit_transaction(producer, config.kafka.call_timeout(), shared)?;
+        commit_transaction_retrying(producer, config.kafka.call_timeout(), shared)?;
     } else {
         shared.doing("waiting for deliveries");
         flush_delivered(producer, config.kafka.call_timeout())?;
@@ -1442,72 +727,6 @@ fn label_changelog(store: &Store, task: &mut TaskOutput<'_>, batch_id: &str, rep
     Ok(())
 }
 
-/// Size limits of produced records (librdkafka refuses a record whose key,
-/// value and headers exceed the producer's `message.max.bytes`).
-#[derive(Debug, Clone, Copy)]
-pub struct RecordLimits {
-    /// Timeline, metadata, dead-letter and repartition records: the
-    /// producer's `message.max.bytes` as configured (default 1,000,000).
-    pub output: usize,
-    /// Changelog records ([`CHANGELOG_MAX_BYTES`] unless configured lower).
-    pub changelog: usize,
-}
-
-/// The producer's `message.max.bytes` and the changelog topic's
-/// `max.message.bytes` when the daemon sets them: a changelog record holds a
-/// session's entry and, at least once, its prior value, so it may be larger
-/// than any output.
-pub const CHANGELOG_MAX_BYTES: usize = 8 << 20;
-
-impl RecordLimits {
-    /// From the producer settings.
-    pub fn of(config: &DaemonConfig) -> RecordLimits {
-        let configured = config
-            .kafka
-            .producer_properties
-            .get("message.max.bytes")
-            .or_else(|| config.kafka.properties.get("message.max.bytes"))
-            .and_then(|v| v.parse::<usize>().ok());
-        RecordLimits { output: configured.unwrap_or(DEFAULT_MESSAGE_MAX_BYTES), changelog: configured.unwrap_or(CHANGELOG_MAX_BYTES) }
-    }
-}
-
-/// Bytes librdkafka counts against `message.max.bytes`.
-fn record_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: Option<&OwnedHeaders>) -> usize {
-    let headers = headers.map_or(0, |h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum());
-    key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
-}
-
-/// An output the brokers would refuse as too large, made into one they
-/// take: a dead letter without its payload, or, for a timeline or
-/// metadata record (which the session bounds keep small), a dead letter
-/// that names it. Never a record that fails the batch over and over.
-/// Says whether it had to.
-fn fit_output<'a>(record: OutRecord<'a>, limit: usize, topics: &'a TopicsSection) -> (OutRecord<'a>, bool) {
-    let size = record_size(record.key.as_deref(), record.value.as_deref(), record.headers.as_ref());
-    if size <= limit {
-        return (record, false);
-    }
-    let detail = format!("a {size}-byte record for {} is over message.max.bytes ({limit}); its value is not produced", record.topic);
-    tracing::warn!(topic = record.topic, size, limit, "an output record is over message.max.bytes: dead-lettered without its value");
-    let mut headers = OwnedHeaders::new();
-    if record.topic == topics.dead_letter.as_str()
-        && let Some(original) = &record.headers
-    {
-        for h in original.iter() {
-            headers = headers.insert(Header { key: h.key, value: h.value });
-        }
-        headers = headers.insert(Header { key: "dlq.payload_omitted", value: Some(detail.as_bytes()) });
-    } else {
-        for (k, v) in [("dlq.reason", "oversize"), ("dlq.detail", detail.as_str()), ("dlq.topic", record.topic)] {
-            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
-        }
-    }
-    // A key over the limit on its own is dropped too.
-    let key = record.key.filter(|k| k.len() + record_size(None, None, Some(&headers)) <= limit);
-    (OutRecord { topic: &topics.dead_letter, key, value: None, headers: Some(headers), timestamp: None }, true)
-}
-
 /// Hands a task's computed records to the producer, and its changelog
 /// records when `changelog` (the topic) is given.
 fn send_task_records<'a>(
@@ -1588,98 +807,15 @@ fn send_changelog<'r>(
     Ok(())
 }
 
-/// An error that stops the daemon instead of retrying the batch.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct FatalError(pub String);
-
-/// What a fatal client error means for the operator. Fencing has one cause
-/// worth naming: a second live process with this instance's id.
-fn fatal_client_error(client: &str, code: RDKafkaErrorCode, reason: &str, instance: &str) -> String {
-    match code {
-        RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::FencedInstanceId => format!(
-            "this daemon was fenced ({client}: {code:?}: {reason}): another process started with the same kafka.instance_id ({instance:?}) and took over; \
-             this one stops so that only one writes. Give every daemon its own kafka.instance_id"
-        ),
-        _ => format!("the {client} hit a fatal error ({code:?}: {reason}); restart the daemon"),
-    }
-}
-
-/// Whether an error ends the daemon rather than the batch: the store
-/// failed (a batch already committed must not be produced again, and a
-/// store that does not read will not read on retry), or the error says so.
-fn is_fatal(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause.is::<StoreError>() || cause.is::<FatalError>() || matches!(cause.downcast_ref::<KafkaError>(), Some(KafkaError::Transaction(t)) if t.is_fatal())
-    })
-}
-
-/// Commits the transaction, retrying the commit while librdkafka says it is
-/// retriable (a timeout leaves the commit in progress: a later abort or
-/// begin would fail until it is resolved).
-fn commit_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> anyhow::Result<()> {
-    loop {
-        let error = match crate::delivery::commit_transaction(producer, timeout) {
-            Ok(()) => {
-                shared.metrics.transaction_open(false);
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        let retriable = match &error {
-            KafkaError::Transaction(t) => t.is_retriable() && !t.txn_requires_abort() && !t.is_fatal(),
-            KafkaError::Flush(_) => true,
-            _ => false,
-        };
-        if !retriable || shared.shutdown.load(Ordering::SeqCst) {
-            return Err(error.into());
-        }
-        shared.metrics.commit_retried();
-        tracing::warn!(error = %error, "committing the transaction timed out; retrying the commit");
-    }
-}
-
-/// Aborts the transaction, retrying while librdkafka says the abort is
-/// retriable (a timeout). The batch's records still queued are purged
-/// first and their delivery reports served: the abort waits for them, and
-/// with the event API only this thread's polls serve them.
-fn abort_transaction(producer: &BaseProducer<DeliveryTracker>, timeout: Duration, shared: &Shared) -> Result<(), KafkaError> {
-    producer.purge(PurgeConfig::default().queue().inflight());
-    // A report still missing after the timeout is the abort's to wait for.
-    let _ = crate::delivery::wait_delivered(producer, timeout);
-    loop {
-        match producer.abort_transaction(timeout) {
-            Ok(()) => {
-                shared.metrics.transaction_open(false);
-                return Ok(());
-            }
-            Err(KafkaError::Transaction(t)) if t.is_retriable() && !t.is_fatal() && !shared.shutdown.load(Ordering::SeqCst) => {
-                tracing::warn!(error = %t, "aborting the transaction timed out; retrying the abort");
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// An output record computed, not yet handed to the producer.
-struct OutRecord<'a> {
-    topic: &'a str,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Option<OwnedHeaders>,
+pub(crate) struct OutRecord<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) headers: Option<OwnedHeaders>,
     /// The Kafka timestamp: event time for the timeline and metadata, the
     /// input's own for a re-keyed record; none (the producer's clock) else.
-    timestamp: Option<i64>,
-}
-
-/// Waits until every record sent is delivered; an error if any was not.
-fn flush_delivered(producer: &BaseProducer<DeliveryTracker>, timeout: Duration) -> anyhow::Result<()> {
-    crate::delivery::wait_delivered(producer, timeout)?;
-    let failures = producer.context().failures.swap(0, Ordering::Relaxed);
-    if failures > 0 {
-        bail!("{failures} records were not delivered");
-    }
-    Ok(())
+    pub(crate) timestamp: Option<i64>,
 }
 
 /// Reads a borrowed message's key as UTF-8 (for logs).

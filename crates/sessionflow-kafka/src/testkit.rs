@@ -57,7 +57,7 @@ pub fn produce_paced(
         if keyed && let Some(k) = key.as_deref() {
             r = r.key(k);
         }
-        crate::pipeline::send(&producer, r).expect("send");
+        crate::clients::send(&producer, r).expect("send");
         sent += 1;
         if let Some((per_step, pause)) = pace
             && sent % per_step.max(1) == 0

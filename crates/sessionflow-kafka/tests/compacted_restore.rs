@@ -48,7 +48,7 @@ fn produce_range(brokers: &str, from: usize, to: usize) {
         if let Some(k) = key.as_deref() {
             r = r.key(k);
         }
-        sessionflow_kafka::pipeline::send(&producer, r).expect("send");
+        sessionflow_kafka::clients::send(&producer, r).expect("send");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
@@ -78,7 +78,7 @@ fn copy_to(brokers: &str, topic: &str, records: &[&OwnedMessage]) {
         if let Some(v) = m.payload() {
             r = r.payload(v);
         }
-        sessionflow_kafka::pipeline::send(&producer, r).expect("send");
+        sessionflow_kafka::clients::send(&producer, r).expect("send");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }

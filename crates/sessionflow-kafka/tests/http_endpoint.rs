@@ -13,7 +13,7 @@ use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509, X509NameBuilder};
 use sessionflow_kafka::http::{HttpAuth, HttpSettings, TlsFiles, serve};
-use sessionflow_kafka::pipeline::Shared;
+use sessionflow_kafka::Shared;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;

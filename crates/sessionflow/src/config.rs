@@ -559,7 +559,7 @@ impl Config {
     /// task (partition p of every input topic and of the repartition topic)
     /// on one instance; any other would split a session's state.
     fn validate_assignment(&self) -> Result<(), ConfigError> {
-        let assignor = sessionflow_kafka::pipeline::ASSIGNOR;
+        let assignor = sessionflow_kafka::clients::ASSIGNOR;
         for (section, props) in [("properties", &self.kafka.properties), ("consumer_properties", &self.kafka.consumer_properties)] {
             for (key, allowed) in [("partition.assignment.strategy", assignor), ("group.protocol", "classic")] {
                 if let Some(value) = props.get(key).filter(|v| v.trim() != allowed) {

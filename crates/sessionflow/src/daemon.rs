@@ -64,7 +64,7 @@ fn http_settings(config: &Config, addr: &str) -> anyhow::Result<sessionflow_kafk
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let daemon = config.daemon_config();
     if daemon.kafka.create_topics {
-        sessionflow_kafka::pipeline::create_topics(&daemon).context("creating topics (set kafka.create_topics = false to manage them yourself)")?;
+        sessionflow_kafka::clients::create_topics(&daemon).context("creating topics (set kafka.create_topics = false to manage them yourself)")?;
     }
     let store =
         Arc::new(Store::open(&config.store.path, &config.daemon_store_config()).with_context(|| format!("opening the state store at {}", config.store.path))?);
@@ -148,7 +148,7 @@ pub fn produce_vendor_traffic(
         if let Some(key) = &record.key {
             r = r.key(key.as_bytes());
         }
-        sessionflow_kafka::pipeline::send(&producer, r)?;
+        sessionflow_kafka::clients::send(&producer, r)?;
         producer.poll(Duration::ZERO);
         produced.fetch_add(1, Ordering::Relaxed);
     }
@@ -234,7 +234,7 @@ fn produce_traffic(
         if let (Some(k), false) = (key.as_deref(), keyless) {
             r = r.key(k);
         }
-        sessionflow_kafka::pipeline::send(&producer, r)?;
+        sessionflow_kafka::clients::send(&producer, r)?;
         producer.poll(Duration::ZERO);
         n += 1;
         produced.store(n, Ordering::Relaxed);
@@ -410,7 +410,7 @@ pub fn simulate_to_kafka(brokers: &str, topic: &str, sim: SimConfig, records: u6
 pub fn check_cluster(config: &sessionflow_kafka::DaemonConfig) -> anyhow::Result<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::fmt::Write as _;
-    let consumer: BaseConsumer = sessionflow_kafka::pipeline::consumer_client_config(config).create().context("creating a client")?;
+    let consumer: BaseConsumer = sessionflow_kafka::clients::consumer_client_config(config).create().context("creating a client")?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer.fetch_metadata(None, timeout).with_context(|| format!("connecting to {}", config.kafka.brokers))?;
     let mut out = String::new();

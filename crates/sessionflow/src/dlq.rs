@@ -56,7 +56,7 @@ fn read_dead_letters(config: &DaemonConfig) -> anyhow::Result<Vec<DeadLetter>> {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .chain(config.kafka.consumer_properties.clone())
             .collect();
-    let consumer: BaseConsumer = sessionflow_kafka::pipeline::client_config(config, &extra).create().context("creating a client")?;
+    let consumer: BaseConsumer = sessionflow_kafka::clients::client_config(config, &extra).create().context("creating a client")?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).with_context(|| format!("reading the metadata of {topic}"))?;
     let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
     anyhow::ensure!(partitions > 0, "the dead-letter topic {topic} does not exist (topics.dead_letter)");
@@ -173,7 +173,7 @@ pub fn replay(config: &DaemonConfig, selection: &Selection, to: Option<&str>, dr
     } else {
         let extra: BTreeMap<String, String> =
             [("enable.idempotence".to_owned(), "true".to_owned())].into_iter().chain(config.kafka.producer_properties.clone()).collect();
-        Some(sessionflow_kafka::pipeline::client_config(config, &extra).create().context("creating a producer")?)
+        Some(sessionflow_kafka::clients::client_config(config, &extra).create().context("creating a producer")?)
     };
     let (mut sent, mut skipped) = (0usize, 0usize);
     for d in chosen {
@@ -200,7 +200,7 @@ pub fn replay(config: &DaemonConfig, selection: &Selection, to: Option<&str>, dr
         if let Some(key) = m.key() {
             record = record.key(key);
         }
-        sessionflow_kafka::pipeline::send(producer, record)?;
+        sessionflow_kafka::clients::send(producer, record)?;
         sent += 1;
     }
     if let Some(producer) = &producer {

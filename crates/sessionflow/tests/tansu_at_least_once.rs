@@ -60,7 +60,7 @@ fn at_least_once_across_processes_with_a_sigkill_loses_nothing() {
         idle_advance_after_ms: 0,
         session_cache_bytes: 64 << 20,
     };
-    sessionflow_kafka::pipeline::create_topics(&daemon_config).expect("topics created on tansu");
+    sessionflow_kafka::clients::create_topics(&daemon_config).expect("topics created on tansu");
     let sim = SimConfig { seed: 21, malformed_rate: 0.01, ..SimConfig::default() };
     let sent = testkit::produce_with(&brokers, INPUT, sim, 3_000, 0, &[ONE_RECORD_PER_BATCH]);
 

@@ -148,7 +148,7 @@ fn daemon_to_the_end(dir: &Path, brokers: &str, properties: &[(&str, &str)]) {
         idle_advance_after_ms: 0,
         session_cache_bytes: 64 << 20,
     };
-    sessionflow_kafka::pipeline::create_topics(&daemon_config).expect("topics created over the secured connection");
+    sessionflow_kafka::clients::create_topics(&daemon_config).expect("topics created over the secured connection");
     // tansu 0.6 misreads batches of more than one record: one per batch.
     let produce_properties: Vec<(&str, &str)> = properties.iter().copied().chain([("batch.num.messages", "1")]).collect();
     let sim = SimConfig { seed: 5, malformed_rate: 0.01, ..SimConfig::default() };

@@ -86,12 +86,12 @@ fn producer(target: &Target) -> anyhow::Result<BaseProducer> {
 /// Produces the records to the run's input topic (before the clock starts).
 pub fn load_input(target: &Target, config: &DaemonConfig, records: &[Raw]) -> anyhow::Result<()> {
     if config.kafka.create_topics {
-        sessionflow_kafka::pipeline::create_topics(config).context("creating the bench topics")?;
+        sessionflow_kafka::clients::create_topics(config).context("creating the bench topics")?;
     }
     let producer = producer(target)?;
     let topic = &config.topics.input[0];
     for r in records {
-        sessionflow_kafka::pipeline::send(&producer, BaseRecord::to(topic).key(r.key.as_slice()).payload(r.value.as_slice()))?;
+        sessionflow_kafka::clients::send(&producer, BaseRecord::to(topic).key(r.key.as_slice()).payload(r.value.as_slice()))?;
     }
     producer.flush(Duration::from_secs(120))?;
     Ok(())
@@ -209,7 +209,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// being visible to a read_committed consumer.
 pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u64, seconds: f64) -> anyhow::Result<Latency> {
     if config.kafka.create_topics {
-        sessionflow_kafka::pipeline::create_topics(config)?;
+        sessionflow_kafka::clients::create_topics(config)?;
     }
     let daemon = Daemon::start(config)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -278,7 +278,7 @@ pub fn latency(target: &Target, config: &DaemonConfig, records: &[Raw], rate: u6
             std::thread::sleep(due - now);
         }
         producer.poll(Duration::ZERO);
-        sessionflow_kafka::pipeline::send(&producer, BaseRecord::to(&topic).key(r.key.as_slice()).payload(r.value.as_slice()).timestamp(wall()))?;
+        sessionflow_kafka::clients::send(&producer, BaseRecord::to(&topic).key(r.key.as_slice()).payload(r.value.as_slice()).timestamp(wall()))?;
     }
     producer.flush(Duration::from_secs(60))?;
     let (input_time, visible) = reader.join().map_err(|_| anyhow::anyhow!("latency reader panicked"))??;
@@ -348,10 +348,10 @@ fn restore_once(config: &DaemonConfig, partitions: i32) -> anyhow::Result<(u64, 
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), &StoreConfig { write_ahead_log: false, ..StoreConfig::default() })?;
     let metrics = sessionflow_kafka::Metrics::new();
-    let consumer: BaseConsumer = sessionflow_kafka::pipeline::restore_client_config(config).create()?;
+    let consumer: BaseConsumer = sessionflow_kafka::clients::restore_client_config(config).create()?;
     let changelog = TopicsSection::changelog(&config.kafka.group_id);
     let started = Instant::now();
     let tasks: Vec<i32> = (0..partitions).collect();
-    let records = sessionflow_kafka::pipeline::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?.records;
+    let records = sessionflow_kafka::restore::restore_partitions(&consumer, &changelog, &store, &tasks, &metrics)?.records;
     Ok((records, started.elapsed().as_secs_f64().max(1e-9)))
 }
