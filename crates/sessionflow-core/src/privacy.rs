@@ -345,6 +345,9 @@ impl Compiled {
 pub struct PrivacyPolicy {
     settings: PrivacySettings,
     hmac_key: Vec<u8>,
+    /// HMAC-SHA-256 keyed with `hmac_key`, nothing hashed yet: cloned per
+    /// value, so the key's pads are set up once, not for every value.
+    keyed: Hmac<Sha256>,
     compiled: Arc<Compiled>,
 }
 
@@ -406,7 +409,9 @@ impl PrivacyPolicy {
                 return Err(PolicyError::MissingHmacKey { what });
             }
         }
-        Ok(PrivacyPolicy { settings, hmac_key: hmac_key.to_vec(), compiled: Arc::new(compiled) })
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(hmac_key).expect("HMAC takes any key length");
+        Ok(PrivacyPolicy { settings, hmac_key: hmac_key.to_vec(), keyed, compiled: Arc::new(compiled) })
     }
 
     /// The settings it was built from.
@@ -432,8 +437,7 @@ impl PrivacyPolicy {
 
     /// The hex HMAC-SHA-256 of `text` under the policy key.
     pub fn hash(&self, text: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(text.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }

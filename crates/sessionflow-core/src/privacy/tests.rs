@@ -26,6 +26,18 @@ fn rule(path: &str, action: Option<FieldAction>, class: Option<FieldClass>, type
     PrivacyRule { path: path.into(), action, class, event_types: types.map(|t| t.iter().map(|s| (*s).to_owned()).collect()) }
 }
 
+/// The hash is HMAC-SHA-256 (RFC 4231, test case 2), and the keyed state
+/// a policy keeps is not worn by use: every value hashes from the key alone.
+#[test]
+fn hash_is_hmac_sha256_of_each_value_alone() {
+    let p = PrivacyPolicy::new(PrivacySettings::default(), b"Jefe").unwrap();
+    let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    assert_eq!(p.hash("what do ya want for nothing?"), expected);
+    let _ = p.hash("another value first");
+    assert_eq!(p.clone().hash("what do ya want for nothing?"), expected);
+    assert_eq!(p.hash("what do ya want for nothing?"), expected);
+}
+
 #[test]
 fn hash_drop_keep_per_class() {
     let p = policy(PrivacySettings { contact: FieldAction::Hash, text: FieldAction::Drop, ..Default::default() });
