@@ -73,10 +73,15 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
 }
 
+/// Connections served at once unless configured (`metrics.max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+/// The handshake and header bound unless configured (`metrics.request_timeout_ms`).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl HttpSettings {
     /// Plain HTTP, no auth, the default bounds.
     pub fn plain(addr: SocketAddr) -> HttpSettings {
-        HttpSettings { addr, auth: None, tls: None, max_connections: 32, request_timeout: Duration::from_secs(10) }
+        HttpSettings { addr, auth: None, tls: None, max_connections: DEFAULT_MAX_CONNECTIONS, request_timeout: DEFAULT_REQUEST_TIMEOUT }
     }
 }
 

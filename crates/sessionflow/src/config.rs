@@ -365,8 +365,8 @@ impl Default for MetricsSection {
             basic_auth_password: None,
             tls_cert_path: None,
             tls_key_path: None,
-            max_connections: 32,
-            request_timeout_ms: 10_000,
+            max_connections: sessionflow_kafka::http::DEFAULT_MAX_CONNECTIONS,
+            request_timeout_ms: sessionflow_kafka::http::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
         }
     }
 }

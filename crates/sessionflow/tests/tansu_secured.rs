@@ -63,33 +63,6 @@ fn pki(dir: &Path) {
     }
 }
 
-fn wait_listening(addr: &str, process: &mut Proc) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline && !process.exited(), "{addr} never listened\n{}", process.tail());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// tansu listening on `port`, telling clients to connect to `advertised`.
-fn tansu(dir: &Path, port: u16, advertised: u16, storage: &str, extra: &[&str]) -> Proc {
-    let log = dir.join("tansu.log");
-    let binary = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
-    let listener = format!("tcp://127.0.0.1:{port}");
-    let advertised = format!("tcp://127.0.0.1:{advertised}");
-    let child = Command::new(&binary)
-        .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised, "--storage-engine", storage])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(common::append(&log))
-        .stderr(common::append(&log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{binary}` ({e}): .ci/run installs it"));
-    let mut proc = Proc::new(child, log);
-    wait_listening(&format!("127.0.0.1:{port}"), &mut proc);
-    proc
-}
-
 /// stunnel terminating TLS on `accept` for the plaintext `connect`; with
 /// `mutual`, only clients with a certificate of the CA get through.
 fn stunnel(dir: &Path, accept: u16, connect: u16, mutual: bool) -> Proc {
@@ -113,7 +86,7 @@ fn stunnel(dir: &Path, accept: u16, connect: u16, mutual: bool) -> Proc {
         .spawn()
         .expect("stunnel (scripts/system-packages.txt)");
     let mut proc = Proc::new(child, log);
-    wait_listening(&format!("127.0.0.1:{accept}"), &mut proc);
+    common::wait_listening(&format!("127.0.0.1:{accept}"), &mut proc);
     proc
 }
 
@@ -217,7 +190,7 @@ fn tls_and_mutual_tls_to_a_real_broker() {
     let d = dir.path();
     pki(d);
     let (plain, tls) = (free_port(), free_port());
-    let _tansu = tansu(d, plain, tls, "memory://tansu/", &[]);
+    let _tansu = common::start_tansu_with(d, plain, tls, "memory://tansu/", &[]);
     let _stunnel = stunnel(d, tls, plain, true);
     let brokers = format!("127.0.0.1:{tls}");
     let (ca, cert, key) = (pem(d, "ca.pem"), pem(d, "client.pem"), pem(d, "client.key"));
@@ -239,11 +212,11 @@ fn sasl_scram_over_tls_to_a_real_broker() {
     let tansu_binary = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
     // Users are created while the broker takes anyone, then it restarts
     // requiring SASL; SQLite keeps the credentials across the restart.
-    let mut open = tansu(d, plain, plain, "sqlite://tansu.db", &[]);
+    let mut open = common::start_tansu_with(d, plain, plain, "sqlite://tansu.db", &[]);
     let url = format!("tcp://127.0.0.1:{plain}");
     run(d, &tansu_binary, &["user", "create", "--broker", &url, "--mechanism", "scram512", "sessionflow", "scram-s3cret"]);
     open.kill();
-    let _tansu = tansu(d, plain, tls, "sqlite://tansu.db", &["--authentication"]);
+    let _tansu = common::start_tansu_with(d, plain, tls, "sqlite://tansu.db", &["--authentication"]);
     let _stunnel = stunnel(d, tls, plain, false);
     let brokers = format!("127.0.0.1:{tls}");
     let ca = pem(d, "ca.pem");

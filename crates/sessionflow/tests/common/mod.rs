@@ -118,23 +118,38 @@ pub fn start_embedded_broker(config: &Path, partitions: i32) -> (Proc, String) {
 /// in memory, on a loopback port.
 pub fn start_tansu(dir: &Path) -> (Proc, String) {
     let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
+    (start_tansu_with(dir, port, port, "memory://tansu/", &[]), format!("127.0.0.1:{port}"))
+}
+
+/// tansu listening on `port`, telling clients to connect to `advertised`
+/// (a TLS proxy's port, say), storing in `storage` (relative to `dir`), with
+/// `extra` arguments; logging to `<dir>/tansu.log`.
+pub fn start_tansu_with(dir: &Path, port: u16, advertised: u16, storage: &str, extra: &[&str]) -> Proc {
     let log = dir.join("tansu.log");
     let binary = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised}");
     let child = Command::new(&binary)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised, "--storage-engine", storage])
+        .args(extra)
+        .current_dir(dir)
         .stdout(append(&log))
         .stderr(append(&log))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{binary}` ({e}): install it with `cargo install tansu --locked --features dynostore` (.ci/run does)"));
-    let proc = Proc { child, _stdout: None, log };
-    let addr = format!("127.0.0.1:{port}");
+        .unwrap_or_else(|e| panic!("cannot start `{binary}` ({e}): install it with `cargo install tansu --locked --features dynostore,libsql` (.ci/run does)"));
+    let mut proc = Proc::new(child, log);
+    wait_listening(&format!("127.0.0.1:{port}"), &mut proc);
+    proc
+}
+
+/// Waits until `addr` accepts connections, failing with the process's log
+/// if it exits first or 30 s pass.
+pub fn wait_listening(addr: &str, process: &mut Proc) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen within 30 s\n{}", proc.tail());
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline && !process.exited(), "{addr} never listened\n{}", process.tail());
         std::thread::sleep(Duration::from_millis(100));
     }
-    (proc, addr)
 }
 
 /// `sessionflow run` with a config file, logging to `<dir>/<name>.log`.
