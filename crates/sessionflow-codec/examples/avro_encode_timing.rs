@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 fn example_outputs() -> Vec<Output> {
     // The example sessions: `examples/*.jsonl` in name order.
-    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../examples", std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the examples folder")
         .map(|entry| entry.expect("a directory entry").path())

@@ -7,7 +7,7 @@ use sessionflow_core::memstore::replay_in_memory;
 use sessionflow_core::{EngineConfig, Event, MetadataRecord, Output};
 
 fn load(name: &str) -> Vec<Result<Event, sessionflow_core::InputError>> {
-    let path = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../examples/{name}", std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| Event::from_json_slice(l.as_bytes())).collect()
 }

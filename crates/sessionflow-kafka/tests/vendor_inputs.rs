@@ -36,7 +36,9 @@ fn topic(format: InputFormat) -> String {
 
 /// Every example record of a vendor, in file-name then line order.
 fn examples(format: InputFormat) -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/vendors").join(format.as_str());
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()))
+        .join("../../examples/vendors")
+        .join(format.as_str());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("examples").map(|e| e.expect("entry").path()).collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
     files.sort();

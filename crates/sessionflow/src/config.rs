@@ -807,7 +807,11 @@ mod tests {
         assert_eq!(err.key, "kafka.commit_interval_ms");
         assert!(err.problem.contains("SESSIONFLOW_KAFKA_COMMIT_INTERVAL_MS"), "{err}");
 
-        let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration-reference.md")).unwrap_or_default();
+        let reference = std::fs::read_to_string(format!(
+            "{}/../../docs/configuration-reference.md",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+        ))
+        .unwrap_or_default();
         assert!(
             reference == reference_markdown(),
             "docs/configuration-reference.md is out of date: run `cargo run --release -- config-reference > docs/configuration-reference.md`"

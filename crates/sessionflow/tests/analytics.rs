@@ -27,7 +27,7 @@ const TIMELINE: &str = "cc.sessions.timeline";
 const METADATA: &str = "cc.sessions.metadata";
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())).join("../..")
 }
 
 fn python() -> String {

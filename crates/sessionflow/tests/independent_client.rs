@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 const PARTITIONS: i32 = 3;
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())).join("../..")
 }
 
 #[derive(serde::Deserialize)]

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 
 /// A fixture file under the repository's `examples/vendors/`.
 pub fn fixture(format: InputFormat, name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/vendors").join(format.as_str()).join(name)
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()))
+        .join("../../examples/vendors")
+        .join(format.as_str())
+        .join(name)
 }
 
 /// The non-blank lines of a fixture: one native record each.

@@ -6,7 +6,7 @@ use sessionflow_core::{EngineConfig, Event, InputError, Output};
 /// The events of every example session in `examples/*.jsonl`, file by file
 /// in name order (subfolders and other files are not sessions).
 pub fn example_events() -> Vec<Result<Event, InputError>> {
-    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../examples", std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .map(|entry| entry.unwrap().path())

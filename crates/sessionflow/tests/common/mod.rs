@@ -334,7 +334,8 @@ pub fn replay_metadata(config: &Path, brokers: &str, partitions: i32) -> PathBuf
 /// `replay_metadata`). Returns whether it passed, and its report.
 pub fn check_outputs(brokers: &str, replay: &Path, allow_exact_repeats: bool) -> (bool, String) {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_outputs.py");
+    let script = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()))
+        .join("../../tests/python/check_outputs.py");
     let mut command = Command::new(python);
     command.arg(script).args([brokers, INPUT]).arg(replay);
     if allow_exact_repeats {
