@@ -18,7 +18,6 @@ use sessionflow_kafka::testkit;
 use sessionflow_kafka::{DaemonConfig, Delivery, KafkaSection, TopicsSection};
 use sessionflow_sim::SimConfig;
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
