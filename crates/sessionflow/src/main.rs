@@ -437,9 +437,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Bench { out, brokers, replication_factor, quick, engine_only, embedded_only } => {
-            bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only, embedded_only })
+            bench::run(&bench::BenchArgs { out, brokers, replication_factor, quick, engine_only, embedded_only, engine: config.engine_config() })
         }
-        Command::BenchEngine { events } => bench::engine_phase(events),
+        Command::BenchEngine { events } => bench::engine_phase(events, &config.engine_config()),
         Command::BenchLiveSessions { live, events } => bench::live_sessions_phase(&live, events),
         Command::CheckConfig { connect } => check_config(&config, connect),
         Command::Dlq { brokers, command } => {

@@ -151,7 +151,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(output: Codec, memory_budget_bytes: Option<usize>) -> anyhow::Result<Engine> {
+    /// An engine with `engine`'s settings (the configuration's: its privacy
+    /// policy, bounds and timers) over a fresh store.
+    pub fn new(output: Codec, memory_budget_bytes: Option<usize>, engine: &EngineConfig) -> anyhow::Result<Engine> {
         let dir = tempfile::tempdir()?;
         // As the daemon runs its store: the changelog, not a WAL, keeps it.
         let mut config = StoreConfig { write_ahead_log: false, ..StoreConfig::default() };
@@ -160,7 +162,7 @@ impl Engine {
         }
         let store = Store::open(dir.path(), &config).context("opening the bench store")?;
         let cache = SessionCache::new(SessionCache::DEFAULT_BUDGET_BYTES);
-        Ok(Engine { store, engine: EngineConfig::default(), output, cache, adapter: None, next_offset: 0, _dir: dir })
+        Ok(Engine { store, engine: engine.clone(), output, cache, adapter: None, next_offset: 0, _dir: dir })
     }
 
     /// Processes records in batches of `batch_records()`: decode, fold, write the
@@ -206,8 +208,8 @@ impl Engine {
 }
 
 /// Events per second of `workload` through a fresh engine.
-pub fn throughput(workload: &Workload, output: Codec) -> anyhow::Result<f64> {
-    let mut engine = Engine::new(output, None)?;
+pub fn throughput(workload: &Workload, output: Codec, engine: &EngineConfig) -> anyhow::Result<f64> {
+    let mut engine = Engine::new(output, None, engine)?;
     let seconds = engine.process(&workload.records)?;
     Ok(workload.records.len() as f64 / seconds)
 }

@@ -14,6 +14,7 @@ use engine::{Engine, Workload};
 use kafka::{Latency, Restore, Target};
 use serde::{Deserialize, Serialize};
 use sessionflow_codec::Codec;
+use sessionflow_core::EngineConfig;
 use sessionflow_kafka::Delivery;
 use sessionflow_kafka::embedded::EmbeddedBroker;
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ pub struct BenchArgs {
     pub engine_only: bool,
     /// Only the embedded broker's phases (for profiling).
     pub embedded_only: bool,
+    /// The configuration's engine settings, its privacy policy among them:
+    /// the engine phases run with them (the broker phases and the
+    /// live-sessions subprocess with the defaults).
+    pub engine: EngineConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +127,8 @@ struct Check {
 struct Results {
     sessionflow_version: &'static str,
     machine: Machine,
+    /// The privacy policy of the engine phases.
+    privacy: String,
     seconds: f64,
     engine: EngineFigures,
     brokers: Vec<BrokerFigures>,
@@ -149,15 +156,15 @@ struct AdapterFigures {
 
 /// Each vendor's native input against canonical JSON of the same events,
 /// the faster of two alternating runs of each.
-fn adapter_phase(records: usize) -> anyhow::Result<Vec<AdapterFigures>> {
+fn adapter_phase(records: usize, engine: &EngineConfig) -> anyhow::Result<Vec<AdapterFigures>> {
     use sessionflow_adapters::{AdapterOptions, InputFormat};
     let mut figures = Vec::new();
     for format in InputFormat::ALL.into_iter().filter(|f| *f != InputFormat::Canonical) {
         let workload = engine::vendor(format, records)?;
         let (mut canonical_seconds, mut vendor_seconds) = (f64::MAX, f64::MAX);
         for _ in 0..2 {
-            canonical_seconds = canonical_seconds.min(engine::Engine::new(Codec::json(), None)?.process(&workload.canonical)?);
-            let mut vendor = engine::Engine::new(Codec::json(), None)?;
+            canonical_seconds = canonical_seconds.min(engine::Engine::new(Codec::json(), None, engine)?.process(&workload.canonical)?);
+            let mut vendor = engine::Engine::new(Codec::json(), None, engine)?;
             vendor.adapter = Some(sessionflow_adapters::adapter(format, &AdapterOptions::default()));
             vendor_seconds = vendor_seconds.min(vendor.process(&workload.native)?);
         }
@@ -191,14 +198,25 @@ fn pinned<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'sta
     .map_err(|_| anyhow::anyhow!("bench thread panicked"))?
 }
 
+/// The privacy policy in words, for the results: what each class does.
+fn privacy_in_effect(policy: &sessionflow_core::privacy::PrivacyPolicy) -> String {
+    use sessionflow_core::privacy::FieldClass;
+    if policy.is_keep_all() {
+        return "every class kept (the default)".into();
+    }
+    let classes: Vec<String> = FieldClass::ALL.iter().map(|c| format!("{} {:?}", c.as_str(), policy.action(*c)).to_lowercase()).collect();
+    let rules = policy.settings().rules.len();
+    format!("{}; unknown attributes {:?}; {rules} rules", classes.join(", "), policy.settings().unknown_attributes).to_lowercase()
+}
+
 fn step(name: &str) {
     eprintln!("== {name}");
 }
 
 /// `sessionflow bench-engine`: JSON simulator traffic through the engine.
-pub fn engine_phase(events: usize) -> anyhow::Result<()> {
+pub fn engine_phase(events: usize, engine: &EngineConfig) -> anyhow::Result<()> {
     let workload = engine::realistic(events, &Codec::json())?;
-    let eps = engine::throughput(&workload, Codec::json())?;
+    let eps = engine::throughput(&workload, Codec::json(), engine)?;
     println!("{} events ({:.1} per session): {eps:.0} events/s", workload.records.len(), workload.events_per_session());
     Ok(())
 }
@@ -215,12 +233,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
 
     step("engine: decode → fold → RocksDB → encode, one core, JSON and Avro input");
+    let privacy = privacy_in_effect(&args.engine.privacy);
+    eprintln!("   privacy policy: {privacy}");
     let engine_events = 300_000 / scale;
+    let config = args.engine.clone();
     let ((engine_figures, session_length), pinned_core) = pinned(move || {
         let json = engine::realistic(engine_events, &Codec::json())?;
-        let json_eps = engine::throughput(&json, Codec::json())?;
+        let json_eps = engine::throughput(&json, Codec::json(), &config)?;
         let avro = engine::realistic(engine_events, &Codec::avro())?;
-        let avro_eps = engine::throughput(&avro, Codec::json())?;
+        let avro_eps = engine::throughput(&avro, Codec::json(), &config)?;
         let figures = EngineFigures {
             json_events_per_second: json_eps,
             avro_events_per_second: avro_eps,
@@ -232,7 +253,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let mut points = Vec::new();
         for length in [10usize, 100, 1000] {
             let workload = engine::by_length(length, 1_000, 200_000 / scale, &Codec::json())?;
-            let eps = engine::throughput(&workload, Codec::json())?;
+            let eps = engine::throughput(&workload, Codec::json(), &config)?;
             eprintln!("   {length} events per session: {eps:.0} events/s");
             points.push(Point::new(length as u64, eps));
         }
@@ -240,7 +261,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     })?;
 
     step("adapters: each vendor's native records against the same canonical events as JSON, one core");
-    let (adapters, _) = pinned(move || adapter_phase(100_000 / scale))?;
+    let config = args.engine.clone();
+    let (adapters, _) = pinned(move || adapter_phase(100_000 / scale, &config))?;
     if args.engine_only {
         return Ok(());
     }
@@ -301,6 +323,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let results = Results {
         sessionflow_version: env!("CARGO_PKG_VERSION"),
         machine: machine(pinned_core),
+        privacy,
         seconds: started.elapsed().as_secs_f64(),
         engine: engine_figures,
         brokers,
@@ -449,7 +472,7 @@ pub fn live_sessions_phase(live: &[u64], events: usize) -> anyhow::Result<()> {
             let mut points = Vec::new();
             let mut peak = 0.0;
             for &count in &live {
-                let mut engine = Engine::new(Codec::json(), None)?;
+                let mut engine = Engine::new(Codec::json(), None, &EngineConfig::default())?;
                 let codec = Codec::json();
                 let mut starts = engine::session_starts(count as usize, 0, &codec);
                 // In chunks, so the generated records never all sit in memory.
