@@ -215,6 +215,19 @@ pub fn caught_up(shared: &crate::Shared, input: &str, ends: &BTreeMap<i32, i64>)
     ends.iter().all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", input), ("partition", &p.to_string())]) as i64 >= *end)
 }
 
+/// The pipeline of `config` over `store`, in-process on a thread of its
+/// own (JSON outputs); it runs until its `shutdown` is set or it fails.
+pub fn spawn_pipeline(
+    config: &crate::DaemonConfig,
+    engine: &EngineConfig,
+    store: std::sync::Arc<sessionflow_store::Store>,
+) -> (std::sync::Arc<crate::Shared>, std::thread::JoinHandle<anyhow::Result<crate::RunTotals>>) {
+    let shared = std::sync::Arc::new(crate::Shared::default());
+    let (config, engine, running) = (config.clone(), engine.clone(), shared.clone());
+    let thread = std::thread::spawn(move || crate::run(&config, &engine, &Codec::json(), &store, &running));
+    (shared, thread)
+}
+
 /// Runs the pipeline in-process until it has committed every input
 /// partition up to `ends` (then shuts it down) or it stops by itself.
 /// Returns its shared state and how it ended.
@@ -226,12 +239,8 @@ pub fn run_pipeline_until(
     timeout: Duration,
 ) -> (std::sync::Arc<crate::Shared>, anyhow::Result<crate::RunTotals>) {
     use std::sync::atomic::Ordering;
-    let shared = std::sync::Arc::new(crate::Shared::default());
     let input = config.topics.input.first().expect("an input topic").clone();
-    let daemon = {
-        let (config, engine, shared) = (config.clone(), engine.clone(), shared.clone());
-        std::thread::spawn(move || crate::run(&config, &engine, &Codec::json(), &store, &shared))
-    };
+    let (shared, daemon) = spawn_pipeline(config, engine, store);
     let deadline = Instant::now() + timeout;
     while !daemon.is_finished() {
         if caught_up(&shared, &input, ends) {

@@ -54,11 +54,7 @@ fn read_all(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
 fn run_daemon(config: &DaemonConfig, engine: &EngineConfig, sent: usize, expect_rekeyed: bool) -> Arc<Shared> {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).unwrap());
-    let shared = Arc::new(Shared::default());
-    let daemon = {
-        let (config, engine, store, shared) = (config.clone(), engine.clone(), store.clone(), shared.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine, &Codec::json(), &store, &shared))
-    };
+    let (shared, daemon) = testkit::spawn_pipeline(config, engine, store);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let m = &shared.metrics;
@@ -178,9 +174,7 @@ fn two_instances_keep_each_task_whole() {
     let start = |instance: &str| {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).unwrap());
-        let shared = Arc::new(Shared::default());
-        let (config, engine, shared2) = (config(&brokers, instance), engine.clone(), shared.clone());
-        let thread = std::thread::spawn(move || sessionflow_kafka::run(&config, &engine, &Codec::json(), &store, &shared2));
+        let (shared, thread) = testkit::spawn_pipeline(&config(&brokers, instance), &engine, store);
         (shared, thread, dir)
     };
     let a = start("a");

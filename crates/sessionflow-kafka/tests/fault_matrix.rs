@@ -13,10 +13,9 @@
 //! retries and the daemon's (aborted batch, retried commit) both play.
 
 use rdkafka::types::{RDKafkaApiKey as Api, RDKafkaRespErr as Err};
-use sessionflow_codec::Codec;
 use sessionflow_codec::avro::RecordKind;
 use sessionflow_kafka::embedded::{EmbeddedBroker, Fault, pipeline_topics};
-use sessionflow_kafka::{DaemonConfig, Delivery, Shared, testkit};
+use sessionflow_kafka::{DaemonConfig, Delivery, testkit};
 use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::sync::Arc;
@@ -82,11 +81,7 @@ fn run_matrix(delivery: Delivery, group: &str, startup: &[(Api, Err)], running: 
     }
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).expect("store"));
-    let shared = Arc::new(Shared::default());
-    let daemon = {
-        let (config, shared) = (config.clone(), shared.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &testkit::test_engine(), &Codec::json(), &store, &shared))
-    };
+    let (shared, daemon) = testkit::spawn_pipeline(&config, &testkit::test_engine(), store);
     let mut daemon = Some(daemon);
     let mut catch_up = |what: &str| {
         let ends = testkit::high_watermarks(&brokers, INPUT, PARTITIONS);

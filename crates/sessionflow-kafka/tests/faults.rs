@@ -14,7 +14,6 @@
 //! - the broker down for a few seconds mid-run loses nothing.
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use sessionflow_codec::Codec;
 use sessionflow_codec::avro::RecordKind;
 use sessionflow_core::EngineConfig;
 use sessionflow_kafka::embedded::{EmbeddedBroker, Fault, pipeline_topics};
@@ -52,11 +51,7 @@ fn start(config: &DaemonConfig) -> Running {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).expect("store"));
-    let shared = Arc::new(Shared::default());
-    let thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine(), &Codec::json(), &store, &shared))
-    };
+    let (shared, thread) = testkit::spawn_pipeline(config, &engine(), store);
     Running { shared, thread, _dir: dir }
 }
 

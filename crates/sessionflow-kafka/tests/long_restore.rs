@@ -12,7 +12,6 @@
 //! exceeded", leaves the group, and the partitions come back in a new
 //! generation. One test per binary: failpoints are process-wide.
 
-use sessionflow_codec::Codec;
 use sessionflow_kafka::embedded::{EmbeddedBroker, pipeline_topics};
 use sessionflow_kafka::{DaemonConfig, RunTotals, Shared, TopicsSection, failpoints, testkit};
 use sessionflow_sim::SimConfig;
@@ -48,11 +47,7 @@ struct Instance {
 fn start(config: &DaemonConfig) -> Instance {
     let disk = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(disk.path(), &StoreConfig::default()).expect("store"));
-    let shared = Arc::new(Shared::default());
-    let thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &testkit::test_engine(), &Codec::json(), &store, &shared))
-    };
+    let (shared, thread) = testkit::spawn_pipeline(config, &testkit::test_engine(), store);
     Instance { shared, thread, _disk: disk }
 }
 

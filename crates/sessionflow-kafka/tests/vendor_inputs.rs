@@ -99,13 +99,9 @@ fn one_topic_per_vendor_equals_the_engine_run_of_the_same_records() {
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 
-    let shared = Arc::new(sessionflow_kafka::Shared::default());
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(Store::open(dir.path(), &StoreConfig::default()).expect("store"));
-    let daemon = {
-        let (config, shared, store) = (config.clone(), shared.clone(), store.clone());
-        std::thread::spawn(move || sessionflow_kafka::run(&config, &engine(), &sessionflow_codec::Codec::json(), &store, &shared))
-    };
+    let (shared, daemon) = testkit::spawn_pipeline(&config, &engine(), store);
     let ends: Vec<(String, std::collections::BTreeMap<i32, i64>)> =
         VENDORS.iter().map(|&f| (topic(f), testkit::high_watermarks(&brokers, &topic(f), 1))).collect();
     let deadline = Instant::now() + Duration::from_secs(120);
