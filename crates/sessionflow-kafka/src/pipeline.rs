@@ -34,7 +34,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sessionflow_codec::Codec;
 use sessionflow_core::{Batch, BatchStats, DeadLetterPayload, EngineConfig, InputPosition, InputRecord, Millis, Output, SessionCache, StateRead, Write};
-use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, at_least_once_records};
+use sessionflow_store::changelog::{BatchLabel, DELETED_HEADER, OutgoingRecord, PRIOR_HEADER, at_least_once_records, is_progress};
 use sessionflow_store::{RawRecord, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -396,7 +396,21 @@ fn process_batch(
         labelled.push((task.task, task.label, task.at_least_once));
         committed.push((task.task, task.writes, task.cache));
     }
-    if !exactly_once {
+    if exactly_once {
+        // Each task's progress record, which makes its batch's changelog
+        // records count on restore, goes out once every other record of the
+        // transaction is delivered. On Kafka an aborted transaction shows
+        // nothing either way; a broker that shows aborted records (the
+        // embedded one) then shows, at worst, a batch without its progress
+        // record, which a restore leaves out, never state whose outputs
+        // were lost with a kill in the middle of the burst.
+        shared.doing("waiting for deliveries");
+        flush_delivered(producer, config.kafka.call_timeout())?;
+        for ((task, raw), (_, label, _)) in commits.iter().zip(&labelled) {
+            let progress = raw.iter().filter(|(key, _)| is_progress(key)).map(|(key, value)| (key.as_slice(), value.as_deref(), None, false));
+            send_changelog(producer, changelog_topic, label, *task, progress, limits)?;
+        }
+    } else {
         // At least once: the outputs are delivered before the state that
         // says they were, so a crash can repeat outputs but never lose one.
         flush_delivered(producer, config.kafka.call_timeout())?;
@@ -759,7 +773,8 @@ fn send_task_records<'a>(
         *task.produced.entry(record.topic).or_default() += 1;
     }
     if let Some(topic) = changelog {
-        let records = task.raw.iter().map(|(key, value)| (key.as_slice(), value.as_deref(), None, false));
+        // The progress record follows once the rest is delivered (see process_batch).
+        let records = task.raw.iter().filter(|(key, _)| !is_progress(key)).map(|(key, value)| (key.as_slice(), value.as_deref(), None, false));
         send_changelog(producer, topic, &task.label, task.task, records, limits)?;
     }
     Ok(())
