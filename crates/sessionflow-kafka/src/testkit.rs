@@ -215,6 +215,16 @@ pub fn caught_up(shared: &crate::Shared, input: &str, ends: &BTreeMap<i32, i64>)
     ends.iter().all(|(p, end)| shared.metrics.value("sessionflow_input_committed_offset", &[("topic", input), ("partition", &p.to_string())]) as i64 >= *end)
 }
 
+/// Polls `done` every 50 ms until it holds, failing the test with `what`
+/// once `timeout` has passed.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The pipeline of `config` over `store`, in-process on a thread of its
 /// own (JSON outputs); it runs until its `shutdown` is set or it fails.
 pub fn spawn_pipeline(

@@ -178,17 +178,9 @@ fn two_instances_keep_each_task_whole() {
         (shared, thread, dir)
     };
     let a = start("a");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while a.0.metrics.value("sessionflow_records_in_total", &[("topic", "cc.events.raw")]) < 200.0 {
-        assert!(Instant::now() < deadline, "A did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    testkit::wait_for("A to start", Duration::from_secs(60), || a.0.metrics.value("sessionflow_records_in_total", &[("topic", "cc.events.raw")]) >= 200.0);
     let b = start("b");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(b.0.ready.load(Ordering::SeqCst) && b.0.assigned.load(Ordering::Relaxed) > 0) {
-        assert!(Instant::now() < deadline, "B got no partition");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    testkit::wait_for("B to get a partition", Duration::from_secs(60), || b.0.ready.load(Ordering::SeqCst) && b.0.assigned.load(Ordering::Relaxed) > 0);
     sent += testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 78, ..SimConfig::default() }, 1_500, 3);
 
     let total = |name: &str, labels: &[(&str, &str)]| a.0.metrics.value(name, labels) + b.0.metrics.value(name, labels);

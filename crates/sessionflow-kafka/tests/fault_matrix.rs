@@ -20,18 +20,10 @@ use sessionflow_sim::SimConfig;
 use sessionflow_store::{Store, StoreConfig};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PARTITIONS: i32 = 3;
 const INPUT: &str = "cc.events.raw";
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Per session, the timeline and metadata records equal the engine's run
 /// once exact repeats (same `seq`, or same `version`, and the same record)
@@ -86,7 +78,7 @@ fn run_matrix(delivery: Delivery, group: &str, startup: &[(Api, Err)], running: 
     let mut catch_up = |what: &str| {
         let ends = testkit::high_watermarks(&brokers, INPUT, PARTITIONS);
         let running = daemon.as_ref().expect("running");
-        wait_for(what, Duration::from_secs(120), || testkit::caught_up(&shared, INPUT, &ends) || running.is_finished());
+        testkit::wait_for(what, Duration::from_secs(120), || testkit::caught_up(&shared, INPUT, &ends) || running.is_finished());
         if running.is_finished() {
             let outcome = daemon.take().expect("running").join().expect("thread");
             panic!("the daemon stopped ({what}): {outcome:?}");

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PARTITIONS: i32 = 2;
 
@@ -55,14 +55,6 @@ fn start(config: &DaemonConfig) -> Running {
     Running { shared, thread, _dir: dir }
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn caught_up(shared: &Shared, ends: &BTreeMap<i32, i64>) -> bool {
     testkit::caught_up(shared, "cc.events.raw", ends)
 }
@@ -81,14 +73,14 @@ fn setup(group: &str, delivery: Delivery, seed: u64, records: usize) -> (Embedde
 fn a_commit_that_fails_with_a_retriable_error_is_retried_and_the_daemon_goes_on() {
     let (broker, brokers, config) = setup("commit-retry", Delivery::ExactlyOnce, 21, 1_000);
     let running = start(&config);
-    wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 3);
+    testkit::wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 3);
 
     // EndTxn answered "coordinator loading" for longer than a commit call
     // may wait (librdkafka backs off up to a second between its retries).
     broker.inject(Fault::RequestErrors(RDKafkaApiKey::EndTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 12])).expect("fault");
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 22, ..SimConfig::default() }, 1_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
+    testkit::wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     let totals = running.thread.join().expect("thread").expect("the daemon runs on");
 
@@ -109,7 +101,7 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
     let (broker, brokers, config) = setup("stall", Delivery::ExactlyOnce, 23, 500);
     let running = start(&config);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
+    testkit::wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
     // Idle and caught up is healthy, however long it lasts.
     std::thread::sleep(Duration::from_millis(2_000));
     assert_eq!(running.shared.stalled(), None);
@@ -120,14 +112,14 @@ fn batches_failing_over_and_over_turn_health_red_until_they_pass() {
     broker
         .inject(Fault::RequestErrors(RDKafkaApiKey::AddPartitionsToTxn, vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000]))
         .expect("fault");
-    wait_for("/healthz to turn unhealthy", Duration::from_secs(60), || running.shared.stalled().is_some());
+    testkit::wait_for("/healthz to turn unhealthy", Duration::from_secs(60), || running.shared.stalled().is_some());
     let why = running.shared.stalled().expect("stalled");
     assert!(why.contains("no batch committed"), "{why}");
     assert!(running.shared.metrics.value("sessionflow_transaction_aborts_total", &[]) > 0.0);
 
     broker.inject(Fault::ClearRequestErrors(RDKafkaApiKey::AddPartitionsToTxn)).expect("fault cleared");
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("the daemon to recover", Duration::from_secs(60), || caught_up(&running.shared, &ends) && running.shared.stalled().is_none());
+    testkit::wait_for("the daemon to recover", Duration::from_secs(60), || caught_up(&running.shared, &ends) && running.shared.stalled().is_none());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     running.thread.join().expect("thread").expect("the daemon ran on");
     // Aborted batches were counted neither as consumed nor as produced.
@@ -146,11 +138,11 @@ fn a_fatal_error_stops_the_daemon(delivery: Delivery, fault: Fault, before_start
     let running = start(&config);
     if !before_start {
         let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-        wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
+        testkit::wait_for("the daemon to catch up", Duration::from_secs(60), || caught_up(&running.shared, &ends));
         testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 26, ..SimConfig::default() }, 300, 0);
         broker.inject(fault).expect("fault");
     }
-    wait_for("the daemon to stop", Duration::from_secs(60), || running.thread.is_finished());
+    testkit::wait_for("the daemon to stop", Duration::from_secs(60), || running.thread.is_finished());
     let outcome = running.thread.join().expect("thread");
     let message = format!("{:#}", outcome.expect_err("a fatal error stops the daemon"));
     assert!(says.iter().all(|word| message.contains(word)), "{message}");
@@ -201,13 +193,13 @@ fn a_fenced_consumer_stops_the_daemon_at_least_once() {
 fn the_broker_down_and_back_loses_nothing() {
     let (broker, brokers, config) = setup("broker-down", Delivery::ExactlyOnce, 27, 1_000);
     let running = start(&config);
-    wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 2);
+    testkit::wait_for("the first batches", Duration::from_secs(60), || running.shared.batches.load(Ordering::Relaxed) >= 2);
     broker.inject(Fault::BrokerDown(1)).expect("down");
     std::thread::sleep(Duration::from_secs(3));
     broker.inject(Fault::BrokerUp(1)).expect("up");
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 28, ..SimConfig::default() }, 1_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
+    testkit::wait_for("the daemon to catch up", Duration::from_secs(120), || caught_up(&running.shared, &ends) || running.thread.is_finished());
     running.shared.shutdown.store(true, Ordering::SeqCst);
     running.thread.join().expect("thread").expect("the daemon ran on");
     testkit::assert_metrics_balance(&running.shared, "cc.sessions.timeline");

@@ -72,14 +72,6 @@ impl Instance {
     }
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_restore_longer_than_the_poll_interval_keeps_the_partitions() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
@@ -90,13 +82,13 @@ fn a_restore_longer_than_the_poll_interval_keeps_the_partitions() {
     // A processes everything; B joins and gets a share of the partitions.
     let a = start(&config(&brokers, "a"));
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
-    wait_for("A to catch up", Duration::from_secs(60), || testkit::caught_up(&a.shared, "cc.events.raw", &ends));
+    testkit::wait_for("A to catch up", Duration::from_secs(60), || testkit::caught_up(&a.shared, "cc.events.raw", &ends));
     let b = start(&config(&brokers, "b"));
     let partitions = f64::from(2 * PARTITIONS);
     // Settled: the split has held for two seconds (the rebalance may take
     // more than one round).
     let mut split_since: Option<Instant> = None;
-    wait_for("the group to split the partitions", Duration::from_secs(60), || {
+    testkit::wait_for("the group to split the partitions", Duration::from_secs(60), || {
         let ready = a.shared.ready.load(Ordering::SeqCst) && b.shared.ready.load(Ordering::SeqCst);
         let split = ready && a.held() > 0.0 && b.held() > 0.0 && a.held() + b.held() == partitions;
         split_since = if split { split_since.or(Some(Instant::now())) } else { None };
@@ -118,7 +110,7 @@ fn a_restore_longer_than_the_poll_interval_keeps_the_partitions() {
     testkit::produce(&brokers, "cc.events.raw", SimConfig { seed: 42, ..SimConfig::default() }, 1_000, 0);
     let ends = testkit::high_watermarks(&brokers, "cc.events.raw", PARTITIONS);
     let took_over = Instant::now();
-    wait_for("B to catch up", Duration::from_secs(180), || testkit::caught_up(&b.shared, "cc.events.raw", &ends) || b.thread.is_finished());
+    testkit::wait_for("B to catch up", Duration::from_secs(180), || testkit::caught_up(&b.shared, "cc.events.raw", &ends) || b.thread.is_finished());
     fail::remove(failpoints::RESTORE_READ);
     let took = took_over.elapsed();
     let (assigned, revoked) = (b.assigned(), b.revoked());
